@@ -1,0 +1,26 @@
+"""openwebui-fleet: shared services, Open WebUI apps x replicas, nginx in front, S3 backups."""
+import pulumi
+
+from components.config import load_stack_config
+from components.endpoints import replicas, shared_endpoints
+from components.node import FleetNode
+from components.openwebui_app import OpenWebUIApp
+from components.outputs import app_output, public_url, shared_services_output
+from components.shared_services import SharedServices
+
+fleet, secrets = load_stack_config()
+
+nodes = {name: FleetNode(name, node, fleet.ssh_user, fleet.ssh_opts) for name, node in fleet.nodes.items()}
+endpoints_from = {name: shared_endpoints(fleet, name) for name in fleet.nodes}
+
+shared = SharedServices("shared", fleet.shared_services, nodes[fleet.shared_services.node], secrets)
+
+apps = {
+    name: OpenWebUIApp(name, spec, replicas(fleet, name), public_url(fleet, name), endpoints_from,
+                       shared, nodes, secrets.apps[name])
+    for name, spec in fleet.apps.items()
+}
+
+pulumi.export("apps", {name: app_output(fleet, name, app.replicas) for name, app in apps.items()})
+pulumi.export("sharedServices", shared_services_output(fleet))
+pulumi.export("nodes", {name: {"address": node.address} for name, node in nodes.items()})

@@ -1,0 +1,104 @@
+"""One Open WebUI deployment (an app/tenant): its database, secret key and replicas."""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from urllib.parse import quote
+
+import pulumi
+import pulumi_docker as docker
+
+from components.config import App, AppSecretOutputs
+from components.endpoints import OPENWEBUI_PORT, Replica, SharedEndpoints
+from components.node import FleetNode
+from components.render.openwebui_env import openwebui_env
+from components.render.postgres import (APP_DATABASE_SQL, app_database, app_database_command,
+                                        app_database_env)
+from components.shared_services import STATEFUL, SharedServices, env_list, generated_secret, healthcheck
+
+BOOTSTRAP_SCRIPT = "/bootstrap/app-database.sql"
+
+
+class OpenWebUIApp(pulumi.ComponentResource):
+    """Replicas of one app share its secret key, database, Redis prefix and Qdrant prefix."""
+
+    def __init__(self, name: str, spec: App, replicas: list[Replica], public_url: str,
+                 endpoints_from: Mapping[str, SharedEndpoints], shared: SharedServices,
+                 nodes: Mapping[str, FleetNode], secrets: AppSecretOutputs,
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("openwebui-fleet:index:OpenWebUIApp", name, None, opts)
+        self.name = name
+        self.replicas = replicas
+        self.public_url = public_url
+        self.secret_key = generated_secret(f"{name}-secret-key", None, self, length=48)
+        self.db_password = generated_secret(f"{name}-db-password", None, self)
+        self.role, self.database = app_database(name)
+        self._spec, self._secrets, self._shared = spec, secrets, shared
+        database = self._database(shared.node, endpoints_from[shared.node.name])
+
+        # The migrating replica starts first; the others depend on it, so an image bump stops
+        # them all before it starts, and starts them only once it is healthy (Open WebUI's order).
+        migrator = next(r for r in replicas if r.migrates)
+        first = self._replica(migrator, nodes[migrator.node], endpoints_from[migrator.node],
+                              depends_on=[database, *shared.ready])
+        self.containers = {migrator.name: first}
+        for replica in replicas:
+            if replica is not migrator:
+                self.containers[replica.name] = self._replica(
+                    replica, nodes[replica.node], endpoints_from[replica.node], depends_on=[first])
+        self.register_outputs({"url": public_url})
+
+    def _database(self, node: FleetNode, endpoints: SharedEndpoints) -> docker.Container:
+        """Role and database, (re)applied idempotently by psql whenever the app is deployed."""
+        env = app_database_env(self.name, endpoints.postgres.host, endpoints.postgres.port,
+                               endpoints.postgres_admin_user)
+        return docker.Container(
+            f"{self.name}-database", name=f"openwebui-{self.name}-database",
+            image=node.image(self._shared.spec.postgres.image).image_id,
+            command=app_database_command(self.name, BOOTSTRAP_SCRIPT),
+            uploads=[docker.ContainerUploadArgs(file=BOOTSTRAP_SCRIPT, content=APP_DATABASE_SQL)],
+            envs=env_list(env, {"PGPASSWORD": self._shared.postgres_password,
+                                "APP_DB_PASSWORD": self.db_password}),
+            networks_advanced=node.networks, must_run=False, attach=True, logs=True,
+            opts=node.child_opts(self, depends_on=self._shared.ready))
+
+    def _secret_env(self, endpoints: SharedEndpoints) -> dict[str, pulumi.Output[str]]:
+        pg, redis = endpoints.postgres, endpoints.redis
+        database_url = pulumi.Output.concat(
+            f"postgresql://{self.role}:", self.db_password.apply(lambda p: quote(p, safe="")),
+            f"@{pg}/{self.database}")
+        redis_url = pulumi.Output.concat(
+            "redis://:", self._shared.redis_password.apply(lambda p: quote(p, safe="")), f"@{redis}/0")
+        env = {"WEBUI_SECRET_KEY": self.secret_key, "DATABASE_URL": database_url,
+               "REDIS_URL": redis_url, "WEBSOCKET_REDIS_URL": redis_url,
+               "QDRANT_API_KEY": self._shared.qdrant_api_key,
+               "S3_ACCESS_KEY_ID": self._shared.s3_access_key,
+               "S3_SECRET_ACCESS_KEY": self._shared.s3_secret_key}
+        if self._secrets.microsoft_client_secret is not None:
+            env["MICROSOFT_CLIENT_SECRET"] = self._secrets.microsoft_client_secret
+        if self._secrets.openai_api_keys is not None:
+            env["OPENAI_API_KEYS"] = self._secrets.openai_api_keys
+        return {k: pulumi.Output.secret(v) for k, v in env.items()}
+
+    def _replica(self, replica: Replica, node: FleetNode, endpoints: SharedEndpoints,
+                 depends_on: list[pulumi.Resource]) -> docker.Container:
+        spec = self._spec
+        data = docker.Volume(f"{replica.name}-data", name=f"{replica.container_name}-data",
+                             opts=node.child_opts(self, **STATEFUL))
+        plain = openwebui_env(self.name, spec, endpoints, self.public_url, replica.migrates)
+        labels = {"openwebui-fleet.app": self.name, "openwebui-fleet.node": replica.node,
+                  "openwebui-fleet.replica": str(replica.ordinal),
+                  "openwebui-fleet.migrates": str(replica.migrates).lower()}
+        return docker.Container(
+            replica.name, name=replica.container_name, image=node.image(spec.image).image_id,
+            envs=env_list(plain, self._secret_env(endpoints)),
+            ports=[docker.ContainerPortArgs(internal=OPENWEBUI_PORT, external=replica.host_port,
+                                            ip=node.address)],
+            volumes=[docker.ContainerVolumeArgs(volume_name=data.name, container_path="/app/backend/data")],
+            networks_advanced=node.networks,
+            healthcheck=healthcheck(f"curl --fail --silent http://localhost:{OPENWEBUI_PORT}/health",
+                                    start_period="180s" if replica.migrates else "60s"),
+            memory=spec.memory_mb, cpus=str(spec.cpus), restart="unless-stopped",
+            wait=True, wait_timeout=600, destroy_grace_seconds=30,
+            labels=[docker.ContainerLabelArgs(label=k, value=v) for k, v in sorted(labels.items())],
+            opts=node.child_opts(self, depends_on=depends_on, delete_before_replace=True))
+

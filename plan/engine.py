@@ -1,0 +1,223 @@
+"""Evaluate the real `__main__.py` for a stack under Pulumi's mock runtime.
+
+This is what `pulumi preview` would register, without the CLI, credentials or SSH: every resource
+with its inputs, parent, provider, dependencies and options, and the stack outputs. The tests ask
+questions of an `Evaluation`; `python -m plan` prints one.
+"""
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import runpy
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import yaml
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import rpc
+from pulumi.runtime.settings import get_root_resource
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+PROJECT = "openwebui-fleet"
+SECRET_SIG = rpc._special_sig_key  # "4dabf18193072939515e22adb298388d" marks a secret value
+_SECRET_MARK = "1b47061264138c4ac30d75fd1eb44270"
+GENERATED_PREFIX = "MOCK-GENERATED-SECRET-"
+
+
+class DuplicateKeyLoader(yaml.SafeLoader):
+    """YAML loader that refuses a key given twice (PyYAML silently keeps the last)."""
+
+
+def _no_duplicates(loader: DuplicateKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"key '{key}' is given twice: keep one", key_node.start_mark)
+        seen.add(key)
+    return loader.construct_mapping(node, deep)
+
+
+DuplicateKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _no_duplicates)
+
+
+def read_stack_file(path: Path) -> dict[str, Any]:
+    """The `config:` of a Pulumi.<stack>.yaml, keys without the project prefix."""
+    data = yaml.load(path.read_text(), Loader=DuplicateKeyLoader) or {}
+    return {k.removeprefix(f"{PROJECT}:"): v for k, v in (data.get("config") or {}).items()}
+
+
+def stack_config(stack: str, project_dir: Path = PROJECT_DIR) -> dict[str, Any]:
+    return read_stack_file(project_dir / f"Pulumi.{stack}.yaml")
+
+
+def _replace_secure(key: str, value: Any) -> tuple[Any, bool]:
+    """Swap every `secure:` value for a marked placeholder; report whether there was one."""
+    if isinstance(value, dict) and set(value) == {"secure"}:
+        return f"mock-secret:{key}", True
+    if isinstance(value, dict):
+        pairs = {k: _replace_secure(f"{key}.{k}", v) for k, v in value.items()}
+        return {k: v for k, (v, _) in pairs.items()}, any(s for _, s in pairs.values())
+    if isinstance(value, list):
+        items = [_replace_secure(f"{key}[{i}]", v) for i, v in enumerate(value)]
+        return [v for v, _ in items], any(s for _, s in items)
+    return value, False
+
+
+@dataclass
+class Registered:
+    urn: str
+    type: str
+    name: str
+    raw_inputs: dict[str, Any]   # as the engine receives them: secrets still wrapped
+    parent: str
+    provider: str
+    dependencies: list[str]
+    protect: bool
+    retain_on_delete: bool
+    delete_before_replace: bool
+    custom: bool
+
+    @property
+    def inputs(self) -> dict[str, Any]:
+        return unwrap(self.raw_inputs)
+
+    @property
+    def provider_urn(self) -> str:
+        return self.provider.rsplit("::", 1)[0] if self.provider else ""
+
+
+@dataclass
+class Evaluation:
+    stack: str
+    config: dict[str, Any]
+    resources: list[Registered] = field(default_factory=list)
+    outputs: dict[str, Any] = field(default_factory=dict)
+    secret_outputs: set[str] = field(default_factory=set)
+    generated_secrets: list[str] = field(default_factory=list)
+    error: str | None = None
+
+    def of_type(self, type_: str) -> list[Registered]:
+        return [r for r in self.resources if r.type == type_]
+
+    def named(self, name: str, type_: str | None = None) -> Registered:
+        found = [r for r in self.resources if r.name == name and (type_ is None or r.type == type_)]
+        if len(found) != 1:
+            raise KeyError(f"{len(found)} resources named {name!r} of type {type_}")
+        return found[0]
+
+    def by_urn(self) -> dict[str, Registered]:
+        return {r.urn: r for r in self.resources}
+
+
+def is_secret(value: Any) -> bool:
+    return isinstance(value, dict) and value.get(SECRET_SIG) == _SECRET_MARK
+
+
+def unwrap(value: Any) -> Any:
+    if is_secret(value):
+        return unwrap(value["value"])
+    if isinstance(value, dict):
+        return {k: unwrap(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [unwrap(v) for v in value]
+    return value
+
+
+class _Mocks(pulumi.runtime.Mocks):
+    """Fills in what providers compute; generated secrets are recognisable so tests can trace them."""
+
+    def __init__(self, generated: list[str]) -> None:
+        self.generated = generated
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
+        state = dict(args.inputs)
+        if args.typ in ("random:index/randomPassword:RandomPassword", "random:index/randomString:RandomString"):
+            value = f"{GENERATED_PREFIX}{args.name}-{len(self.generated)}"
+            self.generated.append(value)
+            state["result"] = value
+        elif args.typ == "docker:index/remoteImage:RemoteImage":
+            state["imageId"] = "sha256:" + hashlib.sha256(args.inputs["name"].encode()).hexdigest()
+            state["repoDigest"] = f"{args.inputs['name'].split(':')[0]}@{state['imageId']}"
+        elif args.typ == "docker:index/network:Network":
+            state.setdefault("name", args.name)
+        elif args.typ == "aws:s3/bucket:Bucket":
+            state.setdefault("bucket", args.name)
+            state["arn"] = f"arn:aws:s3:::{state['bucket']}"
+        return f"{args.name}-id", state
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list | None]:
+        return {}, None
+
+
+class _Monitor(pulumi_mocks.MockMonitor):
+    """Keeps what MockResourceArgs leaves out: parent, provider, dependencies and options."""
+
+    def __init__(self, mocks: _Mocks, into: list[Registered]) -> None:
+        super().__init__(mocks)
+        self.into = into
+
+    def RegisterResource(self, request: Any) -> Any:
+        response = super().RegisterResource(request)
+        if request.type != "pulumi:pulumi:Stack":
+            self.into.append(Registered(
+                urn=response.urn, type=request.type, name=request.name,
+                raw_inputs=rpc.deserialize_properties(request.object, keep_internal=False) or {},
+                parent=request.parent, provider=request.provider,
+                dependencies=list(request.dependencies), protect=bool(request.protect),
+                retain_on_delete=bool(request.retainOnDelete),
+                delete_before_replace=bool(request.deleteBeforeReplace), custom=bool(request.custom)))
+        return response
+
+
+def to_pulumi_config(config: dict[str, Any]) -> tuple[dict[str, str], list[str]]:
+    """Stack-file values → the string map the engine hands a program, plus the secret keys."""
+    values, secret_keys = {}, []
+    for key, value in config.items():
+        value, secret = _replace_secure(key, value)
+        full = f"{PROJECT}:{key}"
+        values[full] = value if isinstance(value, str) else json.dumps(value)
+        if secret:
+            secret_keys.append(full)
+    return values, secret_keys
+
+
+def evaluate(stack: str, config: dict[str, Any] | None = None, *,
+             project_dir: Path = PROJECT_DIR, preview: bool = False) -> Evaluation:
+    """Run `__main__.py` for `stack` (its stack file, or `config` instead) under the mock engine."""
+    config = stack_config(stack, project_dir) if config is None else config
+    result = Evaluation(stack=stack, config=config)
+    mocks = _Mocks(result.generated_secrets)
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=preview,
+                             monitor=_Monitor(mocks, result.resources))
+    values, secret_keys = to_pulumi_config(config)
+    pulumi.runtime.set_all_config(values, secret_keys)
+    if str(project_dir) not in sys.path:
+        sys.path.insert(0, str(project_dir))
+
+    @pulumi.runtime.test
+    def program() -> Any:
+        try:
+            runpy.run_path(str(project_dir / "__main__.py"), run_name="__main__")
+        except pulumi.RunError as e:  # a config mistake: Pulumi would print just this message
+            result.error = str(e)
+            return None
+        outputs: dict[str, pulumi.Output[Any]] = dict(get_root_resource().outputs)
+        return pulumi.Output.from_input(_collect(outputs, result))
+
+    program()
+    return result
+
+
+async def _collect(outputs: dict[str, pulumi.Output[Any]], result: Evaluation) -> None:
+    for name, output in outputs.items():
+        output = pulumi.Output.from_input(output)
+        result.outputs[name] = await output.future(with_unknowns=True)
+        if await output.is_secret():
+            result.secret_outputs.add(name)
+    await asyncio.sleep(0)
