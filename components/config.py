@@ -270,7 +270,7 @@ class App(Model):
     use_shared_ollama: bool = False
     ollama_urls: list[Annotated[str, Field(pattern=r"^https?://\S+$")]] = []
     openai_api_base_urls: list[Annotated[str, Field(pattern=r"^https?://\S+$")]] = []
-    microsoft_oauth: MicrosoftOAuth | None = None
+    microsoft_oauth: MicrosoftOAuth | None = Field(None, alias="microsoftOAuth")
     env: dict[str, str] = {}
 
     @model_validator(mode="after")

@@ -1,13 +1,14 @@
 """redis-server command line as Open WebUI's docs ask for websocket state."""
 from __future__ import annotations
 
+import shlex
+
 from components.config import Redis
 
 
 def redis_server_args(spec: Redis) -> list[str]:
-    """Arguments after `redis-server`; the password is read from $REDIS_PASSWORD by the shell."""
+    """Arguments after `redis-server --requirepass "$REDIS_PASSWORD"`."""
     return [
-        "--requirepass", '"$REDIS_PASSWORD"',
         "--appendonly", "yes",                       # survive restarts with socket state
         "--maxmemory-policy", "noeviction",          # eviction would drop websocket sessions
         "--maxclients", str(spec.maxclients),
@@ -18,9 +19,5 @@ def redis_server_args(spec: Redis) -> list[str]:
 
 
 def redis_server_command(spec: Redis) -> list[str]:
-    """Container command: a shell so the password stays in the (secret) environment."""
-    return ["sh", "-c", "exec redis-server " + " ".join(_quote(a) for a in redis_server_args(spec))]
-
-
-def _quote(arg: str) -> str:
-    return arg if arg.startswith('"') else f"'{arg}'"
+    """Container command: a shell, so the password is read from the (secret) environment."""
+    return ["sh", "-c", 'exec redis-server --requirepass "$REDIS_PASSWORD" ' + shlex.join(redis_server_args(spec))]

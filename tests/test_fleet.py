@@ -1,0 +1,219 @@
+"""The whole program under the mock engine: what each stack registers, resource by resource."""
+from __future__ import annotations
+
+import copy
+import json
+import ipaddress
+from collections import Counter
+
+import pytest
+
+from fleet_queries import (CONTAINER, IMAGE, PROVIDER, VOLUME, env, labels, node_of,
+                           plaintext_leaks, replicas_of, secret_needles)
+from plan.engine import Evaluation, evaluate, is_secret, stack_config
+
+SHARED_SERVICE_CONTAINERS = {"postgres", "redis", "qdrant", "minio", "object-storage-bucket"}
+
+
+def test_both_stacks_evaluate_without_error_and_register_each_urn_once(stack: Evaluation) -> None:
+    assert stack.error is None
+    urns = [r.urn for r in stack.resources]
+    assert len(urns) == len(set(urns)) > 0
+
+
+def test_prod_places_services_on_shared_node_and_replicas_where_config_says(prod: Evaluation) -> None:
+    per_node = Counter(node_of(prod, c) for c in prod.of_type(CONTAINER))
+    # shared: 4 services + bucket init + one database bootstrap per app; replicas from the stack file
+    assert per_node == {"shared": 5 + 2, "master": 2, "slave1": 2}
+    assert {c.name for c in prod.of_type(CONTAINER) if node_of(prod, c) == "shared"} == \
+        SHARED_SERVICE_CONTAINERS | {"chat-database", "research-database"}
+    assert sorted(c.name for c in replicas_of(prod, "chat")) == ["chat-master-1", "chat-slave1-1", "chat-slave1-2"]
+    assert [c.name for c in replicas_of(prod, "research")] == ["research-master-1"]
+
+
+def test_local_stack_runs_everything_on_the_local_socket(local: Evaluation) -> None:
+    (provider,) = local.of_type(PROVIDER)
+    assert provider.inputs["host"] == "unix:///var/run/docker.sock"
+    assert sorted(c.name for c in replicas_of(local, "chat")) == ["chat-local-1", "chat-local-2"]
+    for container in local.of_type(CONTAINER):
+        for port in container.inputs.get("ports", []):
+            assert port["ip"] == "127.0.0.1"
+
+
+def test_each_node_gets_one_ssh_provider_and_every_resource_on_it_uses_that_provider(prod: Evaluation) -> None:
+    # The engine hands provider inputs over as strings.
+    providers = {p.name: {**p.inputs, "sshOpts": json.loads(p.inputs["sshOpts"])} for p in prod.of_type(PROVIDER)}
+    assert providers == {
+        "shared": {"host": "ssh://deploy@10.0.5.24", "sshOpts": prod.config["sshOpts"]},
+        "master": {"host": "ssh://deploy@192.168.1.14", "sshOpts": prod.config["sshOpts"]},
+        "slave1": {"host": "ssh://deploy@192.168.1.21", "sshOpts": prod.config["sshOpts"]},
+    }
+    for container in prod.of_type(CONTAINER):
+        node = labels(container).get("openwebui-fleet.node")
+        if node:
+            assert node_of(prod, container) == node
+    for resource in prod.resources:
+        if resource.type.startswith("docker:"):
+            assert resource.provider_urn, f"{resource.name} has no explicit provider"
+
+
+def test_replica_environment_is_wired_for_many_replicas(stack: Evaluation) -> None:
+    shared_node = stack.config["sharedServices"]["node"]
+    for app, spec in stack.config["apps"].items():
+        for container in replicas_of(stack, app):
+            e = env(container)
+            node = labels(container)["openwebui-fleet.node"]
+            pg_host = "openwebui-postgres:5432" if node == shared_node else \
+                f"{stack.config['nodes'][shared_node]['host']}:5432"
+            assert e["DATABASE_URL"].startswith(f"postgresql://openwebui_{app}:")
+            assert e["DATABASE_URL"].endswith(f"@{pg_host}/openwebui_{app}")
+            assert e["WEBSOCKET_MANAGER"] == "redis" and e["ENABLE_WEBSOCKET_SUPPORT"] == "true"
+            assert e["WEBSOCKET_REDIS_URL"] == e["REDIS_URL"] and e["REDIS_URL"].startswith("redis://:")
+            assert e["VECTOR_DB"] == "qdrant" and e["QDRANT_URI"].startswith("http://")
+            assert e["STORAGE_PROVIDER"] == "s3" and e["S3_ADDRESSING_STYLE"] == "path"
+            assert e["UVICORN_WORKERS"] == "1"
+            assert e["WEBUI_URL"] == e["CORS_ALLOW_ORIGIN"]
+            assert spec["hostname"] in e["WEBUI_URL"]
+            assert not any("sqlite" in v for v in e.values())
+
+
+def test_replicas_of_an_app_share_its_secrets_and_apps_share_none(prod: Evaluation) -> None:
+    per_app = {app: [env(c) for c in replicas_of(prod, app)] for app in prod.config["apps"]}
+    isolated = ("WEBUI_SECRET_KEY", "DATABASE_URL", "REDIS_KEY_PREFIX", "QDRANT_COLLECTION_PREFIX", "S3_KEY_PREFIX")
+    for key in isolated:
+        values = {app: {e[key].split("@")[0] for e in envs} for app, envs in per_app.items()}
+        assert all(len(v) == 1 for v in values.values()), f"{key} differs between replicas of one app"
+        assert values["chat"] != values["research"], f"{key} is shared between apps"
+
+
+def test_exactly_one_replica_per_app_runs_migrations(stack: Evaluation) -> None:
+    for app in stack.config["apps"]:
+        migrating = [c.name for c in replicas_of(stack, app) if env(c)["ENABLE_DB_MIGRATIONS"] == "true"]
+        others = [c for c in replicas_of(stack, app) if env(c)["ENABLE_DB_MIGRATIONS"] == "false"]
+        assert len(migrating) == 1
+        assert len(others) == len(replicas_of(stack, app)) - 1
+
+
+def test_other_replicas_start_after_the_migrating_one_which_starts_after_its_database(prod: Evaluation) -> None:
+    for app in prod.config["apps"]:
+        migrator = next(c for c in replicas_of(prod, app) if env(c)["ENABLE_DB_MIGRATIONS"] == "true")
+        assert prod.named(f"{app}-database", CONTAINER).urn in migrator.dependencies
+        for other in replicas_of(prod, app):
+            if other is not migrator:
+                assert migrator.urn in other.dependencies
+            assert other.delete_before_replace
+
+
+def test_published_ports_are_on_the_nodes_own_address_never_all_interfaces(stack: Evaluation) -> None:
+    addresses = {name: n.get("address", n.get("host")) for name, n in stack.config["nodes"].items()}
+    for container in stack.of_type(CONTAINER):
+        for port in container.inputs.get("ports", []):
+            assert not ipaddress.ip_address(port["ip"]).is_unspecified
+            assert port["ip"] == addresses[node_of(stack, container)]
+
+
+def test_every_image_is_pinned_to_a_version(stack: Evaluation) -> None:
+    for image in stack.of_type(IMAGE):
+        ref = image.inputs["name"]
+        tag = ref.rpartition(":")[2]
+        assert tag not in {"latest", "main", "dev"} and any(ch.isdigit() for ch in tag), ref
+    for container in stack.of_type(CONTAINER):
+        assert container.inputs["image"].startswith("sha256:"), "containers run the pulled, pinned image"
+
+
+def test_stateful_volumes_are_protected_and_retained(stack: Evaluation) -> None:
+    volumes = stack.of_type(VOLUME)
+    assert {v.name for v in volumes} >= {"postgres-data", "redis-data", "qdrant-data", "minio-data"}
+    for volume in volumes:
+        assert volume.protect and volume.retain_on_delete, volume.name
+
+
+def test_redis_runs_with_the_settings_websockets_need(stack: Evaluation) -> None:
+    shell, flag, command = stack.named("redis", CONTAINER).inputs["command"]
+    assert (shell, flag) == ("sh", "-c")
+    assert "--appendonly yes" in command and "--maxmemory-policy noeviction" in command
+    assert '--requirepass "$REDIS_PASSWORD"' in command
+
+
+def test_no_secret_appears_in_plaintext_in_any_input_or_output(stack: Evaluation) -> None:
+    needles = secret_needles(stack)
+    assert len(stack.generated_secrets) >= 5
+    for resource in stack.resources:
+        assert plaintext_leaks(resource.raw_inputs, needles) == [], resource.name
+        for label in resource.inputs.get("labels", []):
+            assert not any(n in label["value"] for n in needles)
+    assert plaintext_leaks(stack.outputs, needles) == []
+
+
+def test_config_secrets_are_used_and_stay_secret() -> None:
+    config = copy.deepcopy(stack_config("prod"))
+    config["postgresPassword"] = {"secure": "AAABAKxyz"}
+    config["apps"]["chat"]["microsoftOAuth"] = {"clientId": "client-1", "tenantId": "tenant-1"}
+    config["appSecrets"] = {"chat": {"microsoftClientSecret": {"secure": "AAABAKabc"}}}
+    ev = evaluate("prod", config)
+    assert ev.error is None
+    chat = replicas_of(ev, "chat")[0]
+    assert env(chat)["MICROSOFT_CLIENT_SECRET"] == "mock-secret:appSecrets.chat.microsoftClientSecret"
+    postgres_env = env(ev.named("postgres", CONTAINER))
+    assert postgres_env["POSTGRES_PASSWORD"] == "mock-secret:postgresPassword"
+    assert not any(r.name == "postgres-password" for r in ev.resources), "given secrets are not generated"
+    for resource in ev.resources:
+        assert plaintext_leaks(resource.raw_inputs, secret_needles(ev)) == [], resource.name
+
+
+def _with_node(config: dict, node: str, host: str, app: str = "chat", count: int = 1) -> dict:
+    edited = copy.deepcopy(config)
+    edited["nodes"][node] = {"host": host}
+    edited["apps"][app]["replicas"][node] = count
+    return edited
+
+
+def test_adding_a_node_leaves_every_existing_urn_and_input_untouched(prod: Evaluation) -> None:
+    grown = evaluate("prod", _with_node(prod.config, "slave2", "192.168.1.22"))
+    before, after = prod.by_urn(), grown.by_urn()
+    assert set(before) <= set(after)
+    for urn, resource in before.items():
+        assert after[urn].inputs == _same_secrets(resource.inputs, prod, grown), resource.name
+    added = {after[u].name for u in set(after) - set(before)}
+    assert added == {"slave2", "slave2-network", "slave2-ghcr.io-open-webui-open-webui-v0.12.4",
+                     "chat-slave2-1", "chat-slave2-1-data"}
+
+
+def test_removing_a_node_from_the_middle_leaves_other_urns_untouched(prod: Evaluation) -> None:
+    config = _with_node(prod.config, "slave2", "192.168.1.22")
+    grown = evaluate("prod", config)
+    del config["nodes"]["slave1"]
+    del config["apps"]["chat"]["replicas"]["slave1"]
+    shrunk = evaluate("prod", config)
+    gone = {r.name for r in grown.resources} - {r.name for r in shrunk.resources}
+    assert gone == {"slave1", "slave1-network", "slave1-ghcr.io-open-webui-open-webui-v0.12.4",
+                    "chat-slave1-1", "chat-slave1-1-data", "chat-slave1-2", "chat-slave1-2-data"}
+    assert {r.urn for r in shrunk.resources} <= {r.urn for r in grown.resources}
+
+
+def _same_secrets(inputs: dict, old: Evaluation, new: Evaluation) -> dict:
+    """Generated values are numbered per evaluation; map old ones to their new counterparts."""
+    mapping = {o: n for o, n in zip(old.generated_secrets, new.generated_secrets)}
+
+    def swap(value):  # noqa: ANN001, ANN202
+        if isinstance(value, dict):
+            return {k: swap(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [swap(v) for v in value]
+        if isinstance(value, str):
+            for o, n in mapping.items():
+                value = value.replace(o, n)
+        return value
+    return swap(inputs)
+
+
+@pytest.mark.parametrize("app", ["chat", "research"])
+def test_app_database_bootstrap_runs_on_the_shared_node_with_secret_passwords(prod: Evaluation, app: str) -> None:
+    bootstrap = prod.named(f"{app}-database", CONTAINER)
+    assert node_of(prod, bootstrap) == "shared"
+    e = env(bootstrap)
+    assert e["APP_ROLE"] == e["APP_DB"] == f"openwebui_{app}"
+    assert e["PGHOST"] == "openwebui-postgres"
+    assert is_secret(bootstrap.raw_inputs["envs"]), "passwords make the whole env list secret"
+    upload = bootstrap.inputs["uploads"][0]
+    assert "password" in upload["content"] and not any(n in upload["content"] for n in secret_needles(prod))
