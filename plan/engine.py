@@ -75,6 +75,7 @@ class Registered:
     type: str
     name: str
     raw_inputs: dict[str, Any]   # as the engine receives them: secrets still wrapped
+    state: dict[str, Any]        # inputs plus what the (mock) provider computed
     parent: str
     provider: str
     dependencies: list[str]
@@ -168,6 +169,7 @@ class _Monitor(pulumi_mocks.MockMonitor):
             self.into.append(Registered(
                 urn=response.urn, type=request.type, name=request.name,
                 raw_inputs=rpc.deserialize_properties(request.object, keep_internal=False) or {},
+                state=unwrap(rpc.deserialize_properties(response.object, keep_internal=False) or {}),
                 parent=request.parent, provider=request.provider,
                 dependencies=list(request.dependencies), protect=bool(request.protect),
                 retain_on_delete=bool(request.retainOnDelete),
