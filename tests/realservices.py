@@ -182,9 +182,6 @@ class Nginx:
     def conf_path(self) -> Path:
         return self.prefix / "nginx.conf"
 
-    def args(self) -> list[str]:
-        return ["-p", str(self.prefix), "-c", str(self.conf_path), "-e", "stderr"]
-
     def worker_pids(self) -> set[int]:
         children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text()
         return {int(pid) for pid in children.split()}
@@ -194,14 +191,18 @@ class Nginx:
         old_workers = self.worker_pids()
         self.conf_path.write_text(conf_text)
         nginx_test(self.binary, self.prefix)
-        subprocess.run([self.binary, *self.args(), "-s", "reload"], check=True, capture_output=True)
+        subprocess.run([self.binary, *_nginx_args(self.prefix), "-s", "reload"], check=True, capture_output=True)
         wait_until(lambda: bool(self.worker_pids() - old_workers), 15, "nginx workers with the new config")
+
+
+def _nginx_args(prefix: Path) -> list[str]:
+    """A private instance: everything relative to `prefix`, start-up errors on stderr."""
+    return ["-p", str(prefix), "-c", str(prefix / "nginx.conf"), "-e", "stderr"]
 
 
 def nginx_test(binary: str, prefix: Path) -> None:
     """`nginx -t` on prefix/nginx.conf; raises with nginx's own message when it fails."""
-    result = subprocess.run([binary, "-t", "-p", str(prefix), "-c", str(prefix / "nginx.conf"),
-                             "-e", "stderr"], capture_output=True, text=True)
+    result = subprocess.run([binary, "-t", *_nginx_args(prefix)], capture_output=True, text=True)
     if result.returncode != 0:
         raise AssertionError(f"nginx -t failed:\n{result.stderr}")
 
@@ -213,8 +214,7 @@ def nginx_server(conf_text: str, prefix: Path, port: int) -> Iterator[Nginx]:
     prefix.mkdir(parents=True, exist_ok=True)
     (prefix / "nginx.conf").write_text(conf_text)
     nginx_test(binary, prefix)
-    argv = [binary, "-p", str(prefix), "-c", str(prefix / "nginx.conf"), "-e", "stderr", "-g", "daemon off;"]
-    with running(argv, port) as proc:
+    with running([binary, *_nginx_args(prefix), "-g", "daemon off;"], port) as proc:
         yield Nginx(binary, prefix, proc)
 
 

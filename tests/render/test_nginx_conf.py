@@ -46,12 +46,14 @@ class Balancer:
     https_port: int
     stubs: dict[str, list[StubUpstream]]
 
-    def render(self, s: NginxSettings) -> str:
-        conf = render_nginx_conf(s, [site(app, stubs) for app, stubs in self.stubs.items()])
-        return loopback_conf(conf, {80: self.http_port, 443: self.https_port}, {}, {})
-
     def all_stubs(self) -> list[StubUpstream]:
         return [s for stubs in self.stubs.values() for s in stubs]
+
+
+def loopback_render(s: NginxSettings, stubs: dict[str, list[StubUpstream]], http_port: int,
+                    https_port: int) -> str:
+    conf = render_nginx_conf(s, [site(app, replicas) for app, replicas in stubs.items()])
+    return loopback_conf(conf, {80: http_port, 443: https_port}, {}, {})
 
 
 @contextlib.contextmanager
@@ -61,10 +63,10 @@ def balancer(tmp_path: Path, replicas: dict[str, int], **kw) -> Iterator[Balance
     with contextlib.ExitStack() as stack:
         stubs = {app: [stack.enter_context(stub_upstream(f"{app}-{i}")) for i in range(n)]
                  for app, n in replicas.items()}
-        b = Balancer(None, free_port(), free_port(), stubs)  # type: ignore[arg-type]
-        b.nginx = stack.enter_context(nginx_server(b.render(settings(tmp_path, **kw)), tmp_path / "nginx",
-                                                   b.http_port))
-        yield b
+        http_port, https_port = free_port(), free_port()
+        conf = loopback_render(settings(tmp_path, **kw), stubs, http_port, https_port)
+        nginx = stack.enter_context(nginx_server(conf, tmp_path / "nginx", http_port))
+        yield Balancer(nginx, http_port, https_port, stubs)
 
 
 @dataclass(frozen=True)
@@ -248,9 +250,8 @@ def test_killing_one_of_three_replicas_fails_no_client_request(tmp_path: Path) -
 
 def test_reload_with_one_more_replica_fails_no_request_and_the_new_one_gets_traffic(tmp_path: Path) -> None:
     with balancer(tmp_path, {"chat": 2}) as b, stub_upstream("chat-new") as new:
-        grown = Balancer(b.nginx, b.http_port, b.https_port, {"chat": [*b.stubs["chat"], new]})
-        answered, failures = hammer(b.http_port, "chat.test", 300, 30,
-                                    at={100: lambda: b.nginx.reload(grown.render(settings(tmp_path)))})
+        grown = loopback_render(settings(tmp_path), {"chat": [*b.stubs["chat"], new]}, b.http_port, b.https_port)
+        answered, failures = hammer(b.http_port, "chat.test", 300, 30, at={100: lambda: b.nginx.reload(grown)})
         new_seen = new.requests_seen()
     assert failures == []
     assert sum(answered.values()) == 300
