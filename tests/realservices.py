@@ -1,4 +1,4 @@
-"""Real servers on loopback for the tests: PostgreSQL, Redis, nginx, moto's S3 server.
+"""Real servers on loopback for the tests: PostgreSQL, Redis, nginx, moto's S3 server, stub upstreams.
 
 Every server is started by a context manager that always stops it. A missing binary skips the
 test on a developer machine and fails it in CI (`CI` set), so a broken install cannot pass green.
@@ -6,14 +6,17 @@ test on a developer machine and fails it in CI (`CI` set), so a broken install c
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import re
 import shutil
 import socket
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+import urllib.request
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -137,3 +140,117 @@ def moto_s3_server() -> Iterator[str]:
     port = free_port()
     with running([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)], port):
         yield f"http://127.0.0.1:{port}"
+
+
+@dataclass
+class StubUpstream:
+    """A stand-in Open WebUI replica (tests/stub_upstream.py) in its own process."""
+
+    name: str
+    port: int
+    proc: subprocess.Popen
+
+    def stats(self) -> dict[str, int]:
+        """Requests and connections the replica has seen (asked directly, not through nginx)."""
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/_stats", timeout=5) as r:
+            return json.load(r)
+
+    def requests_seen(self) -> int:
+        return self.stats()["requests"]
+
+    def kill(self) -> None:
+        """SIGKILL: the replica dies without closing anything cleanly."""
+        self.proc.kill()
+        self.proc.wait(timeout=10)
+
+
+@contextlib.contextmanager
+def stub_upstream(name: str) -> Iterator[StubUpstream]:
+    port = free_port()
+    script = Path(__file__).with_name("stub_upstream.py")
+    with running([sys.executable, str(script), name, str(port)], port) as proc:
+        yield StubUpstream(name, port, proc)
+
+
+class Nginx:
+    """A private nginx instance: its own prefix directory, config, pid file and logs."""
+
+    def __init__(self, binary: str, prefix: Path, proc: subprocess.Popen) -> None:
+        self.binary, self.prefix, self.proc = binary, prefix, proc
+
+    @property
+    def conf_path(self) -> Path:
+        return self.prefix / "nginx.conf"
+
+    def worker_pids(self) -> set[int]:
+        children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text()
+        return {int(pid) for pid in children.split()}
+
+    def reload(self, conf_text: str) -> None:
+        """Check and load a new config; return once the master runs workers with it."""
+        old_workers = self.worker_pids()
+        self.conf_path.write_text(conf_text)
+        nginx_test(self.binary, self.prefix)
+        subprocess.run([self.binary, *_nginx_args(self.prefix), "-s", "reload"], check=True, capture_output=True)
+        wait_until(lambda: bool(self.worker_pids() - old_workers), 15, "nginx workers with the new config")
+
+
+def _nginx_args(prefix: Path) -> list[str]:
+    """A private instance: everything relative to `prefix`, start-up errors on stderr."""
+    return ["-p", str(prefix), "-c", str(prefix / "nginx.conf"), "-e", "stderr"]
+
+
+def nginx_test(binary: str, prefix: Path) -> None:
+    """`nginx -t` on prefix/nginx.conf; raises with nginx's own message when it fails."""
+    result = subprocess.run([binary, "-t", *_nginx_args(prefix)], capture_output=True, text=True)
+    if result.returncode != 0:
+        raise AssertionError(f"nginx -t failed:\n{result.stderr}")
+
+
+@contextlib.contextmanager
+def nginx_server(conf_text: str, prefix: Path, port: int) -> Iterator[Nginx]:
+    """nginx running `conf_text` from `prefix` in the foreground; ready once `port` accepts."""
+    binary = require_binary("nginx")
+    prefix.mkdir(parents=True, exist_ok=True)
+    (prefix / "nginx.conf").write_text(conf_text)
+    nginx_test(binary, prefix)
+    with running([binary, *_nginx_args(prefix), "-g", "daemon off;"], port) as proc:
+        yield Nginx(binary, prefix, proc)
+
+
+_LISTEN = re.compile(r"^(\s*)listen (\d+)\b(.*;)$")
+_UPSTREAM_SERVER = re.compile(r"^(\s*)server ([^\s:]+):(\d+)\b(.*;)$")
+_PATH_DIRECTIVE = re.compile(r"^(\s*)(pid|error_log|access_log|ssl_certificate|ssl_certificate_key"
+                             r"|\w+_temp_path) (\S+?)(;|\s.*;)$")
+
+
+def loopback_conf(conf_text: str, listen_ports: Mapping[int, int],
+                  upstreams: Mapping[tuple[str, int], int], paths: Mapping[str, str]) -> str:
+    """A rendered nginx.conf moved onto loopback: only listen ports, upstream addresses and paths change.
+
+    listen_ports: rendered port -> loopback port (every listen must be mapped).
+    upstreams: rendered (address, port) -> loopback port (every non-loopback upstream must be mapped).
+    paths: rendered path prefix -> local directory, for pid, logs, temp dirs and certificates.
+    """
+    out = []
+    for line in conf_text.splitlines():
+        if m := _LISTEN.match(line):
+            port = int(m[2])
+            if port not in listen_ports:
+                raise KeyError(f"listen port {port} has no loopback port")
+            line = f"{m[1]}listen 127.0.0.1:{listen_ports[port]}{m[3]}"
+        elif m := _UPSTREAM_SERVER.match(line):
+            address, port = m[2], int(m[3])
+            if (address, port) in upstreams:
+                line = f"{m[1]}server 127.0.0.1:{upstreams[address, port]}{m[4]}"
+            elif not address.startswith("127."):
+                raise KeyError(f"upstream {address}:{port} has no loopback port")
+        elif m := _PATH_DIRECTIVE.match(line):
+            path = m[3]
+            for old, new in paths.items():
+                if path == old or path.startswith(old.rstrip("/") + "/"):
+                    path = new + path[len(old):]
+                    break
+            line = f"{m[1]}{m[2]} {path}{m[4]}"
+        out.append(line)
+    return "\n".join(out) + "\n"
