@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import itertools
 import json
 import socket
 import ssl
@@ -92,24 +93,34 @@ def request(port: int, host: str, path: str = "/", method: str = "GET", body: by
 
 
 def hammer(port: int, host: str, total: int, deadline_s: float,
-           at: dict[int, Callable[[], None]] | None = None, workers: int = 8) -> tuple[Counter, list[str]]:
-    """`total` GETs from `workers` threads, bounded by a deadline; `at[n]` runs before request n.
+           at: dict[int, Callable[[], None]] | None = None, workers: int = 8,
+           after_hooks: int = 100) -> tuple[Counter, list[str]]:
+    """At least `total` GETs from `workers` threads, bounded by a deadline; `at[n]` runs before
+    request n while the other threads keep sending, and `after_hooks` more requests follow the
+    last hook's end (so what a hook changed is exercised however long it took).
 
     Returns which upstream answered how often, and every failure (non-200 or exception).
     """
-    lock, counter = threading.Lock(), iter(range(total))
+    lock, counter = threading.Lock(), itertools.count()
     answered: Counter = Counter()
     failures: list[str] = []
     deadline = time.monotonic() + deadline_s
+    pending = set(at or {})
+    hooks_done_at: list[int] = [] if pending else [-after_hooks]
 
     def worker() -> None:
         while time.monotonic() < deadline:
             with lock:
-                n = next(counter, None)
-            if n is None:
+                n = next(counter)
+                done = len(hooks_done_at) == 1 and n >= max(total, hooks_done_at[0] + after_hooks)
+            if done:
                 return
             if at and n in at:
                 at[n]()
+                with lock:
+                    pending.discard(n)
+                    if not pending:
+                        hooks_done_at.append(n)
             try:
                 reply = request(port, host, f"/api/chats?n={n}")
                 if reply.status != 200:
@@ -243,7 +254,7 @@ def test_killing_one_of_three_replicas_fails_no_client_request(tmp_path: Path) -
         victim = b.stubs["chat"][1]
         answered, failures = hammer(b.http_port, "chat.test", 300, 30, at={100: victim.kill})
     assert failures == []
-    assert sum(answered.values()) == 300
+    assert sum(answered.values()) >= 300
     assert answered["chat-1"] > 0  # the victim served traffic before it died
     assert answered["chat-0"] + answered["chat-2"] >= 200 - 8  # all but in-flight ones went to survivors
 
@@ -254,7 +265,7 @@ def test_reload_with_one_more_replica_fails_no_request_and_the_new_one_gets_traf
         answered, failures = hammer(b.http_port, "chat.test", 300, 30, at={100: lambda: b.nginx.reload(grown)})
         new_seen = new.requests_seen()
     assert failures == []
-    assert sum(answered.values()) == 300
+    assert sum(answered.values()) >= 300
     assert answered["chat-new"] > 0 and new_seen == answered["chat-new"]
 
 
