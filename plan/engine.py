@@ -139,7 +139,8 @@ class _Mocks(pulumi.runtime.Mocks):
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
         state = dict(args.inputs)
         if args.typ in ("random:index/randomPassword:RandomPassword", "random:index/randomString:RandomString"):
-            value = f"{GENERATED_PREFIX}{args.name}-{len(self.generated)}"
+            # Named after the resource: the same program gives the same value in every evaluation.
+            value = f"{GENERATED_PREFIX}{args.name}"
             self.generated.append(value)
             state["result"] = value
         elif args.typ == "docker:index/remoteImage:RemoteImage":
