@@ -23,7 +23,7 @@ PROJECT = "openwebui-fleet"
 
 # Config keys that hold secrets; each is read with get_secret and never lands in the model.
 SECRET_KEYS = ("postgresPassword", "redisPassword", "qdrantApiKey", "objectStorageAccessKey",
-               "objectStorageSecretKey", "appSecrets")
+               "objectStorageSecretKey", "appSecrets", "sshPrivateKey")
 # Secrets that external services cannot do without (in docker mode they are generated).
 EXTERNAL_REQUIRED_SECRETS = ("postgresPassword", "redisPassword", "qdrantApiKey",
                              "objectStorageAccessKey", "objectStorageSecretKey")
@@ -320,8 +320,9 @@ class LoadBalancer(Model):
     fail_timeout_s: Annotated[int, Strict(), Field(ge=1)] = 10
     keepalive: Annotated[int, Strict(), Field(ge=1)] = 32
     health_path: Annotated[str, Field(pattern=r"^/[A-Za-z0-9/_-]*$")] = "/lb-health"
-    # native mode: where the site config goes on the host, and how nginx is reloaded there.
+    # native mode: the file the host's nginx loads, replaced whole; sudo when not logging in as root.
     native_conf_path: Annotated[str, Field(pattern=r"^/\S+$")] = "/etc/nginx/nginx.conf"
+    native_sudo: bool = True
 
     def published_ports(self) -> dict[int, str]:
         ports = {self.http_port: "loadBalancer.httpPort"}
@@ -379,6 +380,10 @@ class Fleet(Model):
         for key, node in placed:
             if node not in self.nodes:
                 raise ValueError(f"{key}: node '{node}' is not under nodes (known: {known})")
+        lb = self.load_balancer
+        if lb is not None and lb.mode == "native" and self.nodes[lb.node].host is None:
+            raise ValueError(f"loadBalancer.mode 'native' writes nginx's config over SSH, but node "
+                             f"'{lb.node}' has no host: give nodes.{lb.node}.host or use mode: docker")
 
     def _check_apps(self, app_secrets: dict[str, Any]) -> None:
         if not self.apps:

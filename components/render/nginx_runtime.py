@@ -1,0 +1,67 @@
+"""Shell scripts that put a rendered nginx.conf live: validate first, swap atomically, reload.
+
+A config that fails `nginx -t` never replaces the working one, and nginx is reloaded
+(gracefully: old workers finish their requests), never restarted.
+"""
+from __future__ import annotations
+
+import shlex
+
+
+def install_config_lines(staging: str, live: str, nginx: str = "nginx", sudo: bool = False) -> list[str]:
+    """Validate the file at shell word `staging`, then atomically replace `live` with it."""
+    run = "sudo -n " if sudo else ""
+    lv = shlex.quote(live)
+    return [
+        "set -eu",
+        f"{run}{nginx} -t -q -c {staging}",
+        f"{run}cp {staging} {lv}.next",
+        f"{run}mv -f {lv}.next {lv}",
+        f"echo openwebui-fleet: nginx config installed at {lv}",
+    ]
+
+
+def install_config_script(staging: str, live: str, nginx: str = "nginx") -> str:
+    """For the nginx container: the staged file is validated and installed; the loop reloads."""
+    return "\n".join(install_config_lines(shlex.quote(staging), live, nginx))
+
+
+def install_and_reload_script(live: str, sudo: bool, nginx: str = "nginx") -> str:
+    """For an nginx already on the host: config on stdin → validate → install → reload."""
+    run = "sudo -n " if sudo else ""
+    strict, *install = install_config_lines('"$staging"', live, nginx, sudo)
+    return "\n".join([
+        strict,
+        'staging="$(mktemp)"',
+        'trap \'rm -f "$staging"\' EXIT',
+        'cat > "$staging"',
+        *install,
+        f"{run}{nginx} -s reload",
+    ])
+
+
+def reload_loop_script(conf: str, nginx: str = "nginx", interval_s: int = 2) -> str:
+    """Container entrypoint: run nginx on `conf` and reload it whenever the file changes.
+
+    The config is written by a separate one-shot step, so the nginx container itself is never
+    replaced because its config changed.
+    """
+    c = shlex.quote(conf)
+    return f"""\
+{nginx} -c {c} -g 'daemon off;' &
+master=$!
+trap 'kill -QUIT $master; wait $master; exit 0' TERM INT
+applied="$(cksum < {c})"
+while kill -0 "$master" 2>/dev/null; do
+  sleep {interval_s} & wait $!
+  current="$(cksum < {c})"
+  [ "$current" = "$applied" ] && continue
+  applied="$current"
+  if {nginx} -t -q -c {c}; then
+    {nginx} -s reload -c {c} && echo "openwebui-fleet: nginx reloaded"
+  else
+    echo "openwebui-fleet: new nginx config rejected by nginx -t; still serving the old one" >&2
+  fi
+done
+wait "$master"
+"""
