@@ -547,7 +547,9 @@ def _unwrap(annotation: Any, part: Any) -> Any:
 
 def format_error(error: ValidationError, root: str, model: type[BaseModel]) -> str:
     """One readable message: the key, the bad value and the fix (the first problem only)."""
-    first = error.errors(include_url=False)[0]
+    errors = error.errors(include_url=False)
+    # A misspelt required key is both missing and unknown; the unknown one shows the typo.
+    first = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
     loc = tuple(p for p in first["loc"] if p != "[key]")
     parts = [root] if root else []
     parts += [str(p) if not isinstance(p, int) else f"[{p}]" for p in loc]
