@@ -95,16 +95,13 @@ def _hostname(value: str) -> str:
     return value
 
 
-def _url(value: str) -> str:
-    if not re.fullmatch(r"https?://\S+", value):
-        raise ValueError(f"'{value}' is not an http(s) URL: give e.g. http://10.0.5.24:11434")
-    return value
-
-
-def _absolute_path(value: str) -> str:
-    if not re.fullmatch(r"/\S+", value):
-        raise ValueError(f"'{value}' is not an absolute path: give e.g. /etc/ssl/certs/chat.pem")
-    return value
+def _shaped(pattern: str, fix: str) -> AfterValidator:
+    """A string matching `pattern`; a mismatch says `fix` rather than showing the regex."""
+    def check(value: str) -> str:
+        if not re.fullmatch(pattern, value):
+            raise ValueError(f"'{value}' {fix}")
+        return value
+    return AfterValidator(check)
 
 
 Name = Annotated[str, AfterValidator(_name)]
@@ -112,8 +109,8 @@ Host = Annotated[str, AfterValidator(_host)]
 BindAddress = Annotated[str, AfterValidator(_bind_address)]
 Image = Annotated[str, AfterValidator(_pinned_image)]
 Hostname = Annotated[str, AfterValidator(_hostname)]
-Url = Annotated[str, AfterValidator(_url)]
-AbsolutePath = Annotated[str, AfterValidator(_absolute_path)]
+Url = Annotated[str, _shaped(r"https?://\S+", "is not an http(s) URL: give e.g. http://10.0.5.24:11434")]
+AbsolutePath = Annotated[str, _shaped(r"/\S+", "is not an absolute path: give e.g. /etc/ssl/certs/chat.pem")]
 Port = Annotated[int, Strict(), Field(ge=1, le=65535)]
 Count = Annotated[int, Strict(), Field(ge=1, le=100)]
 MemoryMb = Annotated[int, Strict(), Field(ge=256)]
@@ -227,7 +224,8 @@ class ExternalQdrant(Model):
 
 
 class ExternalObjectStorage(Model):
-    endpoint: Annotated[str, Field(pattern=r"^https?://[^\s/]+/?$")]
+    endpoint: Annotated[str, _shaped(r"https?://[^\s/]+/?", "is not a bare endpoint: give scheme and host only, "
+                                     "e.g. https://s3.example.com (the bucket goes in bucket)")]
     bucket: str
     region: str = "us-east-1"
 
@@ -353,7 +351,8 @@ class LoadBalancer(Model):
     max_fails: Annotated[int, Strict(), Field(ge=1)] = 3
     fail_timeout_s: Annotated[int, Strict(), Field(ge=1)] = 10
     keepalive: Annotated[int, Strict(), Field(ge=1)] = 32
-    health_path: Annotated[str, Field(pattern=r"^/[A-Za-z0-9/_-]*$")] = "/lb-health"
+    health_path: Annotated[str, _shaped(r"/[A-Za-z0-9/_-]*",
+                                        "is not a plain URL path: give e.g. /lb-health")] = "/lb-health"
     # native mode: where the site config goes on the host, and how nginx is reloaded there.
     native_conf_path: AbsolutePath = "/etc/nginx/nginx.conf"
 
@@ -434,8 +433,8 @@ class Fleet(Model):
                               f"'appSecrets.{name}.microsoftClientSecret' ...")
         unknown = sorted(set(app_secrets) - set(self.apps))
         if unknown:
-            raise Invalid(f"appSecrets.{unknown[0]}", f"no app named '{unknown[0]}' (apps: {', '.join(sorted(self.apps))}): "
-                          "rename or remove it")
+            raise Invalid(f"appSecrets.{unknown[0]}", f"no app named '{unknown[0]}' "
+                          f"(apps: {', '.join(sorted(self.apps))}): rename or remove it")
         # Replica names are '<app>-<node>-<n>'; two different pairs must not spell the same name.
         spelled: dict[str, tuple[str, str]] = {}
         for app, spec in self.apps.items():
@@ -457,7 +456,7 @@ class Fleet(Model):
                         width = max(len(p) for p in wants.values())
                         free = next((start for start in range(value + 1, 65537 - width)
                                      if all(start + i not in used[n] for n in wants for i in range(width))), None)
-                        fix = f"set {key} to a free port, e.g. {free}" if free else f"lower {key}"
+                        fix = f"set {key} to a free port, e.g. {free}" if free is not None else f"lower {key}"
                         raise Invalid(key, f"{value} collides on node {node}: port {port} is already "
                                       f"used by {used[node][port]}: {fix}")
             for node, ports in wants.items():
@@ -546,7 +545,7 @@ def _unwrap(annotation: Any, part: Any) -> Any:
 
 
 def format_error(error: ValidationError, root: str, model: type[BaseModel]) -> str:
-    """One readable message: the key, the bad value and the fix (the first problem only)."""
+    """One readable message: the key, the bad value and the fix (one problem only)."""
     errors = error.errors(include_url=False)
     # A misspelt required key is both missing and unknown; the unknown one shows the typo.
     first = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])

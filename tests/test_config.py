@@ -473,7 +473,8 @@ def test_external_mode_frees_the_shared_nodes_ports_for_apps():
 def test_missing_required_key_is_named():
     config = prod()
     del config["apps"]["chat"]["hostname"]
-    assert rejection(config) == "apps.chat.hostname: required key is missing: add it (see the README's config reference)"
+    assert rejection(config) == ("apps.chat.hostname: required key is missing: "
+                                 "add it (see the README's config reference)")
 
 
 def test_port_given_as_a_string_asks_for_the_number_without_quotes():
@@ -537,3 +538,26 @@ def test_program_reads_microsoft_oauth_under_its_documented_key():
     envs = evaluation.named("chat-slave1-2", "docker:index/container:Container").inputs["envs"]
     assert "MICROSOFT_CLIENT_ID=cid-123" in envs
     assert "MICROSOFT_CLIENT_SECRET=mock-secret:appSecrets.chat.microsoftClientSecret" in envs
+
+
+def test_external_object_storage_endpoint_with_a_path_says_where_the_bucket_goes():
+    config = prod()
+    external = copy.deepcopy(EXTERNAL)
+    external["objectStorage"]["endpoint"] = "https://s3.example.com/openwebui"
+    config["sharedServices"].update(mode="external", external=external)
+    assert rejection(config, ALL_SECRETS) == (
+        "sharedServices.external.objectStorage.endpoint: 'https://s3.example.com/openwebui' is not a bare "
+        "endpoint: give scheme and host only, e.g. https://s3.example.com (the bucket goes in bucket)")
+
+
+def test_health_path_without_a_leading_slash_is_rejected_with_an_example():
+    config = prod()
+    config["loadBalancer"]["healthPath"] = "lb-health"
+    assert rejection(config) == "loadBalancer.healthPath: 'lb-health' is not a plain URL path: give e.g. /lb-health"
+
+
+def test_tls_paths_must_be_absolute():
+    config = prod()
+    config["loadBalancer"]["tls"] = {"certificatePath": "chat.pem", "keyPath": "/etc/ssl/chat.key"}
+    assert rejection(config) == ("loadBalancer.tls.certificatePath: 'chat.pem' is not an absolute path: "
+                                 "give e.g. /etc/ssl/certs/chat.pem")
