@@ -602,7 +602,7 @@ class Secrets:
 def load_stack_config() -> tuple[Fleet, Secrets]:
     """Read this stack's config, validate it and separate the secrets. Raises StackConfigError."""
     prefix = f"{PROJECT}:"
-    raw = {k.removeprefix(prefix): _decode(v) for k, v in _all_config().items() if k.startswith(prefix)}
+    raw = {k.removeprefix(prefix): _decode(k, v) for k, v in _all_config().items() if k.startswith(prefix)}
     app_secrets_raw = raw.get("appSecrets", {})
     if not isinstance(app_secrets_raw, dict):
         raise StackConfigError("appSecrets: must be an object of app name → {microsoftClientSecret, openaiApiKeys}")
@@ -632,11 +632,12 @@ def _all_config() -> dict[str, Any]:
     return {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
 
 
-def _decode(value: Any) -> Any:
+def _decode(key: str, value: Any) -> Any:
     """Objects and lists arrive as JSON text; plain strings stay strings."""
     if isinstance(value, str) and value[:1] in "{[":
         try:
             return json.loads(value)
         except json.JSONDecodeError:
-            raise StackConfigError(f"config value {value[:40]!r}... is not valid JSON/YAML") from None
+            raise StackConfigError(f"{key}: {value[:40]!r} starts like an object or list but is not valid "
+                                   "JSON: fix it, or quote the whole value as a string") from None
     return value

@@ -561,3 +561,10 @@ def test_tls_paths_must_be_absolute():
     config["loadBalancer"]["tls"] = {"certificatePath": "chat.pem", "keyPath": "/etc/ssl/chat.key"}
     assert rejection(config) == ("loadBalancer.tls.certificatePath: 'chat.pem' is not an absolute path: "
                                  "give e.g. /etc/ssl/certs/chat.pem")
+
+
+def test_program_names_the_key_whose_value_is_broken_json():
+    config = prod()
+    config["sshUser"] = "{deploy"
+    error = assert_rejected_before_any_resource(evaluate("prod", config))
+    assert error.startswith("openwebui-fleet:sshUser: '{deploy' starts like an object or list but is not valid JSON")
