@@ -37,6 +37,14 @@ class ConfigError(Exception):
     """Stack config that cannot be deployed; the message says what to change."""
 
 
+class Invalid(ValueError):
+    """A rule broken at `key` (dotted, below the model that checks it); `format_error` names it."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(message)
+        self.key = key
+
+
 def _name(value: str) -> str:
     if not _NAME.fullmatch(value):
         raise ValueError(f"'{value}' is not a valid name: use 1-24 lowercase letters, digits and '-', "
@@ -50,6 +58,8 @@ def _host(value: str) -> str:
         return value
     except ValueError:
         pass
+    if re.fullmatch(r"[0-9.]+", value):  # looks like an IPv4 address, so a typo, not a name
+        raise ValueError(f"'{value}' is not a valid IP address: give the node's IP (e.g. 10.0.5.24)")
     if not _DNS_NAME.fullmatch(value):
         raise ValueError(f"'{value}' is neither an IP address nor a DNS name: "
                          "give the node's IP (e.g. 10.0.5.24) or hostname")
@@ -68,7 +78,9 @@ def _bind_address(value: str) -> str:
 
 
 def _pinned_image(value: str) -> str:
-    if "@sha256:" in value:
+    if "@" in value:
+        if not re.search(r"@sha256:[0-9a-f]{64}$", value):
+            raise ValueError(f"image '{value}' has a malformed digest: give @sha256: and 64 hex digits")
         return value
     repo, _, tag = value.rpartition(":")
     if not repo or "/" in tag or tag in _FLOATING_TAGS or not any(c.isdigit() for c in tag):
@@ -79,8 +91,17 @@ def _pinned_image(value: str) -> str:
 
 def _hostname(value: str) -> str:
     if not _DNS_NAME.fullmatch(value) or "." not in value:
-        raise ValueError(f"'{value}' is not a public hostname: give a DNS name such as chat.example.com")
+        raise ValueError(f"'{value}' is not a public hostname: give a lowercase DNS name such as chat.example.com")
     return value
+
+
+def _shaped(pattern: str, fix: str) -> AfterValidator:
+    """A string matching `pattern`; a mismatch says `fix` rather than showing the regex."""
+    def check(value: str) -> str:
+        if not re.fullmatch(pattern, value):
+            raise ValueError(f"'{value}' {fix}")
+        return value
+    return AfterValidator(check)
 
 
 Name = Annotated[str, AfterValidator(_name)]
@@ -88,6 +109,8 @@ Host = Annotated[str, AfterValidator(_host)]
 BindAddress = Annotated[str, AfterValidator(_bind_address)]
 Image = Annotated[str, AfterValidator(_pinned_image)]
 Hostname = Annotated[str, AfterValidator(_hostname)]
+Url = Annotated[str, _shaped(r"https?://\S+", "is not an http(s) URL: give e.g. http://10.0.5.24:11434")]
+AbsolutePath = Annotated[str, _shaped(r"/\S+", "is not an absolute path: give e.g. /etc/ssl/certs/chat.pem")]
 Port = Annotated[int, Strict(), Field(ge=1, le=65535)]
 Count = Annotated[int, Strict(), Field(ge=1, le=100)]
 MemoryMb = Annotated[int, Strict(), Field(ge=256)]
@@ -113,13 +136,21 @@ class Node(Model):
     def _reachable(self) -> Node:
         if self.host is None and self.docker_host is None:
             raise ValueError("give 'host' (reached over SSH) or 'dockerHost' (e.g. unix:///var/run/docker.sock)")
-        if self.address is None and not _is_ip(self.host):
-            raise ValueError("give 'address': the IP this node publishes services on "
-                             f"('{self.host}' is a name, not an IP)" if self.host else
-                             "give 'address': the IP this node publishes services on (127.0.0.1 for a local engine)")
         if self.docker_host is not None and not re.match(r"^(unix|ssh|tcp)://", self.docker_host):
-            raise ValueError(f"dockerHost '{self.docker_host}' must start with unix://, ssh:// or tcp://")
+            raise Invalid("dockerHost", f"'{self.docker_host}' must start with unix://, ssh:// or tcp://")
+        if self.address is None and not _is_ip(self.host):
+            raise Invalid("address", f"required because host '{self.host}' is a name, not an IP: give the IP "
+                          "this node publishes services on (e.g. 10.0.5.24)" if self.host else
+                          f"required with dockerHost '{self.docker_host}': give the IP this node publishes "
+                          "services on (127.0.0.1 for a local engine)")
         return self
+
+    @property
+    def engine(self) -> str:
+        """Which Docker engine this is, whoever logs in to it (for spotting two nodes on one)."""
+        if self.docker_host:
+            return re.sub(r"^ssh://[^@/]*@", "ssh://", self.docker_host)
+        return f"ssh://{self.host}" + ("" if self.ssh_port == 22 else f":{self.ssh_port}")
 
     @property
     def bind_address(self) -> str:
@@ -193,7 +224,8 @@ class ExternalQdrant(Model):
 
 
 class ExternalObjectStorage(Model):
-    endpoint: Annotated[str, Field(pattern=r"^https?://[^\s/]+/?$")]
+    endpoint: Annotated[str, _shaped(r"https?://[^\s/]+/?", "is not a bare endpoint: give scheme and host only, "
+                                     "e.g. https://s3.example.com (the bucket goes in bucket)")]
     bucket: str
     region: str = "us-east-1"
 
@@ -222,27 +254,26 @@ class SharedServices(Model):
     @model_validator(mode="after")
     def _mode_matches(self) -> SharedServices:
         if self.mode == "external" and self.external is None:
-            raise ValueError("mode 'external' needs 'external' with postgres, redis, qdrant and "
-                             "objectStorage endpoints")
+            raise Invalid("external", "missing, and mode is 'external': add external with postgres, redis, "
+                          "qdrant and objectStorage endpoints, or set mode: docker")
         if self.mode == "docker" and self.external is not None:
-            raise ValueError("'external' is only read with mode: external; set mode: external or remove it")
+            raise Invalid("external", "is only read with mode 'external', and mode is 'docker': "
+                          "set mode: external or remove external")
         if self.mode == "external" and self.ollama.enabled:
-            raise ValueError("ollama.enabled deploys Ollama next to the shared services, which mode "
-                             "'external' does not run; point apps at it with ollamaUrls instead")
+            raise Invalid("ollama.enabled", "true deploys Ollama next to the shared services, which mode "
+                          "'external' does not run: remove it and point apps at an Ollama with ollamaUrls")
         return self
 
-    def published_ports(self) -> dict[int, str]:
-        """Host ports this spec publishes on its node, by the key that sets them."""
+    def published_ports(self) -> list[tuple[int, str]]:
+        """Host ports this spec publishes on its node, with the key that sets each."""
         if self.mode == "external":
-            return {}
-        ports = {self.postgres.port: "sharedServices.postgres.port",
-                 self.redis.port: "sharedServices.redis.port",
-                 self.qdrant.port: "sharedServices.qdrant.port",
-                 self.object_storage.port: "sharedServices.objectStorage.port"}
+            return []
+        ports = [(self.postgres.port, "sharedServices.postgres.port"),
+                 (self.redis.port, "sharedServices.redis.port"),
+                 (self.qdrant.port, "sharedServices.qdrant.port"),
+                 (self.object_storage.port, "sharedServices.objectStorage.port")]
         if self.ollama.enabled:
-            ports[self.ollama.port] = "sharedServices.ollama.port"
-        if len(ports) < 4 + self.ollama.enabled:
-            raise ValueError("two shared services use the same port: give each its own 'port'")
+            ports.append((self.ollama.port, "sharedServices.ollama.port"))
         return ports
 
 
@@ -268,21 +299,22 @@ class App(Model):
     # The node whose replica 1 runs database migrations; default: first node by name.
     migration_node: Name | None = None
     use_shared_ollama: bool = False
-    ollama_urls: list[Annotated[str, Field(pattern=r"^https?://\S+$")]] = []
-    openai_api_base_urls: list[Annotated[str, Field(pattern=r"^https?://\S+$")]] = []
-    microsoft_oauth: MicrosoftOAuth | None = Field(None, alias="microsoftOAuth")
+    ollama_urls: list[Url] = []
+    openai_api_base_urls: list[Url] = []
+    microsoft_oauth: MicrosoftOAuth | None = Field(None, alias="microsoftOAuth")  # to_camel says Oauth
     env: dict[str, str] = {}
 
     @model_validator(mode="after")
     def _replicas(self) -> App:
         if not self.replicas:
-            raise ValueError("replicas is empty: place at least one replica, e.g. replicas: {master: 1}")
+            raise Invalid("replicas", "{} places no replica: give at least one node, e.g. replicas: {master: 1}")
         if self.migration_node is not None and self.migration_node not in self.replicas:
-            raise ValueError(f"migrationNode '{self.migration_node}' has no replica of this app: "
-                             f"pick one of {', '.join(sorted(self.replicas))}")
-        last = self.port + max(self.replicas.values()) - 1
-        if last > 65535:
-            raise ValueError(f"port {self.port} + replicas runs past 65535: lower 'port'")
+            raise Invalid("migrationNode", f"'{self.migration_node}' has no replica of this app: "
+                          f"pick one of {', '.join(sorted(self.replicas))}")
+        most = max(self.replicas.values())
+        if self.port + most - 1 > 65535:
+            raise Invalid("port", f"{self.port} with {most} replicas on one node runs to port "
+                          f"{self.port + most - 1}, past 65535: set port to at most {65536 - most}")
         return self
 
     @property
@@ -303,8 +335,8 @@ class AppSecrets(Model):
 
 class Tls(Model):
     """Certificate and key as paths on the load balancer's host."""
-    certificate_path: Annotated[str, Field(pattern=r"^/\S+$")]
-    key_path: Annotated[str, Field(pattern=r"^/\S+$")]
+    certificate_path: AbsolutePath
+    key_path: AbsolutePath
 
 
 class LoadBalancer(Model):
@@ -319,15 +351,16 @@ class LoadBalancer(Model):
     max_fails: Annotated[int, Strict(), Field(ge=1)] = 3
     fail_timeout_s: Annotated[int, Strict(), Field(ge=1)] = 10
     keepalive: Annotated[int, Strict(), Field(ge=1)] = 32
-    health_path: Annotated[str, Field(pattern=r"^/[A-Za-z0-9/_-]*$")] = "/lb-health"
+    health_path: Annotated[str, _shaped(r"/[A-Za-z0-9/_-]*",
+                                        "is not a plain URL path: give e.g. /lb-health")] = "/lb-health"
     # native mode: the file the host's nginx loads, replaced whole; sudo when not logging in as root.
-    native_conf_path: Annotated[str, Field(pattern=r"^/\S+$")] = "/etc/nginx/nginx.conf"
+    native_conf_path: AbsolutePath = "/etc/nginx/nginx.conf"
     native_sudo: bool = True
 
-    def published_ports(self) -> dict[int, str]:
-        ports = {self.http_port: "loadBalancer.httpPort"}
+    def published_ports(self) -> list[tuple[int, str]]:
+        ports = [(self.http_port, "loadBalancer.httpPort")]
         if self.tls is not None:
-            ports[self.https_port] = "loadBalancer.httpsPort"
+            ports.append((self.https_port, "loadBalancer.httpsPort"))
         return ports
 
 
@@ -352,24 +385,22 @@ class Fleet(Model):
         if self.shared_services.mode == "external":
             missing = [k for k in EXTERNAL_REQUIRED_SECRETS if k not in secrets]
             if missing:
-                raise ValueError(
-                    "sharedServices.mode 'external' needs the services' credentials as secrets: "
-                    + ", ".join(f"pulumi config set --secret {k} ..." for k in missing))
+                raise Invalid("sharedServices.mode", f"'external' needs the services' credentials as secrets, "
+                              f"missing {', '.join(missing)}: pulumi config set --secret <key> ... for each")
         return self
 
     def _check_nodes(self) -> None:
         if not self.nodes:
-            raise ValueError("nodes is empty: add at least one node, e.g. nodes: {master: {host: 10.0.0.2}}")
+            raise Invalid("nodes", "{} has no node: add at least one, e.g. nodes: {master: {host: 10.0.0.2}}")
         seen: dict[str, str] = {}
         for name, node in self.nodes.items():
             if node.docker_host is None and not (node.ssh_user or self.ssh_user):
-                raise ValueError(f"nodes.{name} is reached over SSH but no user is set: "
-                                 "set sshUser (or nodes.{name}.sshUser)")
-            where = node.docker_url(self.ssh_user)
-            if where in seen and not where.startswith("unix://"):
-                raise ValueError(f"nodes.{name} and nodes.{seen[where]} are the same engine ({where}): "
-                                 "remove one, or give each node its own host")
-            seen[where] = name
+                raise Invalid(f"nodes.{name}", f"host '{node.host}' is reached over SSH but no user is set: "
+                              f"set sshUser (for every node) or nodes.{name}.sshUser")
+            if node.engine in seen:
+                raise Invalid(f"nodes.{name}", f"{node.engine} is the same Docker engine as nodes.{seen[node.engine]}: "
+                              "remove one, or give each node its own host")
+            seen[node.engine] = name
 
     def _check_placement(self) -> None:
         known = ", ".join(sorted(self.nodes))
@@ -379,63 +410,73 @@ class Fleet(Model):
         placed += [(f"apps.{app}.replicas", node) for app, spec in self.apps.items() for node in spec.replicas]
         for key, node in placed:
             if node not in self.nodes:
-                raise ValueError(f"{key}: node '{node}' is not under nodes (known: {known})")
+                raise Invalid(key, f"node '{node}' is not under nodes (known: {known})")
         lb = self.load_balancer
         if lb is not None and lb.mode == "native" and self.nodes[lb.node].host is None:
-            raise ValueError(f"loadBalancer.mode 'native' writes nginx's config over SSH, but node "
-                             f"'{lb.node}' has no host: give nodes.{lb.node}.host or use mode: docker")
+            raise Invalid("loadBalancer.mode", f"'native' writes nginx's config over SSH, but node "
+                          f"'{lb.node}' has no host: give nodes.{lb.node}.host or use mode: docker")
 
     def _check_apps(self, app_secrets: dict[str, Any]) -> None:
         if not self.apps:
-            raise ValueError("apps is empty: add at least one app with a hostname and replicas")
+            raise Invalid("apps", "{} has no app: add at least one with a hostname and replicas")
         hostnames: dict[str, str] = {}
         for name, app in self.apps.items():
             if app.hostname in hostnames:
-                raise ValueError(f"apps.{name}.hostname '{app.hostname}' is already apps.{hostnames[app.hostname]}'s: "
-                                 "give each app its own hostname")
+                raise Invalid(f"apps.{name}.hostname", f"'{app.hostname}' is already apps.{hostnames[app.hostname]}'s: "
+                              "give each app its own hostname")
             hostnames[app.hostname] = name
             if app.use_shared_ollama and not self.shared_services.ollama.enabled:
-                raise ValueError(f"apps.{name}.useSharedOllama needs sharedServices.ollama.enabled: true")
+                raise Invalid(f"apps.{name}.useSharedOllama", "true needs sharedServices.ollama.enabled: true: "
+                              "enable it, or point the app at an Ollama with ollamaUrls")
             managed = sorted(set(app.env) & MANAGED_ENV)
             if managed:
-                raise ValueError(f"apps.{name}.env sets {', '.join(managed)}, which the program manages: "
-                                 "remove it from env (see the README's config reference)")
+                raise Invalid(f"apps.{name}.env", f"sets {', '.join(managed)}, which the program manages: "
+                              "remove it from env (see the README's config reference)")
             if app.microsoft_oauth and not AppSecrets.model_validate(app_secrets.get(name, {})).microsoft_client_secret:
-                raise ValueError(f"apps.{name}.microsoftOAuth needs its client secret: "
-                                 f"pulumi config set --secret --path 'appSecrets.{name}.microsoftClientSecret' ...")
+                raise Invalid(f"apps.{name}.microsoftOAuth", f"clientId '{app.microsoft_oauth.client_id}' needs its "
+                              "client secret: pulumi config set --secret --path "
+                              f"'appSecrets.{name}.microsoftClientSecret' ...")
         unknown = sorted(set(app_secrets) - set(self.apps))
         if unknown:
-            raise ValueError(f"appSecrets.{unknown[0]}: no app of that name (apps: {', '.join(sorted(self.apps))})")
+            raise Invalid(f"appSecrets.{unknown[0]}", f"no app named '{unknown[0]}' "
+                          f"(apps: {', '.join(sorted(self.apps))}): rename or remove it")
         # Replica names are '<app>-<node>-<n>'; two different pairs must not spell the same name.
         spelled: dict[str, tuple[str, str]] = {}
         for app, spec in self.apps.items():
             for node in spec.replicas:
                 other = spelled.setdefault(f"{app}-{node}", (app, node))
                 if other != (app, node):
-                    raise ValueError(f"apps.{app} on node {node} and apps.{other[0]} on node {other[1]} "
-                                     f"give replicas the same name '{app}-{node}-N': rename an app or a node")
+                    raise Invalid(f"apps.{app}.replicas.{node}", f"apps.{app} on node '{node}' and apps.{other[0]} "
+                                  f"on node '{other[1]}' give replicas the same name '{app}-{node}-N': "
+                                  "rename an app or a node")
 
     def _check_ports(self) -> None:
-        used: dict[str, dict[int, str]] = defaultdict(dict)
+        used: dict[str, dict[int, str]] = defaultdict(dict)  # node → host port → what holds it
 
-        def claim(node: str, port: int, owner: str) -> None:
-            if port in used[node]:
-                taken = set(used[node])
-                free = next(p for p in range(port + 1, 65536) if p not in taken)
-                raise ValueError(f"port {port} on node {node} is used by {used[node][port]} and {owner}: "
-                                 f"move one of them, e.g. to {free}")
-            used[node][port] = owner
+        def claim(key: str, value: int, wants: dict[str, list[tuple[int, str]]]) -> None:
+            """Give `key` (set to `value`) the ports it wants on each node, or say what to set it to."""
+            for node, ports in wants.items():
+                for port, _ in ports:
+                    if port in used[node]:
+                        width = max(len(p) for p in wants.values())
+                        free = next((start for start in range(value + 1, 65537 - width)
+                                     if all(start + i not in used[n] for n in wants for i in range(width))), None)
+                        fix = f"set {key} to a free port, e.g. {free}" if free is not None else f"lower {key}"
+                        raise Invalid(key, f"{value} collides on node {node}: port {port} is already "
+                                      f"used by {used[node][port]}: {fix}")
+            for node, ports in wants.items():
+                used[node].update(ports)
 
         if self.shared_services.mode == "docker":
-            for port, key in self.shared_services.published_ports().items():
-                claim(self.shared_services.node, port, key)
+            for port, key in self.shared_services.published_ports():
+                claim(key, port, {self.shared_services.node: [(port, key)]})
         if self.load_balancer is not None:
-            for port, key in self.load_balancer.published_ports().items():
-                claim(self.load_balancer.node, port, key)
+            for port, key in self.load_balancer.published_ports():
+                claim(key, port, {self.load_balancer.node: [(port, key)]})
         for name, app in self.apps.items():
-            for node, count in app.replicas.items():
-                for ordinal in range(1, count + 1):
-                    claim(node, app.host_port(ordinal), f"apps.{name} (replica {ordinal}, apps.{name}.port)")
+            claim(f"apps.{name}.port", app.port, {
+                node: [(app.host_port(n), f"apps.{name}.port (replica {n})") for n in range(1, count + 1)]
+                for node, count in app.replicas.items()})
 
 
 # Open WebUI variables the program sets itself; `apps.<app>.env` may not override them.
@@ -509,13 +550,20 @@ def _unwrap(annotation: Any, part: Any) -> Any:
 
 
 def format_error(error: ValidationError, root: str, model: type[BaseModel]) -> str:
-    """One readable message: the key, the bad value and the fix (the first problem only)."""
-    first = error.errors(include_url=False)[0]
+    """One readable message: the key, the bad value and the fix (one problem only)."""
+    errors = error.errors(include_url=False)
+    # A misspelt required key is both missing and unknown; the unknown one shows the typo.
+    first = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
     loc = tuple(p for p in first["loc"] if p != "[key]")
     parts = [root] if root else []
     parts += [str(p) if not isinstance(p, int) else f"[{p}]" for p in loc]
-    path = ".".join(parts).replace(".[", "[") or "config"
-    message = first["msg"].removeprefix("Value error, ")
+    path = ".".join(parts).replace(".[", "[")
+    cause = first.get("ctx", {}).get("error")
+    if isinstance(cause, Invalid):
+        return f"{'.'.join(p for p in (path, cause.key) if p)}: {cause}"
+    path = path or "config"
+    # pydantic names our classes ("a valid dictionary or instance of Node"); users wrote YAML.
+    message = re.sub(r" or instance of \w+", "", first["msg"].removeprefix("Value error, "))
     if first["type"] == "extra_forbidden":
         parent = _model_at(model, loc[:-1])
         known = f": known keys here are {', '.join(_known_keys(parent))}" if parent else ""
@@ -523,6 +571,10 @@ def format_error(error: ValidationError, root: str, model: type[BaseModel]) -> s
     if first["type"] == "missing":
         return f"{path}: required key is missing: add it (see the README's config reference)"
     shown = first.get("input")
+    if first["type"] == "int_type" and isinstance(shown, str) and shown.strip().isdigit():
+        return f"{path}: {shown!r} is a string: write the number without quotes, e.g. {shown.strip()}"
+    if first["type"] == "string_type" and isinstance(shown, (int, float, bool)):
+        return f"{path}: {shown!r} is not a string: quote it, e.g. '{json.dumps(shown)}'"
     if first["type"].startswith(("int_", "greater_than", "less_than", "float_")):
         return f"{path}: {shown!r} is not allowed: {message[0].lower()}{message[1:]}"
     if first["type"] in ("value_error", "assertion_error"):
@@ -555,7 +607,7 @@ class Secrets:
 def load_stack_config() -> tuple[Fleet, Secrets]:
     """Read this stack's config, validate it and separate the secrets. Raises StackConfigError."""
     prefix = f"{PROJECT}:"
-    raw = {k.removeprefix(prefix): _decode(v) for k, v in _all_config().items() if k.startswith(prefix)}
+    raw = {k.removeprefix(prefix): _decode(k, v) for k, v in _all_config().items() if k.startswith(prefix)}
     app_secrets_raw = raw.get("appSecrets", {})
     if not isinstance(app_secrets_raw, dict):
         raise StackConfigError("appSecrets: must be an object of app name → {microsoftClientSecret, openaiApiKeys}")
@@ -585,11 +637,12 @@ def _all_config() -> dict[str, Any]:
     return {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
 
 
-def _decode(value: Any) -> Any:
+def _decode(key: str, value: Any) -> Any:
     """Objects and lists arrive as JSON text; plain strings stay strings."""
     if isinstance(value, str) and value[:1] in "{[":
         try:
             return json.loads(value)
         except json.JSONDecodeError:
-            raise StackConfigError(f"config value {value[:40]!r}... is not valid JSON/YAML") from None
+            raise StackConfigError(f"{key}: {value[:40]!r} starts like an object or list but is not valid "
+                                   "JSON: fix it, or quote the whole value as a string") from None
     return value

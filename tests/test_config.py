@@ -1,0 +1,570 @@
+"""Every mistake a user can make in stack config is rejected with one line naming the key, the
+bad value and the fix. Each test takes a real stack's config and makes one edit to it."""
+from __future__ import annotations
+
+import copy
+import re
+from typing import Any
+
+import pytest
+
+from components.config import ConfigError, parse_fleet
+from plan.engine import evaluate, stack_config
+
+ALL_SECRETS = {"postgresPassword", "redisPassword", "qdrantApiKey", "objectStorageAccessKey",
+               "objectStorageSecretKey"}
+EXTERNAL = {"postgres": {"host": "db.example.com"}, "redis": {"host": "10.0.7.2"},
+            "qdrant": {"host": "10.0.7.3"},
+            "objectStorage": {"endpoint": "https://s3.example.com", "bucket": "openwebui"}}
+
+
+def prod() -> dict[str, Any]:
+    return copy.deepcopy(stack_config("prod"))
+
+
+def local() -> dict[str, Any]:
+    return copy.deepcopy(stack_config("local"))
+
+
+def parses(config: dict[str, Any], secrets: set[str] | None = None,
+           app_secrets: dict[str, Any] | None = None):
+    return parse_fleet(config, secrets or set(), app_secrets or {})
+
+
+def rejection(config: dict[str, Any], secrets: set[str] | None = None,
+              app_secrets: dict[str, Any] | None = None) -> str:
+    with pytest.raises(ConfigError) as caught:
+        parses(config, secrets, app_secrets)
+    message = str(caught.value)
+    assert "\n" not in message, message
+    return message
+
+
+# ── the real stacks ────────────────────────────────────────────────────────────────────────────
+
+def test_prod_and_local_stacks_parse():
+    assert sorted(parses(prod()).apps) == ["chat", "research"]
+    assert list(parses(local()).nodes) == ["local"]
+
+
+def test_app_defaults_are_a_pinned_open_webui_image_on_port_3000():
+    chat = parses(prod()).apps["chat"]
+    assert chat.image == "ghcr.io/open-webui/open-webui:v0.12.4"
+    assert chat.port == 3000
+    assert chat.migrating_node == "master"
+
+
+def test_shared_services_default_to_docker_mode_with_the_usual_ports():
+    shared = parses(prod()).shared_services
+    assert shared.mode == "docker"
+    assert (shared.postgres.port, shared.redis.port, shared.qdrant.port) == (5432, 6379, 6333)
+    assert shared.ollama.enabled is False
+
+
+# ── unknown keys and names ─────────────────────────────────────────────────────────────────────
+
+def test_unknown_node_in_replicas_names_the_app_the_node_and_the_known_nodes():
+    config = prod()
+    config["apps"]["chat"]["replicas"]["slave9"] = 1
+    assert rejection(config) == ("apps.chat.replicas: node 'slave9' is not under nodes "
+                                 "(known: master, shared, slave1)")
+
+
+def test_typo_in_an_app_key_lists_the_apps_known_keys():
+    config = prod()
+    config["apps"]["chat"]["replica"] = config["apps"]["chat"].pop("replicas")
+    message = rejection(config)
+    assert message.startswith("apps.chat.replica: unknown key 'replica': known keys here are ")
+    assert "replicas" in message and "memoryMb" in message and "microsoftOAuth" in message
+
+
+def test_typo_in_a_node_key_lists_the_nodes_known_keys():
+    config = prod()
+    config["nodes"]["master"]["hostName"] = "m.example.com"
+    assert rejection(config) == ("nodes.master.hostName: unknown key 'hostName': "
+                                 "known keys here are host, address, dockerHost, sshUser, sshPort")
+
+
+def test_typo_in_a_top_level_key_names_it_with_the_project_prefix_and_lists_known_keys():
+    config = prod()
+    config["sshUsr"] = "deploy"
+    message = rejection(config)
+    assert message.startswith("openwebui-fleet:sshUsr: unknown key: known keys are ")
+    assert "sshUser" in message and "appSecrets" in message
+
+
+def test_typo_in_a_nested_service_key_lists_that_services_keys():
+    config = prod()
+    config["sharedServices"]["postgres"] = {"prot": 5433}
+    assert rejection(config) == ("sharedServices.postgres.prot: unknown key 'prot': "
+                                 "known keys here are image, port, adminUser")
+
+
+@pytest.mark.parametrize("name", ["Master", "slave_1", "1slave", "slave-", "a" * 25])
+def test_invalid_node_name_is_rejected_with_the_naming_rule(name):
+    config = prod()
+    config["nodes"][name] = {"host": "10.0.5.99"}
+    message = rejection(config)
+    assert message.startswith(f"nodes.{name}: '{name}' is not a valid name: ")
+    assert "lowercase letters, digits and '-'" in message
+
+
+@pytest.mark.parametrize("name", ["Chat", "my_app", "2chat", "b" * 25])
+def test_invalid_app_name_is_rejected_with_the_naming_rule(name):
+    config = prod()
+    config["apps"][name] = config["apps"].pop("research")
+    message = rejection(config)
+    assert message.startswith(f"apps.{name}: '{name}' is not a valid name: ")
+    assert "starting with a letter" in message
+
+
+# ── nodes ──────────────────────────────────────────────────────────────────────────────────────
+
+def test_host_that_looks_like_an_ip_but_is_not_one_is_rejected_as_a_bad_ip():
+    config = prod()
+    config["nodes"]["shared"]["host"] = "10.0.5.300"
+    assert rejection(config) == ("nodes.shared.host: '10.0.5.300' is not a valid IP address: "
+                                 "give the node's IP (e.g. 10.0.5.24)")
+
+
+def test_host_that_is_neither_ip_nor_dns_name_is_rejected():
+    config = prod()
+    config["nodes"]["shared"]["host"] = "-bad-"
+    message = rejection(config)
+    assert message.startswith("nodes.shared.host: '-bad-' is neither an IP address nor a DNS name")
+
+
+def test_address_on_every_interface_is_rejected():
+    config = prod()
+    config["nodes"]["master"]["address"] = "0.0.0.0"
+    assert rejection(config) == ("nodes.master.address: '0.0.0.0' would publish on every interface: "
+                                 "give the node's own address")
+
+
+def test_node_with_neither_host_nor_docker_host_asks_for_one():
+    config = local()
+    del config["nodes"]["local"]["dockerHost"]
+    message = rejection(config)
+    assert message.startswith("nodes.local: give 'host' (reached over SSH) or 'dockerHost'")
+
+
+def test_dns_name_host_without_address_asks_for_the_address():
+    config = prod()
+    config["nodes"]["slave1"]["host"] = "slave1.lan"
+    message = rejection(config)
+    assert message.startswith("nodes.slave1.address: required because host 'slave1.lan' is a name")
+    assert "give the IP this node publishes services on" in message
+
+
+def test_dns_name_host_with_address_is_accepted():
+    config = prod()
+    config["nodes"]["slave1"].update(host="slave1.lan", address="192.168.1.21")
+    assert parses(config).nodes["slave1"].bind_address == "192.168.1.21"
+
+
+def test_docker_host_without_a_scheme_is_rejected():
+    config = local()
+    config["nodes"]["local"]["dockerHost"] = "/var/run/docker.sock"
+    assert rejection(config) == ("nodes.local.dockerHost: '/var/run/docker.sock' must start with "
+                                 "unix://, ssh:// or tcp://")
+
+
+def test_two_nodes_on_the_same_ssh_engine_are_rejected_even_with_different_users():
+    config = prod()
+    config["nodes"]["slave1"].update(host="192.168.1.14", sshUser="other")
+    assert rejection(config) == ("nodes.slave1: ssh://192.168.1.14 is the same Docker engine as "
+                                 "nodes.master: remove one, or give each node its own host")
+
+
+def test_two_nodes_on_the_same_local_socket_are_rejected():
+    config = local()
+    config["nodes"]["second"] = {"dockerHost": "unix:///var/run/docker.sock", "address": "127.0.0.1"}
+    message = rejection(config)
+    assert message.startswith("nodes.second: unix:///var/run/docker.sock is the same Docker engine "
+                              "as nodes.local")
+
+
+def test_ssh_node_without_any_ssh_user_names_both_places_to_set_it():
+    config = prod()
+    del config["sshUser"]
+    assert rejection(config) == ("nodes.shared: host '10.0.5.24' is reached over SSH but no user is "
+                                 "set: set sshUser (for every node) or nodes.shared.sshUser")
+
+
+def test_per_node_ssh_users_are_enough_without_a_global_one():
+    config = prod()
+    del config["sshUser"]
+    for node in config["nodes"].values():
+        node["sshUser"] = "ops"
+    assert parses(config).nodes["master"].docker_url(None) == "ssh://ops@192.168.1.14"
+
+
+# ── replicas ───────────────────────────────────────────────────────────────────────────────────
+
+@pytest.mark.parametrize("count, shown, fix", [
+    (-1, "-1 is not allowed", "greater than or equal to 1"),
+    (0, "0 is not allowed", "greater than or equal to 1"),
+    (1.5, "1.5 is not allowed", "a valid integer"),
+    ("2", "'2' is a string", "write the number without quotes, e.g. 2"),
+    (True, "True is not allowed", "a valid integer"),
+    (101, "101 is not allowed", "less than or equal to 100"),
+])
+def test_replica_count_that_is_not_a_whole_number_from_1_is_rejected(count, shown, fix):
+    config = prod()
+    config["apps"]["chat"]["replicas"]["slave1"] = count
+    message = rejection(config)
+    assert message.startswith(f"apps.chat.replicas.slave1: {shown}: ")
+    assert fix in message
+
+
+def test_app_with_no_replicas_is_rejected():
+    config = prod()
+    config["apps"]["research"]["replicas"] = {}
+    assert rejection(config) == ("apps.research.replicas: {} places no replica: give at least one node, "
+                                 "e.g. replicas: {master: 1}")
+
+
+def test_migration_node_without_a_replica_of_the_app_names_the_nodes_to_pick():
+    config = prod()
+    config["apps"]["research"]["migrationNode"] = "slave1"
+    assert rejection(config) == ("apps.research.migrationNode: 'slave1' has no replica of this app: "
+                                 "pick one of master")
+
+
+def test_app_and_node_names_that_spell_the_same_replica_name_are_rejected():
+    config = local()
+    config["nodes"] = {"c": {"dockerHost": "tcp://10.0.0.1:2375", "address": "10.0.0.1"},
+                       "b-c": {"dockerHost": "tcp://10.0.0.2:2375", "address": "10.0.0.2"}}
+    config["sharedServices"]["node"] = config["loadBalancer"]["node"] = "c"
+    config["apps"] = {"a-b": {"hostname": "ab.example.com", "replicas": {"c": 1}},
+                      "a": {"hostname": "a.example.com", "replicas": {"b-c": 1}}}
+    message = rejection(config)
+    assert message.startswith("apps.a.replicas.b-c: apps.a on node 'b-c' and apps.a-b on node 'c' ")
+    assert "same name 'a-b-c-N': rename an app or a node" in message
+
+
+def test_port_plus_replicas_past_65535_says_the_highest_port_that_fits():
+    config = prod()
+    config["apps"]["chat"]["port"] = 65535
+    assert rejection(config) == ("apps.chat.port: 65535 with 2 replicas on one node runs to port 65536, "
+                                 "past 65535: set port to at most 65534")
+    config["apps"]["chat"]["port"] = 65534
+    assert parses(config).apps["chat"].host_port(2) == 65535
+
+
+# ── apps ───────────────────────────────────────────────────────────────────────────────────────
+
+def test_two_apps_with_the_same_hostname_are_rejected():
+    config = prod()
+    config["apps"]["research"]["hostname"] = "chat.example.com"
+    assert rejection(config) == ("apps.research.hostname: 'chat.example.com' is already apps.chat's: "
+                                 "give each app its own hostname")
+
+
+@pytest.mark.parametrize("image", ["ghcr.io/open-webui/open-webui:latest", "ghcr.io/open-webui/open-webui",
+                                   "ghcr.io/open-webui/open-webui:main", "localhost:5000/open-webui"])
+def test_unpinned_image_is_rejected(image):
+    config = prod()
+    config["apps"]["chat"]["image"] = image
+    message = rejection(config)
+    assert message.startswith(f"apps.chat.image: image '{image}' is not pinned: give an explicit version tag")
+
+
+def test_image_pinned_by_digest_or_version_tag_is_accepted():
+    config = prod()
+    digest = "ghcr.io/open-webui/open-webui@sha256:" + "0123456789abcdef" * 4
+    config["apps"]["chat"]["image"] = digest
+    config["apps"]["research"]["image"] = "localhost:5000/open-webui:v0.6.5-cuda"
+    fleet = parses(config)
+    assert fleet.apps["chat"].image == digest
+    assert fleet.apps["research"].image == "localhost:5000/open-webui:v0.6.5-cuda"
+
+
+def test_image_with_a_malformed_digest_is_rejected():
+    config = prod()
+    config["apps"]["chat"]["image"] = "ghcr.io/open-webui/open-webui@sha256:abc"
+    assert rejection(config) == ("apps.chat.image: image 'ghcr.io/open-webui/open-webui@sha256:abc' has a "
+                                 "malformed digest: give @sha256: and 64 hex digits")
+
+
+def test_app_env_that_overrides_a_managed_variable_is_rejected():
+    config = prod()
+    config["apps"]["chat"]["env"] = {"ENABLE_SIGNUP": "false", "DATABASE_URL": "postgresql://elsewhere"}
+    assert rejection(config) == ("apps.chat.env: sets DATABASE_URL, which the program manages: "
+                                 "remove it from env (see the README's config reference)")
+
+
+def test_app_env_value_that_is_not_a_string_asks_for_quotes():
+    config = prod()
+    config["apps"]["chat"]["env"] = {"ENABLE_SIGNUP": False}
+    assert rejection(config) == "apps.chat.env.ENABLE_SIGNUP: False is not a string: quote it, e.g. 'false'"
+
+
+def test_use_shared_ollama_without_ollama_enabled_is_rejected():
+    config = prod()
+    config["apps"]["chat"]["useSharedOllama"] = True
+    message = rejection(config)
+    assert message.startswith("apps.chat.useSharedOllama: true needs sharedServices.ollama.enabled: true")
+    config["sharedServices"]["ollama"] = {"enabled": True}
+    assert parses(config).apps["chat"].use_shared_ollama
+
+
+def test_ollama_url_without_a_scheme_is_rejected_with_an_example():
+    config = prod()
+    config["apps"]["chat"]["ollamaUrls"] = ["http://10.0.5.30:11434", "10.0.5.31:11434"]
+    assert rejection(config) == ("apps.chat.ollamaUrls[1]: '10.0.5.31:11434' is not an http(s) URL: "
+                                 "give e.g. http://10.0.5.24:11434")
+
+
+def test_microsoft_oauth_without_its_client_secret_says_how_to_set_it():
+    config = prod()
+    config["apps"]["chat"]["microsoftOAuth"] = {"clientId": "cid-123", "tenantId": "tid-9"}
+    assert rejection(config) == ("apps.chat.microsoftOAuth: clientId 'cid-123' needs its client secret: "
+                                 "pulumi config set --secret --path 'appSecrets.chat.microsoftClientSecret' ...")
+    fleet = parses(config, app_secrets={"chat": {"microsoftClientSecret": "s3cret"}})
+    assert fleet.apps["chat"].microsoft_oauth.client_id == "cid-123"
+
+
+def test_app_secrets_for_an_unknown_app_are_rejected():
+    assert rejection(prod(), app_secrets={"chta": {"openaiApiKeys": ["sk-1"]}}) == (
+        "appSecrets.chta: no app named 'chta' (apps: chat, research): rename or remove it")
+
+
+def test_app_secrets_with_a_typo_list_the_known_secret_keys():
+    assert rejection(prod(), app_secrets={"chat": {"microsoftSecret": "x"}}) == (
+        "appSecrets.chat.microsoftSecret: unknown key 'microsoftSecret': "
+        "known keys here are microsoftClientSecret, openaiApiKeys")
+
+
+# ── ports ──────────────────────────────────────────────────────────────────────────────────────
+
+def suggested_port(message: str) -> int:
+    return int(re.search(r"to a free port, e\.g\. (\d+)$", message).group(1))
+
+
+def test_two_apps_on_one_node_with_the_same_port_are_rejected_with_a_free_port_that_works():
+    config = prod()
+    config["apps"]["research"]["port"] = 3000
+    message = rejection(config)
+    assert message.startswith("apps.research.port: 3000 collides on node master: port 3000 is already "
+                              "used by apps.chat.port (replica 1): set apps.research.port to a free port")
+    config["apps"]["research"]["port"] = suggested_port(message)
+    parses(config)
+
+
+def test_second_replica_colliding_with_another_app_is_reported_at_the_port_it_needs():
+    config = prod()
+    config["apps"]["research"]["replicas"] = {"slave1": 1}
+    config["apps"]["research"]["migrationNode"] = "slave1"
+    config["apps"]["research"]["port"] = 3001
+    message = rejection(config)
+    assert message.startswith("apps.research.port: 3001 collides on node slave1: port 3001 is already "
+                              "used by apps.chat.port (replica 2)")
+    config["apps"]["research"]["port"] = suggested_port(message)
+    parses(config)
+
+
+def test_app_port_colliding_with_a_shared_service_suggests_a_port_free_on_all_its_nodes():
+    config = prod()
+    config["apps"]["chat"]["replicas"]["shared"] = 1
+    config["apps"]["chat"]["port"] = 5432
+    message = rejection(config)
+    assert message.startswith("apps.chat.port: 5432 collides on node shared: port 5432 is already used "
+                              "by sharedServices.postgres.port: set apps.chat.port to a free port")
+    config["apps"]["chat"]["port"] = suggested_port(message)
+    parses(config)
+
+
+def test_app_port_colliding_with_the_load_balancer_is_rejected():
+    config = prod()
+    config["apps"]["research"]["port"] = 80
+    message = rejection(config)
+    assert message.startswith("apps.research.port: 80 collides on node master: port 80 is already used "
+                              "by loadBalancer.httpPort")
+    config["apps"]["research"]["port"] = suggested_port(message)
+    parses(config)
+
+
+def test_two_shared_services_on_one_port_are_rejected():
+    config = prod()
+    config["sharedServices"]["redis"] = {"port": 5432}
+    assert rejection(config) == ("sharedServices.redis.port: 5432 collides on node shared: port 5432 is "
+                                 "already used by sharedServices.postgres.port: set sharedServices.redis.port "
+                                 "to a free port, e.g. 5433")
+
+
+def test_load_balancer_https_port_equal_to_its_http_port_is_rejected():
+    config = prod()
+    config["loadBalancer"].update(httpPort=443, tls={"certificatePath": "/etc/ssl/chat.pem",
+                                                     "keyPath": "/etc/ssl/chat.key"})
+    message = rejection(config)
+    assert message.startswith("loadBalancer.httpsPort: 443 collides on node master: port 443 is already "
+                              "used by loadBalancer.httpPort")
+
+
+def test_apps_may_share_a_port_on_different_nodes():
+    config = prod()
+    config["apps"]["research"].update(port=3000, replicas={"shared": 1}, migrationNode="shared")
+    assert parses(config).apps["research"].port == 3000
+
+
+# ── placement and shared services ──────────────────────────────────────────────────────────────
+
+def test_shared_services_on_an_unknown_node_are_rejected():
+    config = prod()
+    config["sharedServices"]["node"] = "db"
+    assert rejection(config) == "sharedServices.node: node 'db' is not under nodes (known: master, shared, slave1)"
+
+
+def test_load_balancer_on_an_unknown_node_is_rejected():
+    config = prod()
+    config["loadBalancer"]["node"] = "edge"
+    assert rejection(config) == "loadBalancer.node: node 'edge' is not under nodes (known: master, shared, slave1)"
+
+
+def test_misspelt_mode_lists_the_allowed_modes():
+    config = prod()
+    config["sharedServices"]["mode"] = "dockr"
+    assert rejection(config) == "sharedServices.mode: 'dockr' is not valid: input should be 'docker' or 'external'"
+
+
+def test_external_mode_without_external_endpoints_is_rejected():
+    config = prod()
+    config["sharedServices"]["mode"] = "external"
+    message = rejection(config, ALL_SECRETS)
+    assert message.startswith("sharedServices.external: missing, and mode is 'external': add external with ")
+
+
+def test_external_endpoints_with_docker_mode_are_rejected():
+    config = prod()
+    config["sharedServices"]["external"] = EXTERNAL
+    assert rejection(config) == ("sharedServices.external: is only read with mode 'external', and mode is "
+                                 "'docker': set mode: external or remove external")
+
+
+def test_external_mode_without_the_credentials_names_each_missing_secret():
+    config = prod()
+    config["sharedServices"].update(mode="external", external=EXTERNAL)
+    message = rejection(config, {"postgresPassword", "redisPassword", "qdrantApiKey"})
+    assert message == ("sharedServices.mode: 'external' needs the services' credentials as secrets, missing "
+                       "objectStorageAccessKey, objectStorageSecretKey: pulumi config set --secret <key> ... "
+                       "for each")
+    assert parses(config, ALL_SECRETS).shared_services.external.postgres.host == "db.example.com"
+
+
+def test_external_mode_with_an_incomplete_endpoint_names_the_missing_key():
+    config = prod()
+    external = copy.deepcopy(EXTERNAL)
+    del external["objectStorage"]["bucket"]
+    config["sharedServices"].update(mode="external", external=external)
+    assert rejection(config, ALL_SECRETS) == ("sharedServices.external.objectStorage.bucket: required key is "
+                                              "missing: add it (see the README's config reference)")
+
+
+def test_external_mode_frees_the_shared_nodes_ports_for_apps():
+    config = prod()
+    config["sharedServices"].update(mode="external", external=EXTERNAL)
+    config["apps"]["research"].update(port=5432, replicas={"shared": 1}, migrationNode="shared")
+    assert parses(config, ALL_SECRETS).apps["research"].port == 5432
+
+
+# ── pydantic's own errors, made readable ───────────────────────────────────────────────────────
+
+def test_missing_required_key_is_named():
+    config = prod()
+    del config["apps"]["chat"]["hostname"]
+    assert rejection(config) == ("apps.chat.hostname: required key is missing: "
+                                 "add it (see the README's config reference)")
+
+
+def test_port_given_as_a_string_asks_for_the_number_without_quotes():
+    config = prod()
+    config["apps"]["research"]["port"] = "3100"
+    assert rejection(config) == "apps.research.port: '3100' is a string: write the number without quotes, e.g. 3100"
+
+
+def test_node_left_empty_in_yaml_does_not_mention_python_classes():
+    config = prod()
+    config["nodes"]["slave1"] = None
+    assert rejection(config) == "nodes.slave1: None is not valid: input should be a valid dictionary"
+
+
+# ── end to end: the program's edge turns a mistake into Evaluation.error ─────────────────────
+
+def assert_rejected_before_any_resource(evaluation) -> str:
+    assert evaluation.resources == []
+    assert evaluation.error is not None
+    assert "Traceback" not in evaluation.error and 'File "' not in evaluation.error
+    assert "\n" not in evaluation.error
+    return evaluation.error
+
+
+def test_program_rejects_an_unknown_node_before_registering_anything():
+    config = prod()
+    config["apps"]["chat"]["replicas"]["slave9"] = 1
+    error = assert_rejected_before_any_resource(evaluate("prod", config))
+    assert error == "apps.chat.replicas: node 'slave9' is not under nodes (known: master, shared, slave1)"
+
+
+def test_program_rejects_an_unknown_top_level_key_before_registering_anything():
+    config = local()
+    config["loadBalancers"] = config.pop("loadBalancer")
+    error = assert_rejected_before_any_resource(evaluate("local", config))
+    assert error.startswith("openwebui-fleet:loadBalancers: unknown key: known keys are ")
+
+
+def test_program_rejects_a_quoted_replica_count_before_registering_anything():
+    config = local()
+    config["apps"]["chat"]["replicas"]["local"] = "2"
+    error = assert_rejected_before_any_resource(evaluate("local", config))
+    assert error == "apps.chat.replicas.local: '2' is a string: write the number without quotes, e.g. 2"
+
+
+def test_program_counts_only_the_secrets_that_are_set_for_external_mode():
+    config = prod()
+    config["sharedServices"].update(mode="external", external=EXTERNAL)
+    config["postgresPassword"] = {"secure": "v1:AAAA"}
+    error = assert_rejected_before_any_resource(evaluate("prod", config))
+    assert error.startswith("sharedServices.mode: 'external' needs the services' credentials as secrets, "
+                            "missing redisPassword, qdrantApiKey, objectStorageAccessKey, objectStorageSecretKey")
+
+
+def test_program_reads_microsoft_oauth_under_its_documented_key():
+    config = prod()
+    config["apps"]["chat"]["microsoftOAuth"] = {"clientId": "cid-123", "tenantId": "tid-9"}
+    config["appSecrets"] = {"chat": {"microsoftClientSecret": {"secure": "v1:BBBB"}}}
+    evaluation = evaluate("prod", config)
+    assert evaluation.error is None
+    envs = evaluation.named("chat-slave1-2", "docker:index/container:Container").inputs["envs"]
+    assert "MICROSOFT_CLIENT_ID=cid-123" in envs
+    assert "MICROSOFT_CLIENT_SECRET=mock-secret:appSecrets.chat.microsoftClientSecret" in envs
+
+
+def test_external_object_storage_endpoint_with_a_path_says_where_the_bucket_goes():
+    config = prod()
+    external = copy.deepcopy(EXTERNAL)
+    external["objectStorage"]["endpoint"] = "https://s3.example.com/openwebui"
+    config["sharedServices"].update(mode="external", external=external)
+    assert rejection(config, ALL_SECRETS) == (
+        "sharedServices.external.objectStorage.endpoint: 'https://s3.example.com/openwebui' is not a bare "
+        "endpoint: give scheme and host only, e.g. https://s3.example.com (the bucket goes in bucket)")
+
+
+def test_health_path_without_a_leading_slash_is_rejected_with_an_example():
+    config = prod()
+    config["loadBalancer"]["healthPath"] = "lb-health"
+    assert rejection(config) == "loadBalancer.healthPath: 'lb-health' is not a plain URL path: give e.g. /lb-health"
+
+
+def test_tls_paths_must_be_absolute():
+    config = prod()
+    config["loadBalancer"]["tls"] = {"certificatePath": "chat.pem", "keyPath": "/etc/ssl/chat.key"}
+    assert rejection(config) == ("loadBalancer.tls.certificatePath: 'chat.pem' is not an absolute path: "
+                                 "give e.g. /etc/ssl/certs/chat.pem")
+
+
+def test_program_names_the_key_whose_value_is_broken_json():
+    config = prod()
+    config["sshUser"] = "{deploy"
+    error = assert_rejected_before_any_resource(evaluate("prod", config))
+    assert error.startswith("openwebui-fleet:sshUser: '{deploy' starts like an object or list but is not valid JSON")
