@@ -3,6 +3,7 @@ import pulumi
 
 from components.config import load_stack_config
 from components.endpoints import replicas, shared_endpoints
+from components.load_balancer import NginxLoadBalancer, lb_nginx_conf
 from components.node import FleetNode
 from components.openwebui_app import OpenWebUIApp
 from components.outputs import app_output, public_url, shared_services_output
@@ -10,7 +11,8 @@ from components.shared_services import SharedServices
 
 fleet, secrets = load_stack_config()
 
-nodes = {name: FleetNode(name, node, fleet.ssh_user, fleet.ssh_opts) for name, node in fleet.nodes.items()}
+nodes = {name: FleetNode(name, node, fleet.ssh_user, fleet.ssh_opts, secrets.get("sshPrivateKey"))
+         for name, node in fleet.nodes.items()}
 endpoints_from = {name: shared_endpoints(fleet, name) for name in fleet.nodes}
 
 shared = SharedServices("shared", fleet.shared_services, nodes[fleet.shared_services.node], secrets)
@@ -20,6 +22,12 @@ apps = {
                        shared, nodes, secrets.apps[name])
     for name, spec in fleet.apps.items()
 }
+
+if fleet.load_balancer is not None:
+    lb_node = nodes[fleet.load_balancer.node]
+    lb = NginxLoadBalancer("lb", fleet.load_balancer, lb_node, lb_nginx_conf(fleet), lb_node.ssh,
+                           depends_on=list(apps.values()))
+    pulumi.export("lbNginxConf", lb.nginx_conf)
 
 pulumi.export("apps", {name: app_output(fleet, name, app.replicas) for name, app in apps.items()})
 pulumi.export("sharedServices", shared_services_output(fleet))

@@ -12,6 +12,9 @@ from dataclasses import dataclass
 # Not user config: a dead replica must be skipped fast, and one request must not wander forever.
 CONNECT_TIMEOUT_S = 3
 NEXT_UPSTREAM_TIMEOUT_S = 15
+# A constant, not the replica count, so adding a replica changes only the upstream list
+# (nginx tries each server at most once anyway).
+NEXT_UPSTREAM_TRIES = 3
 KEEPALIVE_TIMEOUT_S = 60
 KEEPALIVE_REQUESTS = 1000
 
@@ -204,7 +207,7 @@ def _site_servers(site: Site, s: NginxSettings) -> list[str]:
     proxy = f"""\
 location / {{
     proxy_pass http://{upstream_name(site.app)};
-    proxy_next_upstream_tries {len(site.upstreams)};
+    proxy_next_upstream_tries {NEXT_UPSTREAM_TRIES};
 }}"""
     if s.tls is None:
         return [f"""\

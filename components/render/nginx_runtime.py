@@ -36,7 +36,8 @@ def install_and_reload_script(live: str, sudo: bool, nginx: str = "nginx") -> st
         'trap \'rm -f "$staging"\' EXIT',
         'cat > "$staging"',
         *install,
-        f"{run}{nginx} -s reload",
+        # -c: the pid file is the one the installed config names, wherever that file lives.
+        f"{run}{nginx} -s reload -c {shlex.quote(live)}",
     ])
 
 

@@ -1,0 +1,104 @@
+"""nginx in front of every app: one upstream per app, rendered from the fleet, reloaded gracefully."""
+from __future__ import annotations
+
+import hashlib
+
+import pulumi
+import pulumi_docker as docker
+from pulumi_command import remote
+
+from components.config import Fleet, LoadBalancer
+from components.endpoints import replica_endpoint, replicas
+from components.node import FleetNode
+from components.render.nginx import NginxSettings, Site, Tls, Upstream, render_nginx_conf
+from components.render.nginx_runtime import (install_and_reload_script, install_config_script,
+                                             reload_loop_script)
+
+LIVE_DIR = "/etc/nginx/fleet"
+LIVE_CONF = f"{LIVE_DIR}/nginx.conf"
+STAGED_CONF = "/staging/nginx.conf"
+
+
+def nginx_settings(spec: LoadBalancer) -> NginxSettings:
+    """Paths differ between the nginx image and a Debian-style host install."""
+    in_container = spec.mode == "docker"
+    return NginxSettings(
+        http_port=spec.http_port, https_port=spec.https_port,
+        tls=Tls(spec.tls.certificate_path, spec.tls.key_path) if spec.tls else None,
+        client_max_body_size_mb=spec.client_max_body_size_mb, health_path=spec.health_path,
+        proxy_read_timeout_s=spec.proxy_read_timeout_s, max_fails=spec.max_fails,
+        fail_timeout_s=spec.fail_timeout_s, keepalive=spec.keepalive,
+        pid_path="/var/run/nginx.pid" if in_container else "/run/nginx.pid",
+        error_log="/dev/stderr" if in_container else "/var/log/nginx/error.log",
+        access_log="/dev/stdout" if in_container else "/var/log/nginx/access.log",
+        temp_dir="/var/cache/nginx" if in_container else "/var/lib/nginx")
+
+
+def sites(fleet: Fleet) -> list[Site]:
+    """Every app's replicas as the load balancer reaches them (container names on its own node)."""
+    assert fleet.load_balancer is not None
+    lb = fleet.load_balancer
+    from_node = lb.node if lb.mode == "docker" else None
+    return [Site(app, spec.hostname, tuple(
+                Upstream(e.host, e.port) for e in
+                (replica_endpoint(fleet, r, from_node) for r in replicas(fleet, app))))
+            for app, spec in fleet.apps.items()]
+
+
+def lb_nginx_conf(fleet: Fleet) -> str:
+    assert fleet.load_balancer is not None
+    return render_nginx_conf(nginx_settings(fleet.load_balancer), sites(fleet))
+
+
+class NginxLoadBalancer(pulumi.ComponentResource):
+    """nginx on one node, in a container (`docker`) or already on the host (`native`).
+
+    A config change is installed only after `nginx -t` passes and is applied by a graceful
+    reload: the nginx container is never replaced because its config changed.
+    """
+
+    def __init__(self, name: str, spec: LoadBalancer, node: FleetNode, conf: str,
+                 ssh: remote.ConnectionArgs | None, depends_on: list[pulumi.Resource],
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("openwebui-fleet:index:NginxLoadBalancer", name, None, opts)
+        self.nginx_conf = conf
+        self.conf_sha256 = hashlib.sha256(conf.encode()).hexdigest()
+        if spec.mode == "docker":
+            self._in_container(spec, node, depends_on)
+        else:
+            assert ssh is not None
+            self._on_host(spec, ssh, depends_on)
+        self.register_outputs({"confSha256": self.conf_sha256})
+
+    def _in_container(self, spec: LoadBalancer, node: FleetNode, depends_on: list[pulumi.Resource]) -> None:
+        image = node.image(spec.image).image_id
+        conf_volume = docker.Volume("lb-conf", name="openwebui-lb-conf", opts=node.child_opts(self))
+        mounts = [docker.ContainerVolumeArgs(volume_name=conf_volume.name, container_path=LIVE_DIR)]
+        if spec.tls is not None:
+            mounts += [docker.ContainerVolumeArgs(host_path=p, container_path=p, read_only=True)
+                       for p in (spec.tls.certificate_path, spec.tls.key_path)]
+        # One-shot: replaced on every config change; installs the file only if nginx -t passes.
+        install = docker.Container(
+            "lb-config", name="openwebui-lb-config", image=image,
+            entrypoints=["sh", "-c"], command=[install_config_script(STAGED_CONF, LIVE_CONF)],
+            uploads=[docker.ContainerUploadArgs(file=STAGED_CONF, content=self.nginx_conf)],
+            volumes=mounts, networks_advanced=node.networks, must_run=False, attach=True, logs=True,
+            labels=[docker.ContainerLabelArgs(label="openwebui-fleet.nginx-conf-sha256", value=self.conf_sha256)],
+            opts=node.child_opts(self, depends_on=depends_on))
+        ports = [docker.ContainerPortArgs(internal=p, external=p, ip=node.address)
+                 for p, _ in spec.published_ports()]
+        self.container = docker.Container(
+            "lb", name="openwebui-lb", image=image,
+            entrypoints=["sh", "-c"], command=[reload_loop_script(LIVE_CONF)],
+            ports=ports, volumes=mounts, networks_advanced=node.networks, restart="unless-stopped",
+            healthcheck=docker.ContainerHealthcheckArgs(
+                tests=["CMD-SHELL", f"wget -q -O /dev/null http://127.0.0.1:{spec.http_port}{spec.health_path}"],
+                interval="10s", timeout="3s", retries=3, start_period="5s"),
+            wait=True, wait_timeout=60,
+            opts=node.child_opts(self, depends_on=[install]))
+
+    def _on_host(self, spec: LoadBalancer, ssh: remote.ConnectionArgs, depends_on: list[pulumi.Resource]) -> None:
+        script = install_and_reload_script(spec.native_conf_path, sudo=spec.native_sudo)
+        self.command = remote.Command(
+            "lb-config", connection=ssh, create=script, update=script, stdin=self.nginx_conf,
+            triggers=[self.conf_sha256], opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on))

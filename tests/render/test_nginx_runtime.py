@@ -1,0 +1,83 @@
+"""The scripts that put a config live, run for real: nginx -t gates every swap, reloads are graceful."""
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+from components.render.nginx import NginxSettings, Site, Upstream, render_nginx_conf
+from components.render.nginx_runtime import (install_and_reload_script, install_config_script,
+                                             reload_loop_script)
+from lbclient import request
+from realservices import free_port, nginx_server, require_binary, running, stub_upstream, wait_until
+
+BROKEN = "events {}\nhttp { server { listen 1; unknown_directive on; } }\n"
+
+
+def conf(prefix: Path, port: int, upstream_ports: list[int]) -> str:
+    (prefix / "temp").mkdir(parents=True, exist_ok=True)
+    settings = NginxSettings(http_port=port, https_port=free_port(), tls=None, client_max_body_size_mb=1,
+                             health_path="/lb-health", proxy_read_timeout_s=60, max_fails=1,
+                             fail_timeout_s=5, keepalive=4, pid_path=str(prefix / "nginx.pid"),
+                             error_log=str(prefix / "error.log"), access_log=str(prefix / "access.log"),
+                             temp_dir=str(prefix / "temp"))
+    site = Site("chat", "chat.test", tuple(Upstream("127.0.0.1", p) for p in upstream_ports))
+    return render_nginx_conf(settings, [site]).replace(f"listen {port};", f"listen 127.0.0.1:{port};")
+
+
+def nginx_command(prefix: Path) -> str:
+    return f"{require_binary('nginx')} -p {prefix} -e stderr"
+
+
+def test_install_script_swaps_in_a_valid_config_and_refuses_a_broken_one(tmp_path: Path) -> None:
+    live, staged = tmp_path / "live.conf", tmp_path / "staged.conf"
+    staged.write_text(conf(tmp_path, free_port(), [free_port()]))
+    script = install_config_script(str(staged), str(live), nginx=nginx_command(tmp_path))
+    assert subprocess.run(["sh", "-c", script], capture_output=True).returncode == 0
+    assert live.read_text() == staged.read_text()
+    working = live.read_text()
+    staged.write_text(BROKEN)
+    result = subprocess.run(["sh", "-c", script], capture_output=True, text=True)
+    assert result.returncode != 0 and "unknown_directive" in result.stderr
+    assert live.read_text() == working, "a config that fails nginx -t never replaces the working one"
+
+
+def test_reload_loop_applies_a_new_config_without_restarting_and_ignores_a_broken_one(tmp_path: Path) -> None:
+    port = free_port()
+    live = tmp_path / "nginx.conf"
+    with stub_upstream("old") as old, stub_upstream("new") as new:
+        live.write_text(conf(tmp_path, port, [old.port]))
+        script = reload_loop_script(str(live), nginx=nginx_command(tmp_path), interval_s=1)
+        with running(["sh", "-c", script], port) as loop:
+            master = int((tmp_path / "nginx.pid").read_text())
+            assert request(port, "chat.test", "/").headers["x-upstream"] == "old"
+            live.write_text(conf(tmp_path, port, [new.port]))
+            wait_until(lambda: request(port, "chat.test", "/").headers["x-upstream"] == "new", 20,
+                       "the reload loop to apply the new upstream")
+            assert int((tmp_path / "nginx.pid").read_text()) == master, "reloaded, not restarted"
+            live.write_text(BROKEN)
+            # The loop checks every second; wait until it has seen and rejected the broken file.
+            os.set_blocking(loop.stderr.fileno(), False)
+            said = bytearray()
+            wait_until(lambda: said.extend(loop.stderr.read() or b"") or b"rejected" in said, 20,
+                       "the loop to reject the file")
+            assert request(port, "chat.test", "/").headers["x-upstream"] == "new"
+            assert int((tmp_path / "nginx.pid").read_text()) == master
+
+
+def test_native_script_takes_config_on_stdin_then_validates_installs_and_reloads(tmp_path: Path) -> None:
+    port = free_port()
+    prefix = tmp_path / "nginx"
+    prefix.mkdir()
+    with stub_upstream("before") as before, stub_upstream("after") as after:
+        with nginx_server(conf(prefix, port, [before.port]), prefix, port):
+            assert request(port, "chat.test", "/").headers["x-upstream"] == "before"
+            script = install_and_reload_script(str(prefix / "nginx.conf"), sudo=False, nginx=nginx_command(prefix))
+            result = subprocess.run(["sh", "-c", script], input=conf(prefix, port, [after.port]),
+                                    capture_output=True, text=True)
+            assert result.returncode == 0, result.stderr
+            wait_until(lambda: request(port, "chat.test", "/").headers["x-upstream"] == "after", 20, "reload")
+            refused = subprocess.run(["sh", "-c", script], input=BROKEN, capture_output=True, text=True)
+            assert refused.returncode != 0
+            assert request(port, "chat.test", "/").headers["x-upstream"] == "after"
+            assert "unknown_directive" not in (prefix / "nginx.conf").read_text()
