@@ -2,7 +2,7 @@
 
 Runs as `python -m fleet_backup {backup,restore,list,schedule}` in a container on the shared node.
 
-Environment (secrets are only ever read by the libraries that use them, never logged):
+Environment (secrets are never logged; AWS and PostgreSQL ones are read by boto3/libpq directly):
 
   BACKUP_STACK            required  stack name; objects go under backups/<stack>/<run id>/
   BACKUP_S3_BUCKET        required  bucket name
@@ -12,14 +12,15 @@ Environment (secrets are only ever read by the libraries that use them, never lo
   AWS_ACCESS_KEY_ID       secret    read by boto3 itself (absent = boto3's default credential chain)
   AWS_SECRET_ACCESS_KEY   secret    read by boto3 itself
   PGHOST, PGPORT          required/optional (default 5432)  the shared PostgreSQL
-  PGUSER                  required  admin role (superuser or member of every openwebui_<app> role
-                                    with CREATEDB); PGPASSWORD is read by libpq/psycopg, never by us
-  PGPASSWORD              secret
+  PGUSER                  required  the cluster's admin (superuser): restore creates, renames and
+                                    drops databases and SETs ROLE to each app role
+  PGPASSWORD              secret    read by libpq (pg_dump, pg_restore, psycopg), never by our code
   BACKUP_APPS             required  comma-separated app names ([a-z][a-z0-9-]*); app `chat-2` has
                                     role and database openwebui_chat_2 and Qdrant collections `chat-2_*`
   QDRANT_URL              optional  e.g. http://qdrant:6333; absent = no Qdrant snapshots
   QDRANT_API_KEY          secret    optional, sent as the `api-key` header
-  BACKUP_WORK_DIR         optional  scratch space for dumps (default: a temp dir, removed after the run)
+  BACKUP_WORK_DIR         optional  where each run's scratch dir for dumps goes (default: system temp);
+                                    the scratch dir is removed after the run
   BACKUP_LOCK_FILE        optional  default /var/lock/fleet-backup.lock
   BACKUP_LOCK_STALE_SECONDS optional default 21600 (6 h): an older lock object in S3 is ignored
 
