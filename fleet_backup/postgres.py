@@ -1,0 +1,91 @@
+"""pg_dump / pg_restore and the database swap; connection settings come from libpq's PG* env."""
+from __future__ import annotations
+
+import hashlib
+import logging
+import subprocess
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+from fleet_backup.errors import DUMP_FAILED, RESTORE_FAILED, RESTORE_REFUSED, JobError
+from fleet_backup.settings import App
+
+log = logging.getLogger("fleet_backup")
+
+
+def _run(argv: list[str], code: int, what: str) -> str:
+    # The password reaches pg_dump via PGPASSWORD in the inherited env, never via argv.
+    proc = subprocess.run(argv, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise JobError(code, f"{what} failed (exit {proc.returncode}): {proc.stderr.strip()[-1500:]}")
+    return proc.stdout
+
+
+def client_version() -> str:
+    return _run(["pg_dump", "--version"], DUMP_FAILED, "pg_dump --version").strip()
+
+
+def dump_database(app: App, dest: Path) -> None:
+    """One custom-format archive; pg_dump reads it all in one repeatable-read snapshot."""
+    _run(["pg_dump", "--format=custom", "--compress=6", f"--file={dest}", f"--dbname={app.database}"],
+         DUMP_FAILED, f"pg_dump of {app.database}")
+
+
+def dump_roles(dest: Path) -> None:
+    """Role definitions without password hashes: deploy re-creates roles with their passwords."""
+    _run(["pg_dumpall", "--roles-only", "--no-role-passwords", f"--file={dest}"],
+         DUMP_FAILED, "pg_dumpall --roles-only")
+
+
+def _admin() -> psycopg.Connection:
+    return psycopg.connect(dbname="postgres", autocommit=True)
+
+
+def check_roles_exist(apps: list[App]) -> None:
+    """Before touching anything: every app's role must exist (deploy creates it, with its password)."""
+    with _admin() as conn:
+        existing = {r[0] for r in conn.execute("SELECT rolname FROM pg_roles")}
+    missing = [a.role for a in apps if a.role not in existing]
+    if missing:
+        raise JobError(RESTORE_REFUSED, f"role(s) {', '.join(missing)} do not exist; run `pulumi up` first "
+                                        "(it creates the app roles), then restore")
+
+
+def _scratch_names(app: App) -> tuple[str, str]:
+    tag = hashlib.sha256(app.database.encode()).hexdigest()[:10]
+    return f"fleet_restore_{tag}", f"fleet_replaced_{tag}"
+
+
+def restore_database(app: App, dump: Path) -> None:
+    """Restore into a fresh database, then swap it in: the live one is untouched until that succeeds.
+
+    A fresh database (rather than pg_restore --clean) also removes tables created after the backup,
+    so the result equals the backup exactly. Objects end up owned by the app's role.
+    """
+    fresh, replaced = _scratch_names(app)
+    ident = sql.Identifier
+    with _admin() as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(ident(fresh)))
+        conn.execute(sql.SQL("CREATE DATABASE {} OWNER {} TEMPLATE template0")
+                     .format(ident(fresh), ident(app.role)))
+    try:
+        _run(["pg_restore", f"--dbname={fresh}", "--no-owner", f"--role={app.role}", "--exit-on-error",
+              "--single-transaction", str(dump)], RESTORE_FAILED, f"pg_restore of {app.database}")
+    except JobError:
+        with _admin() as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(ident(fresh)))
+        raise
+    with _admin() as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (app.database,)).fetchone()
+        if exists:
+            # Block new sessions, end current ones (waiting up to 10 s each), then rename it away.
+            conn.execute(sql.SQL("ALTER DATABASE {} WITH ALLOW_CONNECTIONS false").format(ident(app.database)))
+            conn.execute("SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity "
+                         "WHERE datname = %s AND pid <> pg_backend_pid()", (app.database,))
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(ident(replaced)))
+            conn.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(ident(app.database), ident(replaced)))
+        conn.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(ident(fresh), ident(app.database)))
+        if exists:
+            conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(ident(replaced)))

@@ -1,0 +1,160 @@
+"""The backup bucket: verified uploads/downloads, manifests and the run lock object."""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import socket
+import os
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from fleet_backup.errors import BUSY, RESTORE_REFUSED, UPLOAD_FAILED, JobError
+from fleet_backup.settings import Settings
+
+log = logging.getLogger("fleet_backup")
+MANIFEST = "manifest.json"
+_CHUNK = 1024 * 1024
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    key: str  # relative to the run's folder
+    sha256: str
+    size: int
+
+
+class BackupStore:
+    """Objects under <prefix><run id>/ in one bucket."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.bucket = settings.bucket
+        self.prefix = settings.prefix
+        config = Config(retries={"max_attempts": 5, "mode": "standard"})
+        if settings.endpoint:
+            # S3-compatible stores: path-style URLs, and no flexible checksums they may not implement.
+            config = config.merge(Config(s3={"addressing_style": "path"},
+                                         request_checksum_calculation="when_required",
+                                         response_checksum_validation="when_required"))
+        # Credentials: boto3 reads AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY itself; we never touch them.
+        self.s3 = boto3.client("s3", endpoint_url=settings.endpoint, region_name=settings.region,
+                               config=config)
+
+    def run_prefix(self, run_id: str) -> str:
+        return f"{self.prefix}{run_id}/"
+
+    # --- writing -------------------------------------------------------------------------------
+    def upload_verified(self, path: Path, run_id: str, key: str) -> StoredObject:
+        """Upload with its SHA-256 as metadata, then download it again and compare the hash."""
+        digest, size = sha256_file(path), path.stat().st_size
+        full = self.run_prefix(run_id) + key
+        try:
+            self.s3.upload_file(str(path), self.bucket, full, ExtraArgs={"Metadata": {"sha256": digest}})
+            self._verify(full, digest, size)
+        except (BotoCoreError, ClientError) as e:
+            raise JobError(UPLOAD_FAILED, f"upload of s3://{self.bucket}/{full} failed: {e}") from None
+        return StoredObject(key, digest, size)
+
+    def put_manifest(self, run_id: str, manifest: dict[str, Any]) -> None:
+        body = json.dumps(manifest, indent=2, sort_keys=True).encode()
+        digest = hashlib.sha256(body).hexdigest()
+        full = self.run_prefix(run_id) + MANIFEST
+        try:
+            self.s3.put_object(Bucket=self.bucket, Key=full, Body=body, ContentType="application/json",
+                               Metadata={"sha256": digest})
+            self._verify(full, digest, len(body))
+        except (BotoCoreError, ClientError) as e:
+            raise JobError(UPLOAD_FAILED, f"upload of s3://{self.bucket}/{full} failed: {e}") from None
+
+    def _verify(self, full_key: str, digest: str, size: int) -> None:
+        """Read the object back and hash its bytes: proves what is stored, on any S3 implementation."""
+        obj = self.s3.get_object(Bucket=self.bucket, Key=full_key)
+        h, n = hashlib.sha256(), 0
+        for chunk in obj["Body"].iter_chunks(_CHUNK):
+            h.update(chunk)
+            n += len(chunk)
+        if h.hexdigest() != digest or n != size or obj.get("Metadata", {}).get("sha256") != digest:
+            raise JobError(UPLOAD_FAILED, f"read-back of s3://{self.bucket}/{full_key} does not match the "
+                                          f"local file (sha256 {digest[:12]}…, {size} bytes)")
+
+    # --- reading -------------------------------------------------------------------------------
+    def completed_runs(self) -> list[str]:
+        """Run ids that have a manifest, newest first (ids are UTC timestamps, so they sort)."""
+        runs: list[str] = []
+        pages = self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self.prefix)
+        for page in pages:
+            for obj in page.get("Contents", []):
+                rest = obj["Key"][len(self.prefix):]
+                run, _, name = rest.partition("/")
+                if name == MANIFEST:
+                    runs.append(run)
+        return sorted(runs, reverse=True)
+
+    def read_manifest(self, run_id: str) -> dict[str, Any]:
+        full = self.run_prefix(run_id) + MANIFEST
+        try:
+            obj = self.s3.get_object(Bucket=self.bucket, Key=full)
+        except ClientError as e:
+            if e.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                raise JobError(RESTORE_REFUSED, f"backup {run_id!r} has no {MANIFEST} (incomplete or unknown); "
+                                                "`list` shows the completed ones") from None
+            raise
+        body = obj["Body"].read()
+        if hashlib.sha256(body).hexdigest() != obj.get("Metadata", {}).get("sha256"):
+            raise JobError(RESTORE_REFUSED, f"s3://{self.bucket}/{full} does not match its sha256 metadata")
+        return json.loads(body)
+
+    def download_verified(self, run_id: str, entry: dict[str, Any], dest: Path) -> None:
+        """Download one object and refuse unless it matches the manifest's size and SHA-256."""
+        full = self.run_prefix(run_id) + entry["key"]
+        try:
+            self.s3.download_file(self.bucket, full, str(dest))
+        except (BotoCoreError, ClientError) as e:
+            raise JobError(RESTORE_REFUSED, f"cannot download s3://{self.bucket}/{full}: {e}") from None
+        digest, size = sha256_file(dest), dest.stat().st_size
+        if digest != entry["sha256"] or size != entry["size"]:
+            raise JobError(RESTORE_REFUSED,
+                           f"checksum mismatch for s3://{self.bucket}/{full}: manifest says sha256 "
+                           f"{entry['sha256']} ({entry['size']} bytes), downloaded {digest} ({size} bytes); "
+                           "nothing was restored")
+
+    # --- the lock object -----------------------------------------------------------------------
+    @property
+    def lock_key(self) -> str:
+        return self.prefix + ".lock"
+
+    def take_lock_object(self, command: str, stale_seconds: int) -> None:
+        """Refuse if another host's lock object is fresh; then write ours (check-then-put, best effort)."""
+        me = socket.gethostname()
+        try:
+            head = self.s3.get_object(Bucket=self.bucket, Key=self.lock_key)
+            holder = json.loads(head["Body"].read() or b"{}")
+            age = (datetime.now(UTC) - head["LastModified"]).total_seconds()
+            # Same host: we already hold the local flock, so that holder is dead; take over.
+            if age < stale_seconds and holder.get("host") != me:
+                raise JobError(BUSY, f"another {holder.get('command', 'run')} on {holder.get('host', '?')} "
+                                     f"holds s3://{self.bucket}/{self.lock_key} (age {int(age)}s < "
+                                     f"{stale_seconds}s); wait for it or delete the object if it is dead")
+        except ClientError as e:
+            if e.response.get("Error", {}).get("Code") not in ("NoSuchKey", "404"):
+                raise
+        body = {"host": me, "pid": os.getpid(), "command": command,
+                "started": datetime.now(UTC).isoformat(timespec="seconds")}
+        self.s3.put_object(Bucket=self.bucket, Key=self.lock_key, Body=json.dumps(body).encode())
+
+    def release_lock_object(self) -> None:
+        self.s3.delete_object(Bucket=self.bucket, Key=self.lock_key)
