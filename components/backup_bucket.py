@@ -6,7 +6,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from components.config_backup import BackupConfig
+from components.config import Backup
 from components.render.lifecycle import render_lifecycle_rules
 
 
@@ -32,7 +32,7 @@ def lifecycle_rule_args(rule: dict[str, Any]) -> aws.s3.BucketLifecycleConfigura
 class BackupBucket(pulumi.ComponentResource):
     """The backup bucket on AWS or an S3-compatible store, configured as far as the store allows."""
 
-    def __init__(self, name: str, spec: BackupConfig, *,
+    def __init__(self, name: str, spec: Backup, *,
                  access_key_id: pulumi.Output[str] | None = None,
                  secret_access_key: pulumi.Output[str] | None = None,
                  opts: pulumi.ResourceOptions | None = None) -> None:

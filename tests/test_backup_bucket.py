@@ -8,7 +8,7 @@ import pytest
 from pulumi.runtime.mocks import MockMonitor
 
 from components.backup_bucket import BackupBucket
-from components.config_backup import load_backup_config
+from components.config import parse_backup as load_backup_config
 from components.render.lifecycle import render_lifecycle_rules
 
 AWS = {"bucket": "openwebui-fleet-backups-prod", "region": "eu-central-1",

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from components.config_backup import BackupConfigError, load_backup_config
+from components.config import ConfigError as BackupConfigError, parse_backup as load_backup_config
 
 GOOD_RULE = {"prefix": "backups/prod/", "days": 30, "noncurrentDays": 7, "abortMultipartDays": 1,
              "transitions": [{"days": 7, "storageClass": "GLACIER_IR"}]}
@@ -63,7 +63,7 @@ def _rule(**change):
     ({"bucket": "a..b"}, "backup.bucket", "not a valid S3 bucket name"),
     ({"bucket": "192.168.1.1"}, "backup.bucket", "looks like an IP address"),
     ({"bucket": "xn--bucket"}, "backup.bucket", "reserves"),
-    ({}, "backup.bucket", "Field required"),
+    ({}, "backup.bucket", "required key is missing"),
 ])
 def test_bad_backup_setting_is_rejected_with_one_message_naming_the_key(raw, key, fragment):
     with pytest.raises(BackupConfigError) as err:

@@ -5,7 +5,7 @@ import uuid
 
 import boto3
 
-from components.config_backup import load_backup_config
+from components.config import parse_backup as load_backup_config
 from components.render.lifecycle import render_lifecycle_rules
 from realservices import moto_s3_server
 
