@@ -35,6 +35,7 @@ class BackupBucket(pulumi.ComponentResource):
     def __init__(self, name: str, spec: Backup, *,
                  access_key_id: pulumi.Output[str] | None = None,
                  secret_access_key: pulumi.Output[str] | None = None,
+                 depends_on: list[pulumi.Resource] | None = None,
                  opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("openwebui-fleet:index:BackupBucket", name, None, opts)
         endpoint_args: dict[str, Any] = {}
@@ -52,7 +53,8 @@ class BackupBucket(pulumi.ComponentResource):
         # Holds the only off-site copy of every database: never deleted by `pulumi destroy` or a rename.
         bucket = aws.s3.Bucket(f"{name}-bucket", bucket=spec.bucket,
                                opts=pulumi.ResourceOptions.merge(
-                                   child, pulumi.ResourceOptions(protect=True, retain_on_delete=True)))
+                                   child, pulumi.ResourceOptions(protect=True, retain_on_delete=True,
+                                                                 depends_on=depends_on)))
         features = spec.features
         depends: list[pulumi.Resource] = []
         if features.versioning:

@@ -33,7 +33,8 @@ PROJECT = "openwebui-fleet"
 
 # Config keys that hold secrets; each is read with get_secret and never lands in the model.
 SECRET_KEYS = ("postgresPassword", "redisPassword", "qdrantApiKey", "objectStorageAccessKey",
-               "objectStorageSecretKey", "appSecrets", "sshPrivateKey")
+               "objectStorageSecretKey", "appSecrets", "sshPrivateKey", "backupAccessKeyId",
+               "backupSecretAccessKey")
 # Secrets that external services cannot do without (in docker mode they are generated).
 EXTERNAL_REQUIRED_SECRETS = ("postgresPassword", "redisPassword", "qdrantApiKey",
                              "objectStorageAccessKey", "objectStorageSecretKey")
@@ -432,6 +433,9 @@ class Backup(Model):
     bucket: str
     provider: ProviderName = "aws"
     endpoint: str | None = None
+    # The endpoint as the backup job on the shared node reaches it, when that differs (e.g. the
+    # fleet's own MinIO: 127.0.0.1:9000 for Pulumi, the container name for the job).
+    job_endpoint: str | None = None
     region: str = "us-east-1"
     schedule: str = "0 2 * * *"
     retention: tuple[RetentionRule, ...] = _default_retention()
@@ -537,6 +541,11 @@ class Fleet(Model):
         self._check_placement()
         self._check_apps(app_secrets)
         self._check_ports()
+        if self.backup is not None and not {"backupAccessKeyId", "backupSecretAccessKey"} <= secrets:
+            if self.backup.provider != "minio" or self.shared_services.mode == "external":
+                raise Invalid("backup", "needs the store's credentials: pulumi config set --secret "
+                              "backupAccessKeyId ... and backupSecretAccessKey ... (only provider 'minio' "
+                              "on the fleet's own MinIO can use the fleet's credentials)")
         if self.shared_services.mode == "external":
             missing = [k for k in EXTERNAL_REQUIRED_SECRETS if k not in secrets]
             if missing:

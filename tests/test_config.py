@@ -28,7 +28,8 @@ def local() -> dict[str, Any]:
 
 def parses(config: dict[str, Any], secrets: set[str] | None = None,
            app_secrets: dict[str, Any] | None = None):
-    return parse_fleet(config, secrets or set(), app_secrets or {})
+    given = {k for k, v in config.items() if isinstance(v, dict) and set(v) == {"secure"}}
+    return parse_fleet(config, given | (secrets or set()), app_secrets or {})
 
 
 def rejection(config: dict[str, Any], secrets: set[str] | None = None,

@@ -23,11 +23,11 @@ def test_both_stacks_evaluate_without_error_and_register_each_urn_once(stack: Ev
 
 def test_prod_places_services_on_shared_node_and_replicas_where_config_says(prod: Evaluation) -> None:
     per_node = Counter(node_of(prod, c) for c in prod.of_type(CONTAINER))
-    # shared: 4 services + bucket init + one database bootstrap per app; replicas from the stack file
+    # shared: 4 services + bucket init + backup job + one database bootstrap per app
     # master also runs the load balancer and its config step
-    assert per_node == {"shared": 5 + 2, "master": 2 + 2, "slave1": 2}
+    assert per_node == {"shared": 6 + 2, "master": 2 + 2, "slave1": 2}
     assert {c.name for c in prod.of_type(CONTAINER) if node_of(prod, c) == "shared"} == \
-        SHARED_SERVICE_CONTAINERS | {"chat-database", "research-database"}
+        SHARED_SERVICE_CONTAINERS | {"backup", "chat-database", "research-database"}
     assert sorted(c.name for c in replicas_of(prod, "chat")) == ["chat-master-1", "chat-slave1-1", "chat-slave1-2"]
     assert [c.name for c in replicas_of(prod, "research")] == ["research-master-1"]
 
@@ -123,8 +123,8 @@ def test_every_image_is_pinned_to_a_version(stack: Evaluation) -> None:
 
 
 def test_stateful_volumes_are_protected_and_retained(stack: Evaluation) -> None:
-    # The LB's config volume is rewritten from stack config on every deploy: not state.
-    volumes = [v for v in stack.of_type(VOLUME) if v.name != "lb-conf"]
+    # The LB's config and the backup job's scratch space are rewritten at will: not state.
+    volumes = [v for v in stack.of_type(VOLUME) if v.name not in ("lb-conf", "backup-work")]
     assert {v.name for v in volumes} >= {"postgres-data", "redis-data", "qdrant-data", "minio-data"}
     for volume in volumes:
         assert volume.protect and volume.retain_on_delete, volume.name

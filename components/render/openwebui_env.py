@@ -18,7 +18,8 @@ def openwebui_env(app_name: str, app: App, shared: SharedEndpoints, public_url: 
         "REDIS_KEY_PREFIX": f"open-webui-{app_name}",
         "VECTOR_DB": "qdrant",
         "QDRANT_URI": f"http://{shared.qdrant}",
-        "QDRANT_COLLECTION_PREFIX": f"open-webui-{app_name}",
+        # The backup job finds an app's collections by this prefix (fleet_backup.settings.App).
+        "QDRANT_COLLECTION_PREFIX": app_name,
         "STORAGE_PROVIDER": "s3",
         "S3_ENDPOINT_URL": shared.object_storage_url,
         "S3_BUCKET_NAME": shared.bucket,

@@ -1,0 +1,76 @@
+"""The backup bucket and job as each stack declares them, wired to the same fleet the job backs up."""
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from components.render.postgres import app_database
+from fleet_backup.settings import App as JobApp
+from fleet_backup.settings import Settings
+from fleet_queries import CONTAINER, env, node_of, plaintext_leaks, replicas_of, secret_needles
+from plan.engine import Evaluation, evaluate, is_secret
+
+BUCKET = "aws:s3/bucket:Bucket"
+
+
+def test_backup_job_runs_on_the_shared_node_on_its_schedule_for_every_app(stack: Evaluation) -> None:
+    job = stack.named("backup", CONTAINER)
+    backup = stack.config["backup"]
+    assert node_of(stack, job) == stack.config["sharedServices"]["node"]
+    assert job.inputs["command"] == ["schedule", "--cron", backup.get("schedule", "0 2 * * *")]
+    e = env(job)
+    assert e["BACKUP_APPS"].split(",") == sorted(stack.config["apps"])
+    assert e["BACKUP_S3_BUCKET"] == backup["bucket"] and e["BACKUP_STACK"] == stack.stack
+    assert e["PGHOST"] == "openwebui-postgres" and e["QDRANT_URL"] == "http://openwebui-qdrant:6333"
+    assert e["BACKUP_S3_ENDPOINT"] == backup.get("jobEndpoint", backup.get("endpoint"))
+    assert is_secret(job.raw_inputs["envs"])
+    assert plaintext_leaks(job.raw_inputs, secret_needles(stack)) == []
+
+
+def test_the_job_reads_the_env_the_program_gives_it(stack: Evaluation) -> None:
+    """The job's own settings parser accepts exactly the environment the container gets."""
+    settings = Settings.from_env(env(stack.named("backup", CONTAINER)))
+    assert [a.name for a in settings.apps] == sorted(stack.config["apps"])
+    assert settings.prefix == f"backups/{stack.stack}/"
+
+
+def test_job_and_replicas_agree_on_database_and_collection_names(stack: Evaluation) -> None:
+    for app in stack.config["apps"]:
+        job_app = JobApp(app)
+        assert (job_app.role, job_app.database) == app_database(app)
+        for replica in replicas_of(stack, app):
+            assert env(replica)["DATABASE_URL"].endswith("/" + job_app.database)
+            assert job_app.collection_prefix == env(replica)["QDRANT_COLLECTION_PREFIX"] + "_"
+
+
+def test_each_stacks_backup_prefix_is_covered_by_a_retention_rule(stack: Evaluation) -> None:
+    prefixes = [rule["prefix"] for rule in stack.config["backup"]["retention"]]
+    assert any(f"backups/{stack.stack}/".startswith(p) for p in prefixes)
+
+
+def test_backup_bucket_is_protected_and_its_provider_points_at_the_configured_endpoint(stack: Evaluation) -> None:
+    (bucket,) = stack.of_type(BUCKET)
+    assert bucket.inputs["bucket"] == stack.config["backup"]["bucket"]
+    assert bucket.protect and bucket.retain_on_delete
+    provider = stack.by_urn()[bucket.provider_urn]
+    assert stack.config["backup"]["endpoint"] in provider.inputs["endpoints"]
+    assert is_secret(provider.raw_inputs["secretKey"])
+
+
+def test_local_backups_use_the_fleets_own_minio_and_wait_for_it(local: Evaluation) -> None:
+    (bucket,) = local.of_type(BUCKET)
+    assert local.named("minio", CONTAINER).urn in bucket.dependencies
+    provider = local.by_urn()[bucket.provider_urn]
+    assert provider.inputs["accessKey"] == env(local.named("minio", CONTAINER))["MINIO_ROOT_USER"]
+
+
+@pytest.mark.parametrize("provider", ["aws", "generic"])
+def test_a_store_other_than_the_fleets_minio_needs_its_own_credentials(local: Evaluation, provider: str) -> None:
+    config = copy.deepcopy(local.config)
+    config["backup"] = {"bucket": "b-ok", "provider": provider, "retention": [{"prefix": "backups/", "days": 3}]}
+    if provider != "aws":
+        config["backup"]["endpoint"] = "https://s3.example.org"
+    ev = evaluate("local", config)
+    assert ev.error is not None and ev.error.startswith("backup: needs the store's credentials")
+    assert ev.resources == []
