@@ -12,6 +12,7 @@ import types
 import typing
 from collections import defaultdict
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import pulumi
@@ -596,6 +597,10 @@ class Fleet(Model):
             if managed:
                 raise Invalid(f"apps.{name}.env", f"sets {', '.join(managed)}, which the program manages: "
                               "remove it from env (see the README's config reference)")
+            unknown = sorted(set(app.env) - OPENWEBUI_ENV_NAMES)
+            if unknown:
+                raise Invalid(f"apps.{name}.env", f"'{unknown[0]}' is not a variable Open WebUI reads: "
+                              "check its spelling against Open WebUI's environment documentation")
             if app.microsoft_oauth and not AppSecrets.model_validate(app_secrets.get(name, {})).microsoft_client_secret:
                 raise Invalid(f"apps.{name}.microsoftOAuth", f"clientId '{app.microsoft_oauth.client_id}' needs its "
                               "client secret: pulumi config set --secret --path "
@@ -642,6 +647,11 @@ class Fleet(Model):
                 node: [(app.host_port(n), f"apps.{name}.port (replica {n})") for n in range(1, count + 1)]
                 for node, count in app.replicas.items()})
 
+
+# Every variable Open WebUI's backend reads (components/openwebui_env_names.txt).
+OPENWEBUI_ENV_NAMES = frozenset(
+    line for line in (Path(__file__).with_name("openwebui_env_names.txt")).read_text().splitlines()
+    if line and not line.startswith("#"))
 
 # Open WebUI variables the program sets itself; `apps.<app>.env` may not override them.
 MANAGED_ENV = frozenset({

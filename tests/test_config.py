@@ -569,3 +569,12 @@ def test_program_names_the_key_whose_value_is_broken_json():
     config["sshUser"] = "{deploy"
     error = assert_rejected_before_any_resource(evaluate("prod", config))
     assert error.startswith("openwebui-fleet:sshUser: '{deploy' starts like an object or list but is not valid JSON")
+
+
+def test_an_env_variable_open_webui_does_not_read_is_refused_and_a_real_one_accepted():
+    config = prod()
+    config["apps"]["chat"]["env"] = {"ENABLE_SIGNUPP": "false"}
+    message = rejection(config)
+    assert message.startswith("apps.chat.env: 'ENABLE_SIGNUPP' is not a variable Open WebUI reads")
+    config["apps"]["chat"]["env"] = {"ENABLE_SIGNUP": "false"}
+    assert parses(config).apps["chat"].env == {"ENABLE_SIGNUP": "false"}

@@ -203,3 +203,47 @@ def test_app_database_bootstrap_runs_on_the_shared_node_with_secret_passwords(pr
     assert is_secret(bootstrap.raw_inputs["envs"]), "passwords make the whole env list secret"
     upload = bootstrap.inputs["uploads"][0]
     assert "password" in upload["content"] and not any(n in upload["content"] for n in secret_needles(prod))
+
+
+def test_every_variable_a_replica_gets_is_one_open_webui_reads(stack: Evaluation) -> None:
+    from components.config import OPENWEBUI_ENV_NAMES
+    for app in stack.config["apps"]:
+        for replica in replicas_of(stack, app):
+            assert sorted(set(env(replica)) - OPENWEBUI_ENV_NAMES) == []
+
+
+def test_external_services_deploy_no_service_containers_and_use_configured_endpoints(prod: Evaluation) -> None:
+    config = copy.deepcopy(prod.config)
+    config["sharedServices"] = {"node": "shared", "mode": "external", "external": {
+        "postgres": {"host": "db.internal", "adminUser": "admin"}, "redis": {"host": "10.0.9.2"},
+        "qdrant": {"host": "10.0.9.3"},
+        "objectStorage": {"endpoint": "https://s3.internal", "bucket": "webui-files"}}}
+    for key in ("postgresPassword", "redisPassword", "qdrantApiKey", "objectStorageAccessKey",
+                "objectStorageSecretKey"):
+        config[key] = {"secure": "AAAB"}
+    ev = evaluate("prod", config)
+    assert ev.error is None
+    shared = {c.name for c in ev.of_type(CONTAINER) if node_of(ev, c) == "shared"}
+    assert shared == {"chat-database", "research-database", "backup"}
+    assert not [v for v in ev.of_type(VOLUME) if v.name in ("postgres-data", "redis-data")]
+    e = env(replicas_of(ev, "chat")[0])
+    assert e["DATABASE_URL"] == "postgresql://openwebui_chat:MOCK-GENERATED-SECRET-chat-db-password@db.internal:5432/openwebui_chat"
+    assert e["REDIS_URL"] == "redis://:mock-secret%3AredisPassword@10.0.9.2:6379/0"
+    assert e["QDRANT_URI"] == "http://10.0.9.3:6333" and e["QDRANT_API_KEY"] == "mock-secret:qdrantApiKey"
+    assert e["S3_ENDPOINT_URL"] == "https://s3.internal" and e["S3_BUCKET_NAME"] == "webui-files"
+    bootstrap = env(ev.named("chat-database", CONTAINER))
+    assert (bootstrap["PGHOST"], bootstrap["PGUSER"], bootstrap["PGPASSWORD"]) == \
+        ("db.internal", "admin", "mock-secret:postgresPassword")
+    for resource in ev.resources:
+        assert plaintext_leaks(resource.raw_inputs, secret_needles(ev)) == [], resource.name
+
+
+def test_shared_ollama_runs_next_to_the_services_and_apps_that_ask_for_it_use_it(local: Evaluation) -> None:
+    config = copy.deepcopy(local.config)
+    config["sharedServices"]["ollama"] = {"enabled": True}
+    config["apps"]["chat"]["useSharedOllama"] = True
+    ev = evaluate("local", config)
+    ollama = ev.named("ollama", CONTAINER)
+    assert ollama.inputs["ports"][0]["ip"] == "127.0.0.1"
+    e = env(replicas_of(ev, "chat")[0])
+    assert e["OLLAMA_BASE_URLS"] == "http://openwebui-ollama:11434" and e["ENABLE_OLLAMA_API"] == "true"
