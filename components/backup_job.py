@@ -48,7 +48,8 @@ class BackupJob(pulumi.ComponentResource):
         # Built on the node from this repository, so the job runs exactly the code the tests ran.
         image = docker.RemoteImage(
             f"{name}-image", name=self.image_ref, keep_locally=True,
-            build=docker.RemoteImageBuildArgs(context=str(REPO), dockerfile="fleet_backup/Dockerfile"),
+            # Relative to the project directory (Pulumi runs there): the same input on every machine.
+            build=docker.RemoteImageBuildArgs(context=".", dockerfile="fleet_backup/Dockerfile"),
             opts=node.child_opts(self))
         # Scratch space for dumps before upload; rebuilt at will, so not protected.
         work = docker.Volume(f"{name}-work", name="openwebui-backup-work", opts=node.child_opts(self))

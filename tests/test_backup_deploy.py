@@ -74,3 +74,13 @@ def test_a_store_other_than_the_fleets_minio_needs_its_own_credentials(local: Ev
     ev = evaluate("local", config)
     assert ev.error is not None and ev.error.startswith("backup: needs the store's credentials")
     assert ev.resources == []
+
+
+def test_backup_image_is_built_from_this_repository_and_tagged_by_its_content(stack: Evaluation) -> None:
+    from components.backup_job import job_source_digest
+    image = stack.named("backup-image", "docker:index/remoteImage:RemoteImage")
+    assert image.inputs["name"] == f"openwebui-fleet-backup:{job_source_digest()}"
+    # A relative context: evaluating from another checkout path changes nothing.
+    assert image.inputs["build"]["context"] == "."
+    assert image.inputs["build"]["dockerfile"] == "fleet_backup/Dockerfile"
+    assert stack.named("backup", CONTAINER).inputs["image"] == image.state["imageId"]
