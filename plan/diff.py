@@ -143,6 +143,8 @@ def _shown_key(key: str, old: Registered, new: Registered) -> str:
 
 
 def _node(ev: Evaluation, r: Registered) -> str:
+    if r.type == DOCKER_PROVIDER:
+        return r.name
     provider = ev.by_urn().get(r.provider_urn)
     return provider.name if provider is not None and provider.type == DOCKER_PROVIDER else "-"
 
@@ -228,6 +230,8 @@ def diff_evaluations(old: Evaluation, new: Evaluation, old_label: str = "old",
 
 def _short_type(type_: str) -> str:
     """`docker:index/container:Container` -> `docker:Container` (as wide as a table allows)."""
+    if type_.startswith("pulumi:providers:"):
+        return "provider:" + type_.rsplit(":", 1)[-1]
     package, _, rest = type_.partition(":")
     return f"{package}:{rest.rsplit(':', 1)[-1]}" if rest else type_
 
