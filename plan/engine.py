@@ -11,6 +11,7 @@ import hashlib
 import json
 import runpy
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,7 +49,12 @@ DuplicateKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TA
 
 def read_stack_file(path: Path) -> dict[str, Any]:
     """The `config:` of a Pulumi.<stack>.yaml, keys without the project prefix."""
-    data = yaml.load(path.read_text(), Loader=DuplicateKeyLoader) or {}
+    return parse_stack_text(path.read_text())
+
+
+def parse_stack_text(text: str) -> dict[str, Any]:
+    """`read_stack_file` for text that is not a file here (e.g. `git show REF:Pulumi.prod.yaml`)."""
+    data = yaml.load(text, Loader=DuplicateKeyLoader) or {}
     return {k.removeprefix(f"{PROJECT}:"): v for k, v in (data.get("config") or {}).items()}
 
 
@@ -83,6 +89,8 @@ class Registered:
     retain_on_delete: bool
     delete_before_replace: bool
     custom: bool
+    # input key -> URNs whose outputs that input reads (what `pulumi preview` cascades on)
+    property_dependencies: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def inputs(self) -> dict[str, Any]:
@@ -174,7 +182,8 @@ class _Monitor(pulumi_mocks.MockMonitor):
                 parent=request.parent, provider=request.provider,
                 dependencies=list(request.dependencies), protect=bool(request.protect),
                 retain_on_delete=bool(request.retainOnDelete),
-                delete_before_replace=bool(request.deleteBeforeReplace), custom=bool(request.custom)))
+                delete_before_replace=bool(request.deleteBeforeReplace), custom=bool(request.custom),
+                property_dependencies={k: list(v.urns) for k, v in request.propertyDependencies.items()}))
         return response
 
 
@@ -194,19 +203,27 @@ def evaluate(stack: str, config: dict[str, Any] | None = None, *,
              project_dir: Path = PROJECT_DIR, preview: bool = False) -> Evaluation:
     """Run `__main__.py` for `stack` (its stack file, or `config` instead) under the mock engine."""
     config = stack_config(stack, project_dir) if config is None else config
+    if str(project_dir) not in sys.path:
+        sys.path.insert(0, str(project_dir))
+    return evaluate_program(stack, lambda: runpy.run_path(str(project_dir / "__main__.py"), run_name="__main__"),
+                            config, preview=preview)
+
+
+def evaluate_program(stack: str, body: Callable[[], Any], config: dict[str, Any] | None = None, *,
+                     preview: bool = False) -> Evaluation:
+    """Run `body` as the Pulumi program under the same mock engine (e.g. a bare-SDK benchmark)."""
+    config = {} if config is None else config
     result = Evaluation(stack=stack, config=config)
     mocks = _Mocks(result.generated_secrets)
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=preview,
                              monitor=_Monitor(mocks, result.resources))
     values, secret_keys = to_pulumi_config(config)
     pulumi.runtime.set_all_config(values, secret_keys)
-    if str(project_dir) not in sys.path:
-        sys.path.insert(0, str(project_dir))
 
     @pulumi.runtime.test
     def program() -> Any:
         try:
-            runpy.run_path(str(project_dir / "__main__.py"), run_name="__main__")
+            body()
         except pulumi.RunError as e:  # a config mistake: Pulumi would print just this message
             result.error = str(e)
             return None

@@ -1,0 +1,344 @@
+"""What an edit of stack config would change: two evaluations compared resource by resource (URN).
+
+`diff_evaluations(old, new)` sorts every custom resource into create / replace / update / delete
+(component resources are not counted: they have no provider and nothing to change on a node);
+`render_diff` prints it next to `pulumi preview`. Replace vs update follows each provider's schema:
+
+- docker (pulumi-docker 4.x bridges kreuzwerker/terraform-provider-docker v4): a Container input is
+  ForceNew unless it is in CONTAINER_UPDATABLE (the non-ForceNew schema attributes of
+  internal/provider/resource_docker_container.go; only restart, memory*, cpu_shares/cpu_set and the
+  device limits are applied by `docker update`, the rest only change how the provider waits or logs).
+  Volume and Network inputs are all ForceNew; RemoteImage only keepLocally/forceRemove update.
+- command:remote: a change of `triggers` replaces; anything else runs the update.
+- aws s3: a change of the bucket name replaces; other arguments update.
+- random: every input replaces. Provider resources: updated (their resources stay put).
+- Any other type: assumed to replace (said in the notes).
+
+Values are compared after the mock engine resolved them; secret inputs are never printed.
+"""
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from plan.engine import Evaluation, Registered, is_secret, unwrap
+from plan.graph import dependents, topological_order, waits_for
+
+CONTAINER = "docker:index/container:Container"
+VOLUME = "docker:index/volume:Volume"
+NETWORK = "docker:index/network:Network"
+IMAGE = "docker:index/remoteImage:RemoteImage"
+DOCKER_PROVIDER = "pulumi:providers:docker"
+COMMAND = "command:remote:Command"
+
+CONTAINER_UPDATABLE = frozenset({
+    "restart", "maxRetryCount", "memory", "memoryReservation", "memorySwap", "cpuShares", "cpuSet",
+    "cpuPeriod", "cpuQuota", "deviceReadBps", "deviceReadIops", "deviceWriteBps", "deviceWriteIops",
+    "rm", "start", "wait", "waitTimeout", "attach", "logs", "mustRun", "removeVolumes",
+    "destroyGraceSeconds", "healthcheck", "containerReadRefreshTimeoutMilliseconds"})
+# Types the provider always replaces delete-before-replace (pulumi-docker: container names are unique).
+DELETE_BEFORE_REPLACE_TYPES = frozenset({CONTAINER})
+NGINX_OUTPUT = "lbNginxConf"
+_ENV_LINE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=")
+
+
+def forces_replacement(type_: str, key: str) -> bool:
+    """Whether a change of input `key` makes the provider replace a resource of `type_`."""
+    if type_ == CONTAINER:
+        return key not in CONTAINER_UPDATABLE
+    if type_ in (VOLUME, NETWORK):
+        return True
+    if type_ == IMAGE:
+        return key not in {"keepLocally", "forceRemove"}
+    if type_.startswith("command:"):
+        return key == "triggers"
+    if type_ == "aws:s3/bucket:Bucket":
+        return key in {"bucket", "bucketPrefix"}
+    if type_.startswith("aws:s3/"):
+        return key in {"bucket", "expectedBucketOwner"}
+    if type_.startswith("pulumi:providers:"):
+        return False
+    return True  # random:* and anything unknown
+
+
+def _known_type(type_: str) -> bool:
+    return type_.startswith(("docker:", "command:", "aws:s3/", "random:", "pulumi:providers:"))
+
+
+@dataclass(frozen=True)
+class Change:
+    action: str                 # create | replace | update | delete
+    urn: str
+    type: str
+    name: str
+    node: str                   # the docker provider's name, or "-"
+    keys: tuple[str, ...] = ()  # changed inputs as printed: `image`, `envs [secret] (BACKUP_APPS)`
+    replace_keys: tuple[str, ...] = ()
+    protect: bool = False
+    retain_on_delete: bool = False
+    delete_before_replace: bool = False
+    notes: tuple[str, ...] = ()
+
+    @property
+    def blocked_by_protect(self) -> bool:
+        """`pulumi up` refuses to replace or delete a protected resource."""
+        return self.protect and self.action in ("replace", "delete")
+
+
+@dataclass
+class PlanDiff:
+    old_label: str
+    new_label: str
+    changes: list[Change] = field(default_factory=list)
+    # Unchanged/updated resources whose inputs read an output of a replaced one: `pulumi preview`
+    # shows such inputs as unknown and may replace them too, even if the values come out equal.
+    reads_replaced: dict[str, list[str]] = field(default_factory=dict)
+    nginx_diff: str = ""
+    error: str | None = None
+
+    def of(self, action: str) -> list[Change]:
+        return [c for c in self.changes if c.action == action]
+
+    def names(self, action: str) -> set[str]:
+        return {c.name for c in self.of(action)}
+
+    def counts(self) -> dict[str, int]:
+        return {a: len(self.of(a)) for a in ("create", "replace", "update", "delete")}
+
+    @property
+    def blocked(self) -> list[Change]:
+        return [c for c in self.changes if c.blocked_by_protect]
+
+
+def _contains_secret(value: Any) -> bool:
+    if is_secret(value):
+        return True
+    if isinstance(value, dict):
+        return any(_contains_secret(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_contains_secret(v) for v in value)
+    return False
+
+
+def _env_names(old: Any, new: Any) -> list[str]:
+    """For KEY=value lists: the KEYs whose line was added, removed or changed (names, never values)."""
+    def lines(v: Any) -> dict[str, str] | None:
+        if not isinstance(v, list) or not all(isinstance(x, str) and _ENV_LINE.match(x) for x in v):
+            return None
+        return {x.split("=", 1)[0]: x for x in v}
+    a, b = lines(old), lines(new)
+    if a is None or b is None:
+        return []
+    return sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
+
+
+def _shown_key(key: str, old: Registered, new: Registered) -> str:
+    raw_old, raw_new = old.raw_inputs.get(key), new.raw_inputs.get(key)
+    shown = key + (" [secret]" if _contains_secret(raw_old) or _contains_secret(raw_new) else "")
+    names = _env_names(unwrap(raw_old), unwrap(raw_new))
+    return f"{shown} ({', '.join(names)})" if names else shown
+
+
+def _node(ev: Evaluation, r: Registered) -> str:
+    if r.type == DOCKER_PROVIDER:
+        return r.name
+    provider = ev.by_urn().get(r.provider_urn)
+    return provider.name if provider is not None and provider.type == DOCKER_PROVIDER else "-"
+
+
+def _delete_notes(r: Registered) -> tuple[str, ...]:
+    notes = []
+    if r.protect:
+        notes.append(f"protected: needs `pulumi state unprotect '{r.urn}'` first")
+    if r.retain_on_delete:
+        notes.append("retainOnDelete: left on the node, data kept")
+    return tuple(notes)
+
+
+def compare(old_r: Registered, new_r: Registered, old: Evaluation, new: Evaluation) -> Change | None:
+    """The change between two registrations of one URN, or None if nothing changed."""
+    old_in, new_in = old_r.inputs, new_r.inputs
+    changed = sorted(k for k in old_in.keys() | new_in.keys() if old_in.get(k) != new_in.get(k))
+    replace_keys = [k for k in changed if forces_replacement(new_r.type, k)]
+    notes: list[str] = []
+    if old_r.provider_urn != new_r.provider_urn:
+        replace_keys.append("[provider]")
+        changed.append("[provider]")
+    options = [o for o, a, b in (("protect", old_r.protect, new_r.protect),
+                                 ("retainOnDelete", old_r.retain_on_delete, new_r.retain_on_delete))
+               if a != b]
+    if not changed and not options:
+        return None
+    if replace_keys and not _known_type(new_r.type):
+        notes.append("type not modelled: assumed replace")
+    action = "replace" if replace_keys else "update"
+    if action == "replace":
+        notes += _delete_notes(old_r)[:1]
+        if new_r.delete_before_replace or new_r.type in DELETE_BEFORE_REPLACE_TYPES:
+            notes.append("delete-before-replace")
+    shown = tuple(_shown_key(k, old_r, new_r) if not k.startswith("[") else k for k in changed)
+    shown += tuple(f"[option {o}]" for o in options)
+    return Change(action, new_r.urn, new_r.type, new_r.name, _node(new, new_r), shown,
+                  tuple(replace_keys), old_r.protect, old_r.retain_on_delete,
+                  new_r.delete_before_replace or new_r.type in DELETE_BEFORE_REPLACE_TYPES, tuple(notes))
+
+
+def nginx_conf_diff(old: Evaluation, new: Evaluation) -> str:
+    if NGINX_OUTPUT in old.secret_outputs or NGINX_OUTPUT in new.secret_outputs:
+        return "[secret]"
+    a, b = old.outputs.get(NGINX_OUTPUT) or "", new.outputs.get(NGINX_OUTPUT) or ""
+    return "".join(difflib.unified_diff(a.splitlines(keepends=True), b.splitlines(keepends=True),
+                                        f"{NGINX_OUTPUT} (old)", f"{NGINX_OUTPUT} (new)"))
+
+
+def diff_evaluations(old: Evaluation, new: Evaluation, old_label: str = "old",
+                     new_label: str = "new") -> PlanDiff:
+    result = PlanDiff(old_label, new_label)
+    errors = [f"{label}: {ev.error}" for label, ev in ((old_label, old), (new_label, new)) if ev.error]
+    if errors:
+        result.error = "\n".join(errors)
+        return result
+    before = {r.urn: r for r in old.resources if r.custom}
+    after = {r.urn: r for r in new.resources if r.custom}
+    for urn, r in after.items():
+        if urn not in before:
+            result.changes.append(Change("create", urn, r.type, r.name, _node(new, r),
+                                         protect=r.protect, retain_on_delete=r.retain_on_delete))
+        else:
+            change = compare(before[urn], r, old, new)
+            if change is not None:
+                result.changes.append(change)
+    for urn, r in before.items():
+        if urn not in after:
+            result.changes.append(Change("delete", urn, r.type, r.name, _node(old, r), protect=r.protect,
+                                         retain_on_delete=r.retain_on_delete, notes=_delete_notes(r)))
+    replaced = {c.urn for c in result.of("replace")}
+    names = {r.urn: r.name for r in old.resources}
+    touched = {c.urn for c in result.changes}
+    for urn, r in after.items():
+        if urn in touched:
+            continue
+        read = sorted({names[u] for urns in r.property_dependencies.values() for u in urns if u in replaced})
+        if read:
+            result.reads_replaced[r.name] = read
+    result.nginx_diff = nginx_conf_diff(old, new)
+    return result
+
+
+def _short_type(type_: str) -> str:
+    """`docker:index/container:Container` -> `docker:Container` (as wide as a table allows)."""
+    if type_.startswith("pulumi:providers:"):
+        return "provider:" + type_.rsplit(":", 1)[-1]
+    package, _, rest = type_.partition(":")
+    return f"{package}:{rest.rsplit(':', 1)[-1]}" if rest else type_
+
+
+def render_diff(diff: PlanDiff) -> str:
+    from plan.render import table  # the plan's table layout, one place
+    head = f"Plan diff {diff.old_label} -> {diff.new_label}"
+    if diff.error:
+        return f"{head}: config rejected:\n  " + diff.error.replace("\n", "\n  ")
+    n = diff.counts()
+    out = [f"{head}: {n['create']} to create, {n['replace']} to replace, {n['update']} to update, "
+           f"{n['delete']} to delete",
+           "(custom resources, inputs compared under Pulumi's mock engine; component resources not counted)", ""]
+    order = {"delete": 0, "replace": 1, "update": 2, "create": 3}
+    rows = [(c.action, _short_type(c.type), c.name, c.node, ", ".join(c.keys) or "-", "; ".join(c.notes) or "")
+            for c in sorted(diff.changes, key=lambda c: (order[c.action], c.node, c.type, c.name))]
+    out.append(table(["action", "type", "name", "node", "changed inputs", "notes"], rows) if rows
+               else "No resource changes.")
+    notes = []
+    if diff.blocked:
+        notes.append(f"{len(diff.blocked)} protected resource(s) would be replaced or deleted: `pulumi up` stops "
+                     "there until each is unprotected (`pulumi state unprotect URN`); decide that on purpose.")
+    dbr = sorted(c.name for c in diff.of("replace") if c.delete_before_replace)
+    if dbr:
+        notes.append("Delete-before-replace (the old one is gone before the new one starts): " + ", ".join(dbr))
+    for name, read in sorted(diff.reads_replaced.items()):
+        notes.append(f"{name} reads outputs of replaced {', '.join(read)}: `pulumi preview` may show it "
+                     "replaced too (unknown until the replacement exists).")
+    if notes:
+        out += ["", "Notes"] + [f"- {n}" for n in notes]
+    out += ["", f"{NGINX_OUTPUT}: " + ("unchanged" if not diff.nginx_diff else "\n" + diff.nginx_diff.rstrip())]
+    return "\n".join(out)
+
+
+# ── replacement order ────────────────────────────────────────────────────────────────────────────
+
+def replacement_order(old: Evaluation, new: Evaluation, urns: Iterable[str],
+                      replaces: Callable[[str, str], bool] = forces_replacement) -> list[tuple[str, str]]:
+    """One serialisation of the deletes and creates Pulumi runs to replace `urns` (old -> new).
+
+    What this relies on (Pulumi docs, "Resource option: deleteBeforeReplace"; engine behaviour shown
+    by pulumi/pulumi tests/integration/delete_before_create):
+    1. A resource registers only after everything it depends on has finished its step: the SDK
+       waits for their URNs, and the engine answers a registration once the step is done. So
+       resources are processed in dependency order (ties: program order).
+    2. Replacing a delete-before-replace resource R deletes, first, those dependents (old state,
+       transitively) that must be replaced because one of their *inputs reads an output* of a
+       resource being replaced and that input forces replacement ("can cascade to dependent
+       resources" in the docs) - dependents first, in reverse dependency order - then R; then
+       creates R. Dependents by `depends_on` alone are NOT deleted early: they stay up and are
+       handled when they register themselves.
+    3. Without delete-before-replace, the new resource is created first and the old one deleted
+       at the end of the update, like resources removed from the program.
+    Steps with no dependency path between them may run in parallel in a real update; only the
+    order of steps connected by dependencies is guaranteed.
+    """
+    before, after = old.by_urn(), new.by_urn()
+    replace_set = {u for u in urns if u in before and u in after}
+    old_graph = waits_for(old.resources)
+    old_topo = topological_order(old_graph)
+
+    def dbr(urn: str) -> bool:
+        r = after.get(urn) or before[urn]
+        return r.delete_before_replace or r.type in DELETE_BEFORE_REPLACE_TYPES
+
+    def must_replace(d: Registered, going: set[str]) -> bool:
+        """Pulumi's dependent-replacement test: an input reading a replaced resource forces replace."""
+        if not d.custom:
+            return False
+        if d.provider_urn in going:
+            return True
+        return any(replaces(d.type, key) for key, deps in d.property_dependencies.items()
+                   if going.intersection(deps))
+
+    cascade: dict[str, list[str]] = {}
+    for urn in [u for u in old_topo if u in replace_set and dbr(u)]:
+        going, found, later = {urn}, [], dependents(old_graph, urn)
+        for d in old_topo:  # dependency order, so replacements found early count for later ones
+            if d in later and must_replace(before[d], going):
+                going.add(d)
+                found.append(d)
+        cascade[urn] = found
+        replace_set.update(d for d in found if d in after)
+
+    steps: list[tuple[str, str]] = []
+    deleted: set[str] = set()
+    delete_at_end: list[str] = []
+    for urn in topological_order(waits_for(new.resources)):
+        if urn not in before:
+            if after[urn].custom:
+                steps.append(("create", after[urn].name))
+            continue
+        if urn not in replace_set:
+            continue
+        if dbr(urn):
+            if urn not in deleted:
+                for d in reversed(cascade.get(urn, [])):
+                    if d not in deleted:
+                        steps.append(("delete", before[d].name))
+                        deleted.add(d)
+                steps.append(("delete", before[urn].name))
+                deleted.add(urn)
+            steps.append(("create", after[urn].name))
+        else:
+            steps.append(("create", after[urn].name))
+            delete_at_end.append(urn)
+    removed = [u for u in old_topo if u not in after and before[u].custom]
+    for urn in reversed([u for u in old_topo if u in removed or u in delete_at_end]):
+        steps.append(("delete", before[urn].name))
+    return steps
