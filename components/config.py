@@ -797,6 +797,11 @@ def load_stack_config() -> tuple[Fleet, Secrets]:
         fleet = parse_fleet(raw, {k for k in SECRET_KEYS if k in raw}, app_secrets_raw)
     except ConfigError as e:
         raise StackConfigError(str(e)) from None
+    for name, app in fleet.apps.items():
+        if app.migration_node is None and len(app.replicas) > 1:
+            pulumi.log.warn(f"apps.{name}: database migrations run on node '{app.migrating_node}' (first by "
+                            f"name); a node added later that sorts before it would take them over: set "
+                            f"apps.{name}.migrationNode: {app.migrating_node} to pin them")
     config = pulumi.Config()
     given = {k: pulumi.Output.secret(config.require_secret(k)) for k in SECRET_KEYS
              if k in raw and k != "appSecrets"}

@@ -35,8 +35,10 @@ class OpenWebUIApp(pulumi.ComponentResource):
         self._spec, self._secrets, self._shared = spec, secrets, shared
         database = self._database(shared.node, endpoints_from[shared.node.name])
 
-        # The migrating replica starts first; the others depend on it, so an image bump stops
-        # them all before it starts, and starts them only once it is healthy (Open WebUI's order).
+        # Open WebUI's upgrade order: old and new versions never share the database, and one
+        # replica migrates. The others carry the migrating replica's id in a label (a label change
+        # replaces a container), so when it is replaced Pulumi deletes them first, and creates them
+        # only after it is healthy again (delete-before-replace cascades to such dependents).
         migrator = next(r for r in replicas if r.migrates)
         first = self._replica(migrator, nodes[migrator.node], endpoints_from[migrator.node],
                               depends_on=[database, *shared.ready])
@@ -44,7 +46,8 @@ class OpenWebUIApp(pulumi.ComponentResource):
         for replica in replicas:
             if replica is not migrator:
                 self.containers[replica.name] = self._replica(
-                    replica, nodes[replica.node], endpoints_from[replica.node], depends_on=[first])
+                    replica, nodes[replica.node], endpoints_from[replica.node], depends_on=[first],
+                    migrator_id=first.id)
         self.register_outputs({"url": public_url})
 
     def _database(self, node: FleetNode, endpoints: SharedEndpoints) -> docker.Container:
@@ -80,14 +83,18 @@ class OpenWebUIApp(pulumi.ComponentResource):
         return {k: pulumi.Output.secret(v) for k, v in env.items()}
 
     def _replica(self, replica: Replica, node: FleetNode, endpoints: SharedEndpoints,
-                 depends_on: list[pulumi.Resource]) -> docker.Container:
+                 depends_on: list[pulumi.Resource],
+                 migrator_id: pulumi.Output[str] | None = None) -> docker.Container:
         spec = self._spec
         data = docker.Volume(f"{replica.name}-data", name=f"{replica.container_name}-data",
                              opts=node.child_opts(self, **STATEFUL))
         plain = openwebui_env(self.name, spec, endpoints, self.public_url, replica.migrates)
-        labels = {"openwebui-fleet.app": self.name, "openwebui-fleet.node": replica.node,
-                  "openwebui-fleet.replica": str(replica.ordinal),
-                  "openwebui-fleet.migrates": str(replica.migrates).lower()}
+        labels: dict[str, pulumi.Input[str]] = {
+            "openwebui-fleet.app": self.name, "openwebui-fleet.node": replica.node,
+            "openwebui-fleet.replica": str(replica.ordinal),
+            "openwebui-fleet.migrates": str(replica.migrates).lower()}
+        if migrator_id is not None:
+            labels["openwebui-fleet.migrator-id"] = migrator_id
         return docker.Container(
             replica.name, name=replica.container_name, image=node.image(spec.image).image_id,
             envs=env_list(plain, self._secret_env(endpoints)),

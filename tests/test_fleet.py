@@ -247,3 +247,16 @@ def test_shared_ollama_runs_next_to_the_services_and_apps_that_ask_for_it_use_it
     assert ollama.inputs["ports"][0]["ip"] == "127.0.0.1"
     e = env(replicas_of(ev, "chat")[0])
     assert e["OLLAMA_BASE_URLS"] == "http://openwebui-ollama:11434" and e["ENABLE_OLLAMA_API"] == "true"
+
+
+def test_an_app_on_several_nodes_without_migration_node_gets_a_warning(prod: Evaluation,
+                                                                      caplog: pytest.LogCaptureFixture) -> None:
+    config = copy.deepcopy(prod.config)
+    del config["apps"]["chat"]["migrationNode"]
+    with caplog.at_level("WARNING"):
+        ev = evaluate("prod", config)
+    assert ev.error is None
+    warnings = [r.getMessage() for r in caplog.records if "migrationNode" in r.getMessage()]
+    assert warnings == ["apps.chat: database migrations run on node 'master' (first by name); a node added "
+                        "later that sorts before it would take them over: set apps.chat.migrationNode: "
+                        "master to pin them"]
