@@ -239,8 +239,8 @@ def test_pack_is_mandatory_python_pack_with_every_policy(monkeypatch: pytest.Mon
     created: dict[str, Any] = {}
     monkeypatch.setattr("pulumi_policy.PolicyPack", lambda name, policies, **kw: created.update(
         name=name, policies=policies, **kw))  # the real one starts a gRPC server and never returns
-    monkeypatch.syspath_prepend(str(POLICY_DIR))
-    runpy.run_path(str(POLICY_DIR / "__main__.py"), run_name="__main__")
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    runpy.run_path(str(POLICY_DIR), run_name="__main__")  # as pulumi/policy/__main__.py runs the pack
     assert created["name"] == "openwebui-fleet"
     assert created["enforcement_level"] == EnforcementLevel.MANDATORY
     names = [p.name for p in created["policies"]]

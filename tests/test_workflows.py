@@ -78,6 +78,7 @@ def test_pull_request_runs_tests_then_plan_diff_then_preview() -> None:
     assert action(checks, "actions/checkout")["with"]["fetch-depth"] == 0  # origin/<base> must exist
     assert preview["needs"] == "checks"
     assert "self-hosted" in preview["runs-on"]
+    assert preview["if"] == "github.event.pull_request.head.repo.full_name == github.repository"
     pulumi = action(preview, "pulumi/actions")
     assert pulumi["with"]["command"] == "preview" and pulumi["with"]["stack-name"] == "prod"
     assert pulumi["with"]["comment-on-pr"] is True and pulumi["with"]["policyPacks"] == "policy"
