@@ -22,18 +22,20 @@ from pathlib import Path
 
 import pytest
 
-# Debian installs server binaries outside PATH.
-_EXTRA_BIN_DIRS = sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True) + [Path("/usr/sbin")]
+# Debian installs server binaries outside PATH; pip installs tools (actionlint) beside this Python,
+# which is not on PATH when the venv is not activated.
+_EXTRA_BIN_DIRS = sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True) + [
+    Path("/usr/sbin"), Path(sys.executable).parent]
 
 
-def require_binary(name: str) -> str:
+def require_binary(name: str, installed_by: str = "bash .ci/run") -> str:
     """Path of `name`; skip without it, except in CI where a missing binary is a failure."""
     found = shutil.which(name) or next(
         (str(d / name) for d in _EXTRA_BIN_DIRS if (d / name).exists()), None
     )
     if found:
         return found
-    message = f"{name} is not installed (bash .ci/run installs it)"
+    message = f"{name} is not installed ({installed_by} installs it)"
     if os.environ.get("CI"):
         pytest.fail(message)
     pytest.skip(message)
