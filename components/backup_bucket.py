@@ -37,7 +37,12 @@ class BackupBucket(pulumi.ComponentResource):
                  secret_access_key: pulumi.Output[str] | None = None,
                  depends_on: list[pulumi.Resource] | None = None,
                  opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("openwebui-fleet:index:BackupBucket", name, None, opts)
+        features = spec.features
+        # Declared so the policy pack can hold an S3-compatible store to what it supports.
+        super().__init__("openwebui-fleet:index:BackupBucket", name, {
+            "storeProvider": spec.provider,
+            "features": {"versioning": features.versioning, "encryption": features.encryption,
+                         "publicAccessBlock": features.public_access_block}}, opts)
         endpoint_args: dict[str, Any] = {}
         if spec.endpoint:
             endpoint_args = dict(endpoints=[aws.ProviderEndpointArgs(s3=spec.endpoint)], s3_use_path_style=True,
@@ -55,7 +60,6 @@ class BackupBucket(pulumi.ComponentResource):
                                opts=pulumi.ResourceOptions.merge(
                                    child, pulumi.ResourceOptions(protect=True, retain_on_delete=True,
                                                                  depends_on=depends_on)))
-        features = spec.features
         depends: list[pulumi.Resource] = []
         if features.versioning:
             depends.append(aws.s3.BucketVersioning(

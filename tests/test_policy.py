@@ -291,3 +291,11 @@ def test_pulumi_policy_analyzer_reports_a_floating_image_as_mandatory(local: Eva
     [diagnostic] = servicer.Analyze(request, None).diagnostics
     assert diagnostic.policyName == "images-pinned" and diagnostic.enforcementLevel == proto.MANDATORY
     assert any(isinstance(p, StackValidationPolicy) for p in POLICIES)
+
+
+def test_the_local_minio_bucket_is_held_to_the_versioning_its_component_declares(local: Evaluation) -> None:
+    args = stack_args(local)
+    assert run(validate_backup_buckets, args) == []
+    without_versioning = [r for r in args.resources if r.resource_type != VERSIONING]
+    found = run(validate_backup_buckets, stack_args_of(without_versioning))
+    assert len(found) == 1 and "BucketVersioning" in found[0][0]
