@@ -24,15 +24,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from plan.engine import Evaluation, Registered, is_secret, unwrap
+from plan.engine import (BUCKET, CONTAINER, DOCKER_PROVIDER, IMAGE, NETWORK, VOLUME, Evaluation,
+                         Registered, is_secret, unwrap)
 from plan.graph import dependents, topological_order, waits_for
 
-CONTAINER = "docker:index/container:Container"
-VOLUME = "docker:index/volume:Volume"
-NETWORK = "docker:index/network:Network"
-IMAGE = "docker:index/remoteImage:RemoteImage"
-DOCKER_PROVIDER = "pulumi:providers:docker"
-COMMAND = "command:remote:Command"
 
 CONTAINER_UPDATABLE = frozenset({
     "restart", "maxRetryCount", "memory", "memoryReservation", "memorySwap", "cpuShares", "cpuSet",
@@ -55,7 +50,7 @@ def forces_replacement(type_: str, key: str) -> bool:
         return key not in {"keepLocally", "forceRemove"}
     if type_.startswith("command:"):
         return key == "triggers"
-    if type_ == "aws:s3/bucket:Bucket":
+    if type_ == BUCKET:
         return key in {"bucket", "bucketPrefix"}
     if type_.startswith("aws:s3/"):
         return key in {"bucket", "expectedBucketOwner"}

@@ -28,6 +28,15 @@ SECRET_SIG = rpc._special_sig_key  # "4dabf18193072939515e22adb298388d" marks a 
 _SECRET_MARK = "1b47061264138c4ac30d75fd1eb44270"
 GENERATED_PREFIX = "MOCK-GENERATED-SECRET-"
 
+# Resource type tokens the plan, the diff and the tests look for.
+CONTAINER = "docker:index/container:Container"
+VOLUME = "docker:index/volume:Volume"
+NETWORK = "docker:index/network:Network"
+IMAGE = "docker:index/remoteImage:RemoteImage"
+DOCKER_PROVIDER = "pulumi:providers:docker"
+COMMAND = "command:remote:Command"
+BUCKET = "aws:s3/bucket:Bucket"
+
 
 class DuplicateKeyLoader(yaml.SafeLoader):
     """YAML loader that refuses a key given twice (PyYAML silently keeps the last)."""
@@ -151,12 +160,12 @@ class _Mocks(pulumi.runtime.Mocks):
             value = f"{GENERATED_PREFIX}{args.name}"
             self.generated.append(value)
             state["result"] = value
-        elif args.typ == "docker:index/remoteImage:RemoteImage":
+        elif args.typ == IMAGE:
             state["imageId"] = "sha256:" + hashlib.sha256(args.inputs["name"].encode()).hexdigest()
             state["repoDigest"] = f"{args.inputs['name'].split(':')[0]}@{state['imageId']}"
-        elif args.typ == "docker:index/network:Network":
+        elif args.typ == NETWORK:
             state.setdefault("name", args.name)
-        elif args.typ == "aws:s3/bucket:Bucket":
+        elif args.typ == BUCKET:
             state.setdefault("bucket", args.name)
             state["arn"] = f"arn:aws:s3:::{state['bucket']}"
         return f"{args.name}-id", state

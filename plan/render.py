@@ -7,11 +7,8 @@ from typing import Any
 
 import yaml
 
-from plan.engine import Evaluation, Registered
+from plan.engine import CONTAINER, DOCKER_PROVIDER, IMAGE, VOLUME, Evaluation, Registered
 
-CONTAINER = "docker:index/container:Container"
-VOLUME = "docker:index/volume:Volume"
-PROVIDER = "pulumi:providers:docker"
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
@@ -28,7 +25,7 @@ def _node(ev: Evaluation, resource: Registered) -> str:
 
 
 def _image_refs(ev: Evaluation) -> dict[str, str]:
-    return {r.state.get("imageId", ""): r.inputs["name"] for r in ev.of_type("docker:index/remoteImage:RemoteImage")}
+    return {r.state.get("imageId", ""): r.inputs["name"] for r in ev.of_type(IMAGE)}
 
 
 def render_plan(ev: Evaluation) -> str:
@@ -39,7 +36,7 @@ def render_plan(ev: Evaluation) -> str:
     counts = Counter(r.type for r in ev.resources)
     out.append(table(["resource type", "count"], sorted(counts.items())))
     out += ["", "Nodes"]
-    out.append(table(["node", "docker host"], [(p.name, p.inputs.get("host")) for p in ev.of_type(PROVIDER)]))
+    out.append(table(["node", "docker host"], [(p.name, p.inputs.get("host")) for p in ev.of_type(DOCKER_PROVIDER)]))
     out += ["", "Containers"]
     rows, images = [], _image_refs(ev)
     for c in sorted(ev.of_type(CONTAINER), key=lambda c: (_node(ev, c), c.name)):

@@ -3,12 +3,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from plan.engine import GENERATED_PREFIX, Evaluation, Registered, is_secret
+from plan.engine import (CONTAINER, DOCKER_PROVIDER, GENERATED_PREFIX, IMAGE, VOLUME,  # noqa: F401
+                         Evaluation, Registered, is_secret)
 
-CONTAINER = "docker:index/container:Container"
-VOLUME = "docker:index/volume:Volume"
-IMAGE = "docker:index/remoteImage:RemoteImage"
-PROVIDER = "pulumi:providers:docker"
+PROVIDER = DOCKER_PROVIDER
 
 
 def labels(resource: Registered) -> dict[str, str]:

@@ -9,9 +9,8 @@ from components.render.postgres import app_database
 from fleet_backup.settings import App as JobApp
 from fleet_backup.settings import Settings
 from fleet_queries import CONTAINER, env, node_of, plaintext_leaks, replicas_of, secret_needles
-from plan.engine import Evaluation, evaluate, is_secret
+from plan.engine import BUCKET, Evaluation, evaluate, is_secret
 
-BUCKET = "aws:s3/bucket:Bucket"
 
 
 def test_backup_job_runs_on_the_shared_node_on_its_schedule_for_every_app(stack: Evaluation) -> None:

@@ -13,10 +13,9 @@ import pytest
 
 from fleet_queries import CONTAINER, node_of
 from lbclient import request
-from plan.engine import Evaluation, evaluate
+from plan.engine import COMMAND, Evaluation, evaluate
 from realservices import free_port, loopback_conf, nginx_server, require_binary, stub_upstream
 
-COMMAND = "command:remote:Command"
 _UPSTREAM_BLOCK = re.compile(r"upstream (\w+) \{(.*?)\}", re.S)
 _SERVER = re.compile(r"^\s*server ([^\s:]+):(\d+)\b", re.M)
 

@@ -25,6 +25,10 @@ def conf(prefix: Path, port: int, upstream_ports: list[int]) -> str:
     return render_nginx_conf(settings, [site]).replace(f"listen {port};", f"listen 127.0.0.1:{port};")
 
 
+def workers(master: int) -> set[int]:
+    return {int(pid) for pid in Path(f"/proc/{master}/task/{master}/children").read_text().split()}
+
+
 def nginx_command(prefix: Path) -> str:
     return f"{require_binary('nginx')} -p {prefix} -e stderr"
 
@@ -51,9 +55,11 @@ def test_reload_loop_applies_a_new_config_without_restarting_and_ignores_a_broke
         with running(["sh", "-c", script], port) as loop:
             master = int((tmp_path / "nginx.pid").read_text())
             assert request(port, "chat.test", "/").headers["x-upstream"] == "old"
+            old_workers = workers(master)
             live.write_text(conf(tmp_path, port, [new.port]))
-            wait_until(lambda: request(port, "chat.test", "/").headers["x-upstream"] == "new", 20,
-                       "the reload loop to apply the new upstream")
+            # Reloaded once the old workers have exited (until then both generations accept).
+            wait_until(lambda: not workers(master) & old_workers, 20, "the reload loop to apply the file")
+            assert request(port, "chat.test", "/").headers["x-upstream"] == "new"
             assert int((tmp_path / "nginx.pid").read_text()) == master, "reloaded, not restarted"
             live.write_text(BROKEN)
             # The loop checks every second; wait until it has seen and rejected the broken file.
@@ -70,13 +76,16 @@ def test_native_script_takes_config_on_stdin_then_validates_installs_and_reloads
     prefix = tmp_path / "nginx"
     prefix.mkdir()
     with stub_upstream("before") as before, stub_upstream("after") as after:
-        with nginx_server(conf(prefix, port, [before.port]), prefix, port):
+        with nginx_server(conf(prefix, port, [before.port]), prefix, port) as nginx:
             assert request(port, "chat.test", "/").headers["x-upstream"] == "before"
             script = install_and_reload_script(str(prefix / "nginx.conf"), sudo=False, nginx=nginx_command(prefix))
+            old_workers = nginx.worker_pids()
             result = subprocess.run(["sh", "-c", script], input=conf(prefix, port, [after.port]),
                                     capture_output=True, text=True)
             assert result.returncode == 0, result.stderr
-            wait_until(lambda: request(port, "chat.test", "/").headers["x-upstream"] == "after", 20, "reload")
+            # Old workers finish what they have, then exit; until then both generations accept.
+            wait_until(lambda: not nginx.worker_pids() & old_workers, 20, "the old workers to exit")
+            assert request(port, "chat.test", "/").headers["x-upstream"] == "after"
             refused = subprocess.run(["sh", "-c", script], input=BROKEN, capture_output=True, text=True)
             assert refused.returncode != 0
             assert request(port, "chat.test", "/").headers["x-upstream"] == "after"
