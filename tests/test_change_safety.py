@@ -194,7 +194,10 @@ def test_plan_diff_cli_prints_counts_table_and_nginx_diff(prod: Evaluation, tmp_
 
 
 def test_plan_diff_cli_against_the_committed_stack_file_and_a_broken_one(tmp_path: Path) -> None:
-    same = _run("prod", "--against-ref", "HEAD", "--new", str(PROJECT_DIR / "Pulumi.prod.yaml"))
+    committed = tmp_path / "committed.yaml"
+    committed.write_text(subprocess.run(["git", "show", "HEAD:Pulumi.prod.yaml"], cwd=PROJECT_DIR,
+                                        capture_output=True, text=True, check=True).stdout)
+    same = _run("prod", "--against-ref", "HEAD", "--new", str(committed))
     assert same.returncode == 0 and "0 to create, 0 to replace, 0 to update, 0 to delete" in same.stdout
     bad = tmp_path / "Pulumi.prod.yaml"
     bad.write_text((PROJECT_DIR / "Pulumi.prod.yaml").read_text().replace("slave1: 2", "slave9: 2"))
