@@ -28,7 +28,7 @@ apps = {
 if fleet.load_balancer is not None:
     lb_node = nodes[fleet.load_balancer.node]
     lb = NginxLoadBalancer("lb", fleet.load_balancer, lb_node, lb_nginx_conf(fleet), lb_node.ssh,
-                           depends_on=list(apps.values()))
+                           depends_on=list(apps.values()), tls_secrets=secrets.lb_tls())
     pulumi.export("lbNginxConf", lb.nginx_conf)
 
 if fleet.backup is not None:

@@ -35,7 +35,7 @@ PROJECT = "openwebui-fleet"
 # Config keys that hold secrets; each is read with get_secret and never lands in the model.
 SECRET_KEYS = ("postgresPassword", "redisPassword", "qdrantApiKey", "objectStorageAccessKey",
                "objectStorageSecretKey", "appSecrets", "sshPrivateKey", "backupAccessKeyId",
-               "backupSecretAccessKey")
+               "backupSecretAccessKey", "lbTlsCertificate", "lbTlsKey")
 # Secrets that external services cannot do without (in docker mode they are generated).
 EXTERNAL_REQUIRED_SECRETS = ("postgresPassword", "redisPassword", "qdrantApiKey",
                              "objectStorageAccessKey", "objectStorageSecretKey")
@@ -346,9 +346,21 @@ class AppSecrets(Model):
 # ── load balancer ──────────────────────────────────────────────────────────────────────────────
 
 class Tls(Model):
-    """Certificate and key as paths on the load balancer's host."""
-    certificate_path: AbsolutePath
-    key_path: AbsolutePath
+    """Certificate and key as paths on the load balancer's host, or (both paths absent, docker
+    mode) from the secrets lbTlsCertificate and lbTlsKey."""
+    certificate_path: AbsolutePath | None = None
+    key_path: AbsolutePath | None = None
+
+    @model_validator(mode="after")
+    def _both_or_neither(self) -> Tls:
+        if (self.certificate_path is None) != (self.key_path is None):
+            raise Invalid("", "give both certificatePath and keyPath, or neither (then the certificate "
+                          "and key come from the secrets lbTlsCertificate and lbTlsKey)")
+        return self
+
+    @property
+    def from_secrets(self) -> bool:
+        return self.certificate_path is None
 
 
 class LoadBalancer(Model):
@@ -547,12 +559,33 @@ class Fleet(Model):
                 raise Invalid("backup", "needs the store's credentials: pulumi config set --secret "
                               "backupAccessKeyId ... and backupSecretAccessKey ... (only provider 'minio' "
                               "on the fleet's own MinIO can use the fleet's credentials)")
+        self._check_tls(secrets)
         if self.shared_services.mode == "external":
             missing = [k for k in EXTERNAL_REQUIRED_SECRETS if k not in secrets]
             if missing:
                 raise Invalid("sharedServices.mode", f"'external' needs the services' credentials as secrets, "
                               f"missing {', '.join(missing)}: pulumi config set --secret <key> ... for each")
         return self
+
+    def _check_tls(self, secrets: set[str]) -> None:
+        lb = self.load_balancer
+        tls_secrets = {"lbTlsCertificate", "lbTlsKey"} & secrets
+        if lb is None or lb.tls is None:
+            if tls_secrets:
+                raise Invalid(sorted(tls_secrets)[0], "is set but loadBalancer.tls is not: add "
+                              "loadBalancer.tls: {} to serve HTTPS with it, or remove the secret")
+            return
+        if lb.tls.from_secrets:
+            if lb.mode == "native":
+                raise Invalid("loadBalancer.tls", "{} (certificate from secrets) works in mode docker only: "
+                              "in mode native give certificatePath and keyPath on the host")
+            if len(tls_secrets) < 2:
+                raise Invalid("loadBalancer.tls", "{} takes the certificate and key from secrets: "
+                              "pulumi config set --secret lbTlsCertificate < fullchain.pem and "
+                              "pulumi config set --secret lbTlsKey < privkey.pem")
+        elif tls_secrets:
+            raise Invalid("loadBalancer.tls", "gives certificatePath and keyPath and the secrets "
+                          f"{', '.join(sorted(tls_secrets))} are set too: keep one of the two")
 
     def _check_nodes(self) -> None:
         if not self.nodes:
@@ -784,6 +817,11 @@ class Secrets:
 
     def get(self, key: str) -> pulumi.Output[str] | None:
         return self.given.get(key)
+
+    def lb_tls(self) -> tuple[pulumi.Output[str], pulumi.Output[str]] | None:
+        """The load balancer's certificate and key, when they come from secrets."""
+        cert, key = self.get("lbTlsCertificate"), self.get("lbTlsKey")
+        return None if cert is None or key is None else (cert, key)
 
 
 def load_stack_config() -> tuple[Fleet, Secrets]:

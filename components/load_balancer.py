@@ -17,6 +17,8 @@ from components.render.nginx_runtime import (install_and_reload_script, install_
 LIVE_DIR = "/etc/nginx/fleet"
 LIVE_CONF = f"{LIVE_DIR}/nginx.conf"
 STAGED_CONF = "/staging/nginx.conf"
+# A certificate from secrets lives in the config volume, next to the config that names it.
+SECRET_TLS = Tls(f"{LIVE_DIR}/tls/fullchain.pem", f"{LIVE_DIR}/tls/privkey.pem")
 
 
 def nginx_settings(spec: LoadBalancer) -> NginxSettings:
@@ -24,7 +26,7 @@ def nginx_settings(spec: LoadBalancer) -> NginxSettings:
     in_container = spec.mode == "docker"
     return NginxSettings(
         http_port=spec.http_port, https_port=spec.https_port,
-        tls=Tls(spec.tls.certificate_path, spec.tls.key_path) if spec.tls else None,
+        tls=tls_files(spec),
         client_max_body_size_mb=spec.client_max_body_size_mb, health_path=spec.health_path,
         proxy_read_timeout_s=spec.proxy_read_timeout_s, max_fails=spec.max_fails,
         fail_timeout_s=spec.fail_timeout_s, keepalive=spec.keepalive,
@@ -32,6 +34,15 @@ def nginx_settings(spec: LoadBalancer) -> NginxSettings:
         error_log="/dev/stderr" if in_container else "/var/log/nginx/error.log",
         access_log="/dev/stdout" if in_container else "/var/log/nginx/access.log",
         temp_dir="/var/cache/nginx" if in_container else "/var/lib/nginx")
+
+
+def tls_files(spec: LoadBalancer) -> Tls | None:
+    if spec.tls is None:
+        return None
+    if spec.tls.from_secrets:
+        return SECRET_TLS
+    assert spec.tls.certificate_path and spec.tls.key_path
+    return Tls(spec.tls.certificate_path, spec.tls.key_path)
 
 
 def sites(fleet: Fleet) -> list[Site]:
@@ -59,29 +70,39 @@ class NginxLoadBalancer(pulumi.ComponentResource):
 
     def __init__(self, name: str, spec: LoadBalancer, node: FleetNode, conf: str,
                  ssh: remote.ConnectionArgs | None, depends_on: list[pulumi.Resource],
+                 tls_secrets: tuple[pulumi.Output[str], pulumi.Output[str]] | None = None,
                  opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("openwebui-fleet:index:NginxLoadBalancer", name, None, opts)
         self.nginx_conf = conf
         self.conf_sha256 = hashlib.sha256(conf.encode()).hexdigest()
         if spec.mode == "docker":
-            self._in_container(spec, node, depends_on)
+            self._in_container(spec, node, depends_on, tls_secrets)
         else:
             assert ssh is not None
             self._on_host(spec, ssh, depends_on)
         self.register_outputs({"confSha256": self.conf_sha256})
 
-    def _in_container(self, spec: LoadBalancer, node: FleetNode, depends_on: list[pulumi.Resource]) -> None:
+    def _in_container(self, spec: LoadBalancer, node: FleetNode, depends_on: list[pulumi.Resource],
+                      tls_secrets: tuple[pulumi.Output[str], pulumi.Output[str]] | None) -> None:
         image = node.image(spec.image).image_id
         conf_volume = docker.Volume("lb-conf", name="openwebui-lb-conf", opts=node.child_opts(self))
         mounts = [docker.ContainerVolumeArgs(volume_name=conf_volume.name, container_path=LIVE_DIR)]
-        if spec.tls is not None:
+        uploads = [docker.ContainerUploadArgs(file=STAGED_CONF, content=self.nginx_conf)]
+        staged_files: list[tuple[str, str]] = []
+        if spec.tls is not None and tls_secrets is not None:
+            for content, live in zip(tls_secrets, (SECRET_TLS.certificate_path, SECRET_TLS.key_path)):
+                staged = "/staging/tls/" + live.rsplit("/", 1)[1]
+                uploads.append(docker.ContainerUploadArgs(file=staged, content=pulumi.Output.secret(content)))
+                staged_files.append((staged, live))
+        elif spec.tls is not None:
             mounts += [docker.ContainerVolumeArgs(host_path=p, container_path=p, read_only=True)
                        for p in (spec.tls.certificate_path, spec.tls.key_path)]
-        # One-shot: replaced on every config change; installs the file only if nginx -t passes.
+        # One-shot: replaced on every config (or certificate) change; installs only if nginx -t passes.
         install = docker.Container(
             "lb-config", name="openwebui-lb-config", image=image,
-            entrypoints=["sh", "-c"], command=[install_config_script(STAGED_CONF, LIVE_CONF)],
-            uploads=[docker.ContainerUploadArgs(file=STAGED_CONF, content=self.nginx_conf)],
+            entrypoints=["sh", "-c"],
+            command=[install_config_script(STAGED_CONF, LIVE_CONF, files=staged_files)],
+            uploads=uploads,
             volumes=mounts, networks_advanced=node.networks, must_run=False, attach=True, logs=True,
             labels=[docker.ContainerLabelArgs(label="openwebui-fleet.nginx-conf-sha256", value=self.conf_sha256)],
             opts=node.child_opts(self, depends_on=depends_on))
@@ -89,7 +110,8 @@ class NginxLoadBalancer(pulumi.ComponentResource):
                  for p, _ in spec.published_ports()]
         self.container = docker.Container(
             "lb", name="openwebui-lb", image=image,
-            entrypoints=["sh", "-c"], command=[reload_loop_script(LIVE_CONF)],
+            entrypoints=["sh", "-c"],
+            command=[reload_loop_script(LIVE_CONF, watch=[live for _, live in staged_files])],
             ports=ports, volumes=mounts, networks_advanced=node.networks, restart="unless-stopped",
             healthcheck=docker.ContainerHealthcheckArgs(
                 tests=["CMD-SHELL", f"wget -q -O /dev/null http://127.0.0.1:{spec.http_port}{spec.health_path}"],

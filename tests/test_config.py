@@ -578,3 +578,25 @@ def test_an_env_variable_open_webui_does_not_read_is_refused_and_a_real_one_acce
     assert message.startswith("apps.chat.env: 'ENABLE_SIGNUPP' is not a variable Open WebUI reads")
     config["apps"]["chat"]["env"] = {"ENABLE_SIGNUP": "false"}
     assert parses(config).apps["chat"].env == {"ENABLE_SIGNUP": "false"}
+
+
+def test_tls_from_secrets_needs_both_secrets_and_docker_mode():
+    config = prod()
+    config["loadBalancer"]["tls"] = {}
+    assert rejection(config).startswith("loadBalancer.tls: {} takes the certificate and key from secrets")
+    assert parses(config, {"lbTlsCertificate", "lbTlsKey"}).load_balancer.tls.from_secrets
+    config["loadBalancer"]["mode"] = "native"
+    assert rejection(config, {"lbTlsCertificate", "lbTlsKey"}).startswith(
+        "loadBalancer.tls: {} (certificate from secrets) works in mode docker only")
+
+
+def test_tls_paths_and_tls_secrets_together_are_refused():
+    message = rejection(prod(), {"lbTlsCertificate", "lbTlsKey"})
+    assert message.startswith("loadBalancer.tls: gives certificatePath and keyPath and the secrets "
+                              "lbTlsCertificate, lbTlsKey are set too")
+
+
+def test_tls_with_only_one_path_is_refused():
+    config = prod()
+    del config["loadBalancer"]["tls"]["keyPath"]
+    assert rejection(config).startswith("loadBalancer.tls: give both certificatePath and keyPath, or neither")

@@ -116,3 +116,26 @@ def test_each_stacks_nginx_conf_passes_nginx_t_and_routes_every_app_to_all_its_r
             mine = {s.name for (name, _), s in stubs.items() if name == f"app_{app}"}
             assert set(answered) == mine, f"{app}: every replica answers, no other app's does"
         assert request(http_port, "nobody.example.org", lb.get("healthPath", "/lb-health")).status == 200
+
+
+def test_tls_from_secrets_is_staged_secretly_and_watched_by_the_reload_loop(prod: Evaluation) -> None:
+    from fleet_queries import plaintext_leaks, secret_needles
+    from plan.engine import is_secret
+    config = copy.deepcopy(prod.config)
+    config["loadBalancer"]["tls"] = {}
+    config["lbTlsCertificate"] = {"secure": "AAAB1"}
+    config["lbTlsKey"] = {"secure": "AAAB2"}
+    ev = evaluate("prod", config)
+    assert ev.error is None
+    install, lb = ev.named("lb-config", CONTAINER), ev.named("lb", CONTAINER)
+    assert is_secret(install.raw_inputs["uploads"]), "the key makes the whole upload list secret"
+    staged = {u["file"]: u["content"] for u in install.inputs["uploads"]}
+    assert staged == {"/staging/nginx.conf": ev.outputs["lbNginxConf"],
+                      "/staging/tls/fullchain.pem": "mock-secret:lbTlsCertificate",
+                      "/staging/tls/privkey.pem": "mock-secret:lbTlsKey"}
+    assert "ssl_certificate_key /etc/nginx/fleet/tls/privkey.pem;" in ev.outputs["lbNginxConf"]
+    assert "/etc/nginx/fleet/tls/privkey.pem" in lb.inputs["command"][0], "a rotated key triggers a reload"
+    assert not any(v.get("hostPath") for v in lb.inputs["volumes"])
+    for resource in ev.resources:
+        assert plaintext_leaks(resource.raw_inputs, secret_needles(ev)) == [], resource.name
+    assert "mock-secret:" not in ev.outputs["lbNginxConf"]

@@ -90,3 +90,29 @@ def test_native_script_takes_config_on_stdin_then_validates_installs_and_reloads
             assert refused.returncode != 0
             assert request(port, "chat.test", "/").headers["x-upstream"] == "after"
             assert "unknown_directive" not in (prefix / "nginx.conf").read_text()
+
+
+def test_install_script_puts_staged_tls_files_live_and_a_bad_certificate_stops_the_config(tmp_path: Path) -> None:
+    require_binary("openssl")
+    staged_dir, live_dir = tmp_path / "staging", tmp_path / "live"
+    staged_dir.mkdir()
+    cert, key = staged_dir / "fullchain.pem", staged_dir / "privkey.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
+                    "-out", str(cert), "-days", "2", "-subj", "/CN=chat.test"], check=True, capture_output=True)
+    live_cert, live_key = live_dir / "tls" / "fullchain.pem", live_dir / "tls" / "privkey.pem"
+    port = free_port()
+    text = conf(tmp_path, port, [free_port()]).replace("http {", "http {\n    ssl_certificate " + str(live_cert) + ";\n    ssl_certificate_key "
+                        + str(live_key) + ";\n    server { listen 127.0.0.1:" + str(free_port()) + " ssl; }", 1)
+    staged_conf, live_conf = staged_dir / "nginx.conf", live_dir / "nginx.conf"
+    staged_conf.write_text(text)
+    script = install_config_script(str(staged_conf), str(live_conf), nginx=nginx_command(tmp_path),
+                                   files=[(str(cert), str(live_cert)), (str(key), str(live_key))])
+    result = subprocess.run(["sh", "-c", script], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert live_key.read_bytes() == key.read_bytes() and oct(live_key.stat().st_mode)[-3:] == "600"
+    assert live_conf.read_text() == text
+    live_conf.write_text("# the working config\n")
+    cert.write_text("-----BEGIN CERTIFICATE-----\nnot a certificate\n-----END CERTIFICATE-----\n")
+    refused = subprocess.run(["sh", "-c", script], capture_output=True, text=True)
+    assert refused.returncode != 0 and "fullchain.pem" in refused.stderr
+    assert live_conf.read_text() == "# the working config\n", "nginx -t failed: the config stays"
