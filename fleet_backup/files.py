@@ -52,7 +52,7 @@ class FileStore:
             raise JobError(DUMP_FAILED, f"download of s3://{self.bucket}/{key} failed: {e}") from None
         return True
 
-    def check_writable_bucket(self) -> None:
+    def check_bucket_reachable(self) -> None:
         """Before a restore changes anything: the bucket exists and these credentials reach it."""
         try:
             self.s3.head_bucket(Bucket=self.bucket)

@@ -178,7 +178,7 @@ def run_restore(settings: Settings, store: BackupStore, backup: str = "latest",
         postgres.check_roles_exist([App(a) for a in chosen])
         if with_files:
             assert files is not None
-            files.check_writable_bucket()
+            files.check_bucket_reachable()
 
         for entry in (e for e in entries if e["kind"] == "postgres"):
             app = App(entry["app"])
