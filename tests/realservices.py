@@ -66,16 +66,18 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
 @contextlib.contextmanager
 def running(argv: list[str], port: int, *, env: dict[str, str] | None = None,
             timeout: float = 20.0) -> Iterator[subprocess.Popen]:
-    """Run `argv` until the block ends; ready once `port` accepts connections on 127.0.0.1."""
-    # stderr to a file, not a pipe: nobody drains a pipe while the server runs, and a chatty server
-    # (moto logs every request) blocks once the pipe's 64 KiB buffer is full.
-    log = tempfile.TemporaryFile()
+    """Run `argv` until the block ends; ready once `port` accepts connections on 127.0.0.1.
+
+    `proc.stderr` reads what the process has written so far. It is a file, not a pipe: nobody drains
+    a pipe while the server runs, and a chatty one (moto logs every request) blocks once it is full.
+    """
+    log = tempfile.NamedTemporaryFile(prefix="fleet-server-", suffix=".log")
     proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=log)
+    proc.stderr = open(log.name, "rb")  # closed in finally, with the file itself
     try:
         wait_until(lambda: port_open(port) or proc.poll() is not None, timeout, f"{argv[0]} on :{port}")
         if proc.poll() is not None:
-            log.seek(0)
-            raise RuntimeError(f"{argv[0]} exited {proc.returncode}: {log.read().decode()[-2000:]}")
+            raise RuntimeError(f"{argv[0]} exited {proc.returncode}: {proc.stderr.read().decode()[-2000:]}")
         yield proc
     finally:
         if proc.poll() is None:
@@ -85,6 +87,7 @@ def running(argv: list[str], port: int, *, env: dict[str, str] | None = None,
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+        proc.stderr.close()
         log.close()
 
 
