@@ -1,4 +1,4 @@
-"""Backup and restore of the fleet's PostgreSQL databases and Qdrant collections to S3.
+"""Backup and restore of the fleet's PostgreSQL databases, Qdrant collections and uploaded files to S3.
 
 Runs as `python -m fleet_backup {backup,restore,list,schedule}` in a container on the shared node.
 
@@ -19,13 +19,31 @@ Environment (secrets are never logged; AWS and PostgreSQL ones are read by boto3
                                     role and database openwebui_chat_2 and Qdrant collections `chat-2_*`
   QDRANT_URL              optional  e.g. http://qdrant:6333; absent = no Qdrant snapshots
   QDRANT_API_KEY          secret    optional, sent as the `api-key` header
+  FILES_S3_BUCKET         optional  the bucket Open WebUI keeps uploads in (its S3_BUCKET_NAME);
+                                    absent = the apps' files are not backed up
+  FILES_S3_ENDPOINT       optional  its S3-compatible endpoint URL; absent = AWS
+  FILES_S3_REGION         optional  default us-east-1
+  FILES_S3_PREFIX_TEMPLATE optional default apps/{app}/: each app's key prefix (its S3_KEY_PREFIX + '/');
+                                    must contain {app} and end in '/'
+  FILES_AWS_ACCESS_KEY_ID secret    keys for the files bucket (set both or neither; neither = boto3's
+  FILES_AWS_SECRET_ACCESS_KEY secret  default credential chain)
   BACKUP_WORK_DIR         optional  where each run's scratch dir for dumps goes (default: system temp);
                                     the scratch dir is removed after the run
   BACKUP_LOCK_FILE        optional  default /var/lock/fleet-backup.lock
   BACKUP_LOCK_STALE_SECONDS optional default 21600 (6 h): an older lock object in S3 is ignored
 
+Files: every object under an app's prefix is copied to files/<app>/<key relative to the prefix>,
+one at a time through BACKUP_WORK_DIR, after the database dumps. That order is the safe one: every
+file a dumped row references already existed when it was copied (unless a user deleted it in
+between: then that row points at nothing, as it already did live); files uploaded after the dump
+are copied too, as orphans no restored row refers to. The reverse order would lose new uploads.
+`restore` checks every file's SHA-256 before changing anything, then after the databases writes each
+app's files back under its prefix, overwriting same keys. Files under the prefix that are not in the
+backup (uploaded since) stay unless --prune-files is given: after a database restore no row refers to
+them, but keeping them is the choice that cannot lose data.
+
 Exit codes: 0 ok; 1 unexpected error; 2 configuration/arguments; 3 another backup or restore is
-running; 4 a dump or Qdrant snapshot failed; 5 an S3 upload or its read-back check failed;
+running; 4 a dump, Qdrant snapshot or file download failed; 5 an S3 upload or its read-back check failed;
 6 restore refused before changing anything (unknown backup, checksum mismatch, missing role);
 7 restore failed while restoring.
 """

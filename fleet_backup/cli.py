@@ -22,12 +22,15 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m fleet_backup", description=fleet_backup.__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
-    sub.add_parser("backup", help="dump databases, roles and Qdrant collections to S3")
+    sub.add_parser("backup", help="dump databases, roles, Qdrant collections and the apps' files to S3")
     sub.add_parser("list", help="completed backups, newest first")
-    r = sub.add_parser("restore", help="verify, then restore databases and Qdrant collections")
+    r = sub.add_parser("restore", help="verify, then restore databases, Qdrant collections and files")
     r.add_argument("--backup", default="latest", help="backup id from `list`, or latest (default)")
     r.add_argument("--app", action="append", dest="apps", metavar="NAME", help="restore only this app (repeat)")
-    r.add_argument("--skip-qdrant", action="store_true", help="restore PostgreSQL only")
+    r.add_argument("--skip-qdrant", action="store_true", help="do not restore Qdrant collections")
+    r.add_argument("--skip-files", action="store_true", help="do not restore the apps' files")
+    r.add_argument("--prune-files", action="store_true",
+                   help="also delete files under an app's prefix that are not in the backup")
     s = sub.add_parser("schedule", help="run backup at every cron time (UTC), forever")
     s.add_argument("--cron", required=True, help='5-field cron expression, e.g. "0 2 * * *"')
     return p
@@ -42,7 +45,7 @@ def _run(settings: Settings, command: str, args: argparse.Namespace) -> int:
             size = sum(o["size"] for o in m["objects"])
             print(f"{m['id']}\t{m['finishedAt']}\t{','.join(m['apps'])}\t{len(m['objects'])} objects\t{size} bytes")
     elif command == "restore":
-        run_restore(settings, store, args.backup, args.apps, args.skip_qdrant)
+        run_restore(settings, store, args.backup, args.apps, args.skip_qdrant, args.skip_files, args.prune_files)
     return errors.OK
 
 

@@ -6,13 +6,14 @@ import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from fleet_backup import postgres
 from fleet_backup.errors import CONFIG, DUMP_FAILED, RESTORE_FAILED, RESTORE_REFUSED, JobError
+from fleet_backup.files import FileStore
 from fleet_backup.lock import run_lock
 from fleet_backup.qdrant import Qdrant, QdrantError
 from fleet_backup.settings import App, Settings
@@ -42,8 +43,28 @@ def _qdrant(settings: Settings) -> Qdrant | None:
     return Qdrant(settings.qdrant_url, os.environ.get("QDRANT_API_KEY") or None)
 
 
+def _file_store(settings: Settings) -> FileStore | None:
+    return FileStore(settings.files) if settings.files else None
+
+
+def _backup_files(files: FileStore, app: App, work: Path, run_id: str,
+                  keep: Callable[..., dict[str, Any]]) -> None:
+    """Copy every object under the app's prefix into the run, one at a time through scratch space."""
+    count = size = 0
+    for relative in files.keys(app):
+        staged = work / "file"
+        if not files.download(app, relative, staged):
+            log.warning("backup %s: %s%s was deleted while the backup ran; skipped", run_id,
+                        files.prefix(app), relative)
+            continue
+        stored = keep(staged, f"files/{app.name}/{relative}", kind="file", app=app.name, file=relative)
+        count, size = count + 1, size + stored["size"]
+    log.info("backup %s: copied and verified %d files (%d bytes) of app %s from s3://%s/%s", run_id, count,
+             size, app.name, files.bucket, files.prefix(app))
+
+
 def run_backup(settings: Settings, store: BackupStore) -> dict[str, Any]:
-    """Dump every app database, the roles and the apps' Qdrant collections; manifest last."""
+    """Dump every app database, the roles, the apps' Qdrant collections and files; manifest last."""
     Settings.require_postgres()
     with run_lock(settings.lock_file, store, "backup", settings.lock_stale_seconds), _scratch(settings) as work:
         started = datetime.now(UTC)
@@ -52,11 +73,13 @@ def run_backup(settings: Settings, store: BackupStore) -> dict[str, Any]:
                  settings.bucket, store.run_prefix(run_id))
         objects: list[dict[str, Any]] = []
 
-        def keep(path: Path, key: str, **about: str) -> None:
+        def keep(path: Path, key: str, **about: str) -> dict[str, Any]:
             stored = store.upload_verified(path, run_id, key)
             objects.append({"key": key, "sha256": stored.sha256, "size": stored.size, **about})
-            log.info("backup %s: uploaded and verified %s (%d bytes)", run_id, key, stored.size)
+            if about.get("kind") != "file":  # files are summed up per app: there can be thousands
+                log.info("backup %s: uploaded and verified %s (%d bytes)", run_id, key, stored.size)
             path.unlink()  # keep scratch space to one object at a time
+            return objects[-1]
 
         pg_version = postgres.client_version()
         for app in settings.apps:
@@ -82,9 +105,19 @@ def run_backup(settings: Settings, store: BackupStore) -> dict[str, Any]:
             except QdrantError as e:
                 raise JobError(DUMP_FAILED, str(e)) from None
 
+        # Files after the dumps: every file a dumped row references already exists (unless deleted
+        # in between); files uploaded since are copied as orphans. Files first would miss new uploads.
+        files = _file_store(settings)
+        if files:
+            for app in settings.apps:
+                _backup_files(files, app, work, run_id, keep)
+
         manifest = {"format": MANIFEST_FORMAT, "id": run_id, "stack": settings.stack,
                     "startedAt": started.isoformat(), "finishedAt": datetime.now(UTC).isoformat(),
                     "apps": [a.name for a in settings.apps], "pgDump": pg_version, "objects": objects}
+        if files:
+            manifest["files"] = {"bucket": files.bucket,
+                                 "prefixes": {a.name: files.prefix(a) for a in settings.apps}}
         store.put_manifest(run_id, manifest)
         log.info("backup %s: complete, manifest written (%d objects, %d bytes)", run_id, len(objects),
                  sum(o["size"] for o in objects))
@@ -106,8 +139,9 @@ def resolve_backup(store: BackupStore, backup: str) -> str:
 
 
 def run_restore(settings: Settings, store: BackupStore, backup: str = "latest",
-                apps: list[str] | None = None, skip_qdrant: bool = False) -> str:
-    """Verify every object the restore needs, then restore databases and collections; returns the id."""
+                apps: list[str] | None = None, skip_qdrant: bool = False, skip_files: bool = False,
+                prune_files: bool = False) -> str:
+    """Verify every object the restore needs, then restore databases, collections and files; returns the id."""
     Settings.require_postgres()
     with run_lock(settings.lock_file, store, "restore", settings.lock_stale_seconds), _scratch(settings) as work:
         run_id = resolve_backup(store, backup)
@@ -117,30 +151,69 @@ def run_restore(settings: Settings, store: BackupStore, backup: str = "latest",
         if unknown:
             raise JobError(CONFIG, f"--app {', '.join(unknown)}: not in backup {run_id} "
                                    f"(it has {', '.join(manifest['apps'])})")
+        with_files = "files" in manifest and not skip_files
+        if prune_files and not with_files:
+            raise JobError(CONFIG, f"--prune-files: backup {run_id} has no files to restore"
+                           + (" (--skip-files is given)" if skip_files else " (taken without FILES_S3_BUCKET)"))
         entries = [o for o in manifest["objects"] if o.get("app") in chosen
-                   and (o["kind"] == "postgres" or (o["kind"] == "qdrant" and not skip_qdrant))]
+                   and (o["kind"] == "postgres" or (o["kind"] == "qdrant" and not skip_qdrant)
+                        or (o["kind"] == "file" and with_files))]
         qdrant = _qdrant(settings)
         if any(o["kind"] == "qdrant" for o in entries) and qdrant is None:
             raise JobError(CONFIG, "backup has Qdrant snapshots but QDRANT_URL is not set "
                                    "(set it, or pass --skip-qdrant)")
+        files = _file_store(settings)
+        if with_files and files is None:
+            raise JobError(CONFIG, "backup has the apps' files but FILES_S3_BUCKET is not set "
+                                   "(set it, or pass --skip-files)")
         log.info("restore %s: verifying %d objects for apps %s", run_id, len(entries), ",".join(chosen))
-        files: dict[str, Path] = {}
+        local: dict[str, Path] = {}
         for entry in entries:  # every checksum is checked before anything is changed
-            files[entry["key"]] = work / entry["key"].replace("/", "__")
-            store.download_verified(run_id, entry, files[entry["key"]])
+            if entry["kind"] == "file":  # streamed and dropped: all files at once may not fit in scratch
+                store.check_verified(run_id, entry)
+                continue
+            local[entry["key"]] = work / entry["key"].replace("/", "__")
+            store.download_verified(run_id, entry, local[entry["key"]])
         log.info("restore %s: all %d checksums match the manifest", run_id, len(entries))
         postgres.check_roles_exist([App(a) for a in chosen])
+        if with_files:
+            assert files is not None
+            files.check_bucket_reachable()
 
         for entry in (e for e in entries if e["kind"] == "postgres"):
             app = App(entry["app"])
-            postgres.restore_database(app, files[entry["key"]])
+            postgres.restore_database(app, local[entry["key"]])
             log.info("restore %s: database %s restored", run_id, app.database)
         for entry in (e for e in entries if e["kind"] == "qdrant"):
             assert qdrant is not None
             try:
-                qdrant.restore(entry["collection"], files[entry["key"]])
+                qdrant.restore(entry["collection"], local[entry["key"]])
             except QdrantError as e:
                 raise JobError(RESTORE_FAILED, str(e)) from None
             log.info("restore %s: Qdrant collection %s restored", run_id, entry["collection"])
+        if with_files:
+            assert files is not None
+            for name in chosen:
+                _restore_files(store, files, run_id, App(name), [e for e in entries if e["kind"] == "file"
+                                                                 and e["app"] == name], work, prune_files)
         log.info("restore %s: complete", run_id)
         return run_id
+
+
+def _restore_files(store: BackupStore, files: FileStore, run_id: str, app: App, entries: list[dict[str, Any]],
+                   work: Path, prune: bool) -> None:
+    """Put the app's files back under its prefix (same keys overwritten); extra keys only go with prune."""
+    staged = work / "file"
+    for entry in entries:
+        # Checked again: the copy verified before any change was not kept, and this one is what gets written.
+        store.download_verified(run_id, entry, staged, code=RESTORE_FAILED)
+        files.upload(app, entry["file"], staged)
+        staged.unlink()
+    restored = {e["file"] for e in entries}
+    extra = [k for k in files.keys(app, RESTORE_FAILED) if k not in restored]
+    if prune:
+        for relative in extra:
+            files.delete(app, relative)
+    log.info("restore %s: %d files of app %s restored to s3://%s/%s; %d files not in the backup %s",
+             run_id, len(entries), app.name, files.bucket, files.prefix(app), len(extra),
+             "deleted (--prune-files)" if prune else "left in place (--prune-files deletes them)")

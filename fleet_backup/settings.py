@@ -28,6 +28,21 @@ class App:
         return self.name + "_"  # Open WebUI names collections <QDRANT_COLLECTION_PREFIX>_<name>
 
 
+FILES_CREDENTIALS = ("FILES_AWS_ACCESS_KEY_ID", "FILES_AWS_SECRET_ACCESS_KEY")
+
+
+@dataclass(frozen=True)
+class FilesSource:
+    """The object storage Open WebUI keeps uploads in; each app owns the keys under its prefix."""
+    bucket: str
+    endpoint: str | None
+    region: str
+    prefix_template: str
+
+    def prefix(self, app: App) -> str:
+        return self.prefix_template.replace("{app}", app.name)
+
+
 @dataclass(frozen=True)
 class Settings:
     stack: str
@@ -40,6 +55,7 @@ class Settings:
     lock_file: str
     lock_stale_seconds: int
     work_dir: str | None
+    files: FilesSource | None = None
 
     @staticmethod
     def require_postgres(env: Mapping[str, str] | None = None) -> None:
@@ -75,10 +91,20 @@ class Settings:
         stale = env.get("BACKUP_LOCK_STALE_SECONDS", "21600")
         if not stale.isdigit() or int(stale) <= 0:
             raise JobError(CONFIG, f"BACKUP_LOCK_STALE_SECONDS={stale!r} must be a positive integer")
+        files = _files_source(env)
+        bucket = required("BACKUP_S3_BUCKET")
+        endpoint = env.get("BACKUP_S3_ENDPOINT") or None
+        if files and (files.bucket, files.endpoint) == (bucket, endpoint):
+            # One bucket for both: an app prefix overlapping the backups would copy (or prune) backups.
+            for app in apps:
+                p = files.prefix(app)
+                if p.startswith(prefix) or prefix.startswith(p):
+                    raise JobError(CONFIG, f"FILES_S3_PREFIX_TEMPLATE gives {p!r} for app {app.name}, which "
+                                           f"overlaps BACKUP_S3_PREFIX {prefix!r} in the same bucket")
         return cls(
             stack=stack,
-            bucket=required("BACKUP_S3_BUCKET"),
-            endpoint=env.get("BACKUP_S3_ENDPOINT") or None,
+            bucket=bucket,
+            endpoint=endpoint,
             region=env.get("BACKUP_S3_REGION") or "us-east-1",
             prefix=prefix,
             apps=apps,
@@ -86,4 +112,30 @@ class Settings:
             lock_file=env.get("BACKUP_LOCK_FILE") or "/var/lock/fleet-backup.lock",
             lock_stale_seconds=int(stale),
             work_dir=env.get("BACKUP_WORK_DIR") or None,
+            files=files,
         )
+
+
+def _files_source(env: Mapping[str, str]) -> FilesSource | None:
+    """FILES_S3_* (None without FILES_S3_BUCKET); credentials are only checked for presence here."""
+    bucket = env.get("FILES_S3_BUCKET", "").strip()
+    if not bucket:
+        stray = sorted(n for n in ("FILES_S3_ENDPOINT", "FILES_S3_PREFIX_TEMPLATE", *FILES_CREDENTIALS)
+                       if env.get(n))
+        if stray:
+            raise JobError(CONFIG, f"{', '.join(stray)} set but FILES_S3_BUCKET is not; set it to back up "
+                                   "the apps' uploaded files, or unset the others")
+        return None
+    given = [n for n in FILES_CREDENTIALS if env.get(n)]
+    if len(given) == 1:
+        missing = next(n for n in FILES_CREDENTIALS if n not in given)
+        raise JobError(CONFIG, f"{given[0]} is set but {missing} is not; set both, or neither "
+                               "(boto3's default credential chain)")
+    template = env.get("FILES_S3_PREFIX_TEMPLATE") or "apps/{app}/"
+    # The trailing '/' keeps app chat's prefix from also matching app chat-2's keys.
+    if ("{app}" not in template or not template.endswith("/") or template.startswith("/")
+            or "{" in template.replace("{app}", "") or "}" in template.replace("{app}", "")):
+        raise JobError(CONFIG, f"FILES_S3_PREFIX_TEMPLATE={template!r} must contain {{app}}, end in '/' and "
+                               "not start with '/', e.g. 'apps/{app}/'")
+    return FilesSource(bucket=bucket, endpoint=env.get("FILES_S3_ENDPOINT") or None,
+                       region=env.get("FILES_S3_REGION") or "us-east-1", prefix_template=template)

@@ -38,21 +38,27 @@ class StoredObject:
     size: int
 
 
+def s3_client(endpoint: str | None, region: str, access_key_id: str | None = None,
+              secret_access_key: str | None = None) -> Any:
+    """A boto3 S3 client; without explicit keys boto3 uses its default credential chain."""
+    config = Config(retries={"max_attempts": 5, "mode": "standard"})
+    if endpoint:
+        # S3-compatible stores: path-style URLs, and no flexible checksums they may not implement.
+        config = config.merge(Config(s3={"addressing_style": "path"},
+                                     request_checksum_calculation="when_required",
+                                     response_checksum_validation="when_required"))
+    return boto3.client("s3", endpoint_url=endpoint, region_name=region, config=config,
+                        aws_access_key_id=access_key_id, aws_secret_access_key=secret_access_key)
+
+
 class BackupStore:
     """Objects under <prefix><run id>/ in one bucket."""
 
     def __init__(self, settings: Settings) -> None:
         self.bucket = settings.bucket
         self.prefix = settings.prefix
-        config = Config(retries={"max_attempts": 5, "mode": "standard"})
-        if settings.endpoint:
-            # S3-compatible stores: path-style URLs, and no flexible checksums they may not implement.
-            config = config.merge(Config(s3={"addressing_style": "path"},
-                                         request_checksum_calculation="when_required",
-                                         response_checksum_validation="when_required"))
         # Credentials: boto3 reads AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY itself; we never touch them.
-        self.s3 = boto3.client("s3", endpoint_url=settings.endpoint, region_name=settings.region,
-                               config=config)
+        self.s3 = s3_client(settings.endpoint, settings.region)
 
     def run_prefix(self, run_id: str) -> str:
         return f"{self.prefix}{run_id}/"
@@ -118,19 +124,33 @@ class BackupStore:
             raise JobError(RESTORE_REFUSED, f"s3://{self.bucket}/{full} does not match its sha256 metadata")
         return json.loads(body)
 
-    def download_verified(self, run_id: str, entry: dict[str, Any], dest: Path) -> None:
-        """Download one object and refuse unless it matches the manifest's size and SHA-256."""
+    def download_verified(self, run_id: str, entry: dict[str, Any], dest: Path, code: int = RESTORE_REFUSED) -> None:
+        """Download one object and fail with `code` unless it matches the manifest's size and SHA-256."""
         full = self.run_prefix(run_id) + entry["key"]
         try:
             self.s3.download_file(self.bucket, full, str(dest))
         except (BotoCoreError, ClientError) as e:
+            raise JobError(code, f"cannot download s3://{self.bucket}/{full}: {e}") from None
+        self._check(full, entry, sha256_file(dest), dest.stat().st_size, code)
+
+    def check_verified(self, run_id: str, entry: dict[str, Any]) -> None:
+        """Stream one object through SHA-256 without keeping it: the check before any change."""
+        full = self.run_prefix(run_id) + entry["key"]
+        h, n = hashlib.sha256(), 0
+        try:
+            for chunk in self.s3.get_object(Bucket=self.bucket, Key=full)["Body"].iter_chunks(_CHUNK):
+                h.update(chunk)
+                n += len(chunk)
+        except (BotoCoreError, ClientError) as e:
             raise JobError(RESTORE_REFUSED, f"cannot download s3://{self.bucket}/{full}: {e}") from None
-        digest, size = sha256_file(dest), dest.stat().st_size
+        self._check(full, entry, h.hexdigest(), n)
+
+    def _check(self, full: str, entry: dict[str, Any], digest: str, size: int, code: int = RESTORE_REFUSED) -> None:
         if digest != entry["sha256"] or size != entry["size"]:
-            raise JobError(RESTORE_REFUSED,
+            raise JobError(code,
                            f"checksum mismatch for s3://{self.bucket}/{full}: manifest says sha256 "
-                           f"{entry['sha256']} ({entry['size']} bytes), downloaded {digest} ({size} bytes); "
-                           "nothing was restored")
+                           f"{entry['sha256']} ({entry['size']} bytes), downloaded {digest} ({size} bytes)"
+                           + ("; nothing was restored" if code == RESTORE_REFUSED else ""))
 
     # --- the lock object -----------------------------------------------------------------------
     @property

@@ -66,8 +66,14 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
 @contextlib.contextmanager
 def running(argv: list[str], port: int, *, env: dict[str, str] | None = None,
             timeout: float = 20.0) -> Iterator[subprocess.Popen]:
-    """Run `argv` until the block ends; ready once `port` accepts connections on 127.0.0.1."""
-    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    """Run `argv` until the block ends; ready once `port` accepts connections on 127.0.0.1.
+
+    `proc.stderr` reads what the process has written so far. It is a file, not a pipe: nobody drains
+    a pipe while the server runs, and a chatty one (moto logs every request) blocks once it is full.
+    """
+    log = tempfile.NamedTemporaryFile(prefix="fleet-server-", suffix=".log")
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=log)
+    proc.stderr = open(log.name, "rb")  # closed in finally, with the file itself
     try:
         wait_until(lambda: port_open(port) or proc.poll() is not None, timeout, f"{argv[0]} on :{port}")
         if proc.poll() is not None:
@@ -81,6 +87,8 @@ def running(argv: list[str], port: int, *, env: dict[str, str] | None = None,
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+        proc.stderr.close()
+        log.close()
 
 
 @dataclass(frozen=True)

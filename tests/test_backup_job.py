@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
 import subprocess
@@ -67,6 +68,35 @@ def env(pg: Postgres, s3_endpoint: str, s3, qdrant: tuple[str, QdrantState], tmp
             "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
             "BACKUP_APPS": ",".join(APPS), "QDRANT_URL": url, "QDRANT_API_KEY": state.api_key,
             "BACKUP_LOCK_FILE": str(tmp_path / "backup.lock"), "BACKUP_WORK_DIR": str(tmp_path)}
+
+
+def bucket_contents(s3, bucket: str) -> dict[str, bytes]:
+    """Every object in the bucket, key -> bytes."""
+    keys = [o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
+            for o in page.get("Contents", [])]
+    return {k: s3.get_object(Bucket=bucket, Key=k)["Body"].read() for k in keys}
+
+
+@pytest.fixture
+def files_env(env: dict[str, str], s3) -> tuple[dict[str, str], dict[str, bytes]]:
+    """`env` plus a files bucket as Open WebUI leaves it: each app's uploads under apps/<app>/."""
+    bucket = f"uploads-{uuid.uuid4().hex[:12]}"
+    s3.create_bucket(Bucket=bucket)
+    contents = {
+        "apps/chat/3f2a_report.pdf": b"%PDF-1.7 small report",
+        "apps/chat/nested/deep/dir/notes ünïcode.txt": "nested notes ✓".encode(),
+        # Above boto3's 8 MB multipart threshold, so both copies go through multipart transfers.
+        "apps/chat/9c1e_recording.bin": os.urandom(9 * 1024 * 1024),
+        "apps/docs-team/a1_manual.docx": b"PK\x03\x04 docx bytes" * 1000,
+        "apps/docs-team/empty.txt": b"",
+        "apps/chat-2/not-in-backup-apps.txt": b"app chat-2 is not in BACKUP_APPS",
+        "elsewhere/unrelated.txt": b"not under any app prefix",
+    }
+    for key, body in contents.items():
+        s3.put_object(Bucket=bucket, Key=key, Body=body)
+    return ({**env, "FILES_S3_BUCKET": bucket, "FILES_S3_ENDPOINT": env["BACKUP_S3_ENDPOINT"],
+             "FILES_AWS_ACCESS_KEY_ID": "files-key-id", "FILES_AWS_SECRET_ACCESS_KEY": "files-secret-value"},
+            contents)
 
 
 def job(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -229,8 +259,134 @@ def test_failing_pg_dump_exits_with_dump_failed_and_writes_no_manifest(env):
     assert run_ids(env) == []
 
 
+def test_restore_after_deleting_files_and_dropping_databases_brings_back_every_file_byte_for_byte(
+        pg, files_env, s3):
+    env, original = files_env
+    files_bucket = env["FILES_S3_BUCKET"]
+    before = {db: fingerprint(pg, db) for db in dbs()}
+    result = ok(env, "backup")
+    assert "files-secret-value" not in result.stderr and "files-key-id" not in result.stderr
+    for key in bucket_contents(s3, files_bucket):
+        if key.startswith(("apps/chat/", "apps/docs-team/")):
+            s3.delete_object(Bucket=files_bucket, Key=key)
+    for db in dbs():
+        drop_database(pg, db)
+
+    result = ok(env, "restore")
+
+    assert "files-secret-value" not in result.stderr
+    assert bucket_contents(s3, files_bucket) == original
+    assert {db: fingerprint(pg, db) for db in dbs()} == before
+
+
+def test_backup_copies_each_apps_files_under_files_app_with_their_sha256_in_the_manifest(files_env, s3):
+    env, original = files_env
+    ok(env, "backup")
+    (run,) = run_ids(env)
+    bucket = env["BACKUP_S3_BUCKET"]
+    manifest = json.loads(s3.get_object(Bucket=bucket, Key=f"backups/prod/{run}/manifest.json")["Body"].read())
+    stored = {o["key"]: o for o in manifest["objects"] if o["kind"] == "file"}
+    expected = {"files/chat/3f2a_report.pdf": "apps/chat/3f2a_report.pdf",
+                "files/chat/nested/deep/dir/notes ünïcode.txt": "apps/chat/nested/deep/dir/notes ünïcode.txt",
+                "files/chat/9c1e_recording.bin": "apps/chat/9c1e_recording.bin",
+                "files/docs-team/a1_manual.docx": "apps/docs-team/a1_manual.docx",
+                "files/docs-team/empty.txt": "apps/docs-team/empty.txt"}
+    assert set(stored) == set(expected)  # not chat-2's prefix, not keys outside any app's prefix
+    for key, source in expected.items():
+        body = original[source]
+        assert stored[key]["sha256"] == hashlib.sha256(body).hexdigest() and stored[key]["size"] == len(body)
+        obj = s3.get_object(Bucket=bucket, Key=f"backups/prod/{run}/{key}")
+        assert obj["Body"].read() == body and obj["Metadata"]["sha256"] == stored[key]["sha256"]
+    assert manifest["files"] == {"bucket": env["FILES_S3_BUCKET"],
+                                 "prefixes": {"chat": "apps/chat/", "docs-team": "apps/docs-team/"}}
+
+
+def test_corrupted_file_in_the_backup_makes_restore_refuse_naming_it_and_changing_no_database_or_file(
+        pg, files_env, s3):
+    env, _ = files_env
+    files_bucket = env["FILES_S3_BUCKET"]
+    ok(env, "backup")
+    (run,) = run_ids(env)
+    bad_key = f"backups/prod/{run}/files/docs-team/a1_manual.docx"
+    s3.put_object(Bucket=env["BACKUP_S3_BUCKET"], Key=bad_key, Body=b"tampered")
+    s3.delete_object(Bucket=files_bucket, Key="apps/chat/3f2a_report.pdf")
+    s3.put_object(Bucket=files_bucket, Key="apps/chat/nested/deep/dir/notes ünïcode.txt", Body=b"edited later")
+    drop_database(pg, "openwebui_docs_team")
+    with psycopg.connect(pg.dsn(dbname="openwebui_chat")) as conn:
+        conn.execute("INSERT INTO users (name, settings) VALUES ('marker after backup', '{}')")
+    marked = fingerprint(pg, "openwebui_chat")
+    files_before = bucket_contents(s3, files_bucket)
+
+    result = job(env, "restore", "--backup", run)
+
+    assert result.returncode == 6
+    assert f"checksum mismatch for s3://{env['BACKUP_S3_BUCKET']}/{bad_key}" in result.stderr
+    assert fingerprint(pg, "openwebui_chat") == marked
+    with psycopg.connect(pg.dsn()) as admin:
+        assert not admin.execute("SELECT 1 FROM pg_database WHERE datname = 'openwebui_docs_team'").fetchone()
+    assert bucket_contents(s3, files_bucket) == files_before
+
+
+def test_files_uploaded_after_the_backup_stay_on_restore_unless_prune_files_and_only_chosen_apps_change(
+        files_env, s3):
+    env, original = files_env
+    files_bucket = env["FILES_S3_BUCKET"]
+    ok(env, "backup")
+    later = {"apps/chat/uploaded-later.txt": b"new", "apps/docs-team/uploaded-later.txt": b"new too",
+             "apps/docs-team/a1_manual.docx": b"docs-team edited later"}
+    for key, body in {**later, "apps/chat/3f2a_report.pdf": b"chat edited later"}.items():
+        s3.put_object(Bucket=files_bucket, Key=key, Body=body)
+
+    ok(env, "restore", "--app", "chat", "--skip-qdrant")
+    assert bucket_contents(s3, files_bucket) == {**original, **later}  # chat's same key restored, extra kept
+
+    ok(env, "restore", "--app", "chat", "--skip-qdrant", "--prune-files")
+    del later["apps/chat/uploaded-later.txt"]  # only chat's extra goes; docs-team, chat-2, others untouched
+    assert bucket_contents(s3, files_bucket) == {**original, **later}
+
+
+def test_without_files_s3_bucket_files_are_neither_backed_up_nor_touched_by_restore(files_env, s3):
+    with_files, original = files_env
+    env = {k: v for k, v in with_files.items() if not k.startswith("FILES_")}
+    ok(env, "backup")
+    (run,) = run_ids(env)
+    manifest = json.loads(s3.get_object(Bucket=env["BACKUP_S3_BUCKET"],
+                                        Key=f"backups/prod/{run}/manifest.json")["Body"].read())
+    assert "files" not in manifest and all(o["kind"] != "file" for o in manifest["objects"])
+    s3.delete_object(Bucket=with_files["FILES_S3_BUCKET"], Key="apps/chat/3f2a_report.pdf")
+    left = bucket_contents(s3, with_files["FILES_S3_BUCKET"])
+    ok(with_files, "restore")  # a backup without files: FILES_S3_BUCKET at restore changes nothing
+    assert bucket_contents(s3, with_files["FILES_S3_BUCKET"]) == left
+    refused = job(with_files, "restore", "--prune-files")
+    assert refused.returncode == 2 and "has no files to restore" in refused.stderr
+
+
+def test_restore_of_a_backup_with_files_needs_files_s3_bucket_or_skip_files(pg, files_env, s3):
+    with_files, _ = files_env
+    ok(with_files, "backup")
+    env = {k: v for k, v in with_files.items() if not k.startswith("FILES_")}
+    refused = job(env, "restore")
+    assert refused.returncode == 2 and "FILES_S3_BUCKET is not set" in refused.stderr
+    drop_database(pg, "openwebui_chat")
+    ok(env, "restore", "--skip-files")
+    with psycopg.connect(pg.dsn()) as admin:
+        assert admin.execute("SELECT 1 FROM pg_database WHERE datname = 'openwebui_chat'").fetchone()
+
+
+def test_files_prefix_overlapping_the_backups_in_the_same_bucket_is_a_config_error(env):
+    same_bucket = {"FILES_S3_BUCKET": env["BACKUP_S3_BUCKET"], "FILES_S3_ENDPOINT": env["BACKUP_S3_ENDPOINT"]}
+    result = job({**env, **same_bucket, "FILES_S3_PREFIX_TEMPLATE": "{app}/", "BACKUP_S3_PREFIX": "chat/backups/"},
+                 "backup")
+    assert result.returncode == 2 and "gives 'chat/' for app chat, which overlaps BACKUP_S3_PREFIX" in result.stderr
+    assert job({**env, **same_bucket}, "list").returncode == 0  # apps/<app>/ beside backups/prod/ is fine
+
+
 @pytest.mark.parametrize(("change", "message"), [
     ({"BACKUP_STACK": ""}, "BACKUP_STACK is not set"),
+    ({"FILES_S3_BUCKET": "uploads", "FILES_S3_PREFIX_TEMPLATE": "apps/{app}"},
+     "FILES_S3_PREFIX_TEMPLATE='apps/{app}' must contain {app}, end in '/'"),
+    ({"FILES_S3_BUCKET": "uploads", "FILES_AWS_ACCESS_KEY_ID": "k"}, "FILES_AWS_SECRET_ACCESS_KEY is not"),
+    ({"FILES_S3_ENDPOINT": "http://minio:9000"}, "FILES_S3_ENDPOINT set but FILES_S3_BUCKET is not"),
     ({"BACKUP_APPS": "Chat"}, "BACKUP_APPS: 'Chat' is not an app name"),
     ({"BACKUP_S3_PREFIX": "/abs/"}, "BACKUP_S3_PREFIX='/abs/'"),
     ({"PGHOST": ""}, "PGHOST is not set"),
