@@ -10,6 +10,7 @@ import pulumi_docker as docker
 from components.config import Backup, Secrets
 from components.endpoints import SharedEndpoints
 from components.node import FleetNode
+from components.render.openwebui_env import files_prefix
 from components.shared_services import SharedServices
 from components.shared_services import env_list
 
@@ -30,7 +31,10 @@ def job_env(stack: str, spec: Backup, apps: list[str], shared: SharedEndpoints) 
     env = {"BACKUP_STACK": stack, "BACKUP_S3_BUCKET": spec.bucket, "BACKUP_S3_REGION": spec.region,
            "PGHOST": shared.postgres.host, "PGPORT": str(shared.postgres.port),
            "PGUSER": shared.postgres_admin_user, "BACKUP_APPS": ",".join(sorted(apps)),
-           "QDRANT_URL": f"http://{shared.qdrant}"}
+           "QDRANT_URL": f"http://{shared.qdrant}",
+           # Open WebUI's uploaded files, each app under its own prefix in the shared bucket.
+           "FILES_S3_BUCKET": shared.bucket, "FILES_S3_ENDPOINT": shared.object_storage_url,
+           "FILES_S3_REGION": shared.region, "FILES_S3_PREFIX_TEMPLATE": files_prefix("{app}") + "/"}
     endpoint = spec.job_endpoint or spec.endpoint
     if endpoint:
         env["BACKUP_S3_ENDPOINT"] = endpoint
@@ -73,4 +77,5 @@ def backup_credentials(secrets: Secrets, shared: SharedServices) -> dict[str, pu
 def job_secrets(credentials: dict[str, pulumi.Output[str]], shared: SharedServices) -> dict[str, pulumi.Output[str]]:
     return {"AWS_ACCESS_KEY_ID": credentials["access_key_id"],
             "AWS_SECRET_ACCESS_KEY": credentials["secret_access_key"],
-            "PGPASSWORD": shared.postgres_password, "QDRANT_API_KEY": shared.qdrant_api_key}
+            "PGPASSWORD": shared.postgres_password, "QDRANT_API_KEY": shared.qdrant_api_key,
+            "FILES_AWS_ACCESS_KEY_ID": shared.s3_access_key, "FILES_AWS_SECRET_ACCESS_KEY": shared.s3_secret_key}

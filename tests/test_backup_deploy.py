@@ -41,6 +41,11 @@ def test_job_and_replicas_agree_on_database_and_collection_names(stack: Evaluati
         for replica in replicas_of(stack, app):
             assert env(replica)["DATABASE_URL"].endswith("/" + job_app.database)
             assert job_app.collection_prefix == env(replica)["QDRANT_COLLECTION_PREFIX"] + "_"
+            settings = Settings.from_env(env(stack.named("backup", CONTAINER)))
+            assert settings.files is not None
+            assert settings.files.prefix(job_app) == env(replica)["S3_KEY_PREFIX"] + "/"
+            assert settings.files.bucket == env(replica)["S3_BUCKET_NAME"]
+            assert settings.files.endpoint == "http://openwebui-minio:9000", "the job is on the shared node"
 
 
 def test_each_stacks_backup_prefix_is_covered_by_a_retention_rule(stack: Evaluation) -> None:

@@ -9,6 +9,11 @@ from components.config import App
 from components.endpoints import SharedEndpoints
 
 
+def files_prefix(app_name: str) -> str:
+    """Where an app's uploaded files live in the object storage bucket (S3_KEY_PREFIX)."""
+    return f"apps/{app_name}"
+
+
 def openwebui_env(app_name: str, app: App, shared: SharedEndpoints, public_url: str,
                   migrates: bool) -> dict[str, str]:
     env = {
@@ -23,7 +28,7 @@ def openwebui_env(app_name: str, app: App, shared: SharedEndpoints, public_url: 
         "STORAGE_PROVIDER": "s3",
         "S3_ENDPOINT_URL": shared.object_storage_url,
         "S3_BUCKET_NAME": shared.bucket,
-        "S3_KEY_PREFIX": f"apps/{app_name}",
+        "S3_KEY_PREFIX": files_prefix(app_name),
         "S3_REGION_NAME": shared.region,
         "S3_ADDRESSING_STYLE": "path",
         # Websockets are refused (403) unless the origin matches the public URL.
