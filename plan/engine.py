@@ -6,7 +6,6 @@ questions of an `Evaluation`; `python -m plan` prints one.
 """
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import runpy
@@ -249,4 +248,3 @@ async def _collect(outputs: dict[str, pulumi.Output[Any]], result: Evaluation) -
         result.outputs[name] = await output.future(with_unknowns=True)
         if await output.is_secret():
             result.secret_outputs.add(name)
-    await asyncio.sleep(0)
