@@ -118,6 +118,7 @@ class Evaluation:
     secret_outputs: set[str] = field(default_factory=set)
     generated_secrets: list[str] = field(default_factory=list)
     error: str | None = None
+    _by_urn: dict[str, Registered] | None = field(default=None, repr=False, compare=False)
 
     def of_type(self, type_: str) -> list[Registered]:
         return [r for r in self.resources if r.type == type_]
@@ -129,7 +130,10 @@ class Evaluation:
         return found[0]
 
     def by_urn(self) -> dict[str, Registered]:
-        return {r.urn: r for r in self.resources}
+        """Resources by URN, built once (callers ask per resource; rebuilding each time is quadratic)."""
+        if self._by_urn is None or len(self._by_urn) != len(self.resources):
+            self._by_urn = {r.urn: r for r in self.resources}
+        return self._by_urn
 
 
 def is_secret(value: Any) -> bool:
