@@ -5,7 +5,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, Strict, model_validator
 
-from components.config.types import AbsolutePath, Image, Invalid, Model, Name, Port, _shaped
+from components.config.types import AbsolutePath, Image, Invalid, Model, Name, Port, shaped
 
 
 class TlsSpec(Model):
@@ -38,7 +38,7 @@ class LoadBalancerSpec(Model):
     max_fails: Annotated[int, Strict(), Field(ge=1)] = 3
     fail_timeout_s: Annotated[int, Strict(), Field(ge=1)] = 10
     keepalive: Annotated[int, Strict(), Field(ge=1)] = 32
-    health_path: Annotated[str, _shaped(r"/[A-Za-z0-9/_-]*",
+    health_path: Annotated[str, shaped(r"/[A-Za-z0-9/_-]*",
                                         "is not a plain URL path: give e.g. /lb-health")] = "/lb-health"
     # native mode: the file the host's nginx loads, replaced whole; sudo when not logging in as root.
     native_conf_path: AbsolutePath = "/etc/nginx/nginx.conf"

@@ -5,7 +5,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, Strict, model_validator
 
-from components.config.types import Host, Image, Invalid, Model, Name, Port, _shaped
+from components.config.types import Host, Image, Invalid, Model, Name, Port, shaped
 
 
 class Postgres(Model):
@@ -58,7 +58,7 @@ class ExternalQdrant(Model):
 
 
 class ExternalObjectStorage(Model):
-    endpoint: Annotated[str, _shaped(r"https?://[^\s/]+/?", "is not a bare endpoint: give scheme and host only, "
+    endpoint: Annotated[str, shaped(r"https?://[^\s/]+/?", "is not a bare endpoint: give scheme and host only, "
                                      "e.g. https://s3.example.com (the bucket goes in bucket)")]
     bucket: str
     region: str = "us-east-1"

@@ -79,7 +79,7 @@ def _hostname(value: str) -> str:
     return value
 
 
-def _shaped(pattern: str, fix: str) -> AfterValidator:
+def shaped(pattern: str, fix: str) -> AfterValidator:
     """A string matching `pattern`; a mismatch says `fix` rather than showing the regex."""
     def check(value: str) -> str:
         if not re.fullmatch(pattern, value):
@@ -93,8 +93,8 @@ Host = Annotated[str, AfterValidator(_host)]
 BindAddress = Annotated[str, AfterValidator(_bind_address)]
 Image = Annotated[str, AfterValidator(_pinned_image)]
 Hostname = Annotated[str, AfterValidator(_hostname)]
-Url = Annotated[str, _shaped(r"https?://\S+", "is not an http(s) URL: give e.g. http://10.0.5.24:11434")]
-AbsolutePath = Annotated[str, _shaped(r"/\S+", "is not an absolute path: give e.g. /etc/ssl/certs/chat.pem")]
+Url = Annotated[str, shaped(r"https?://\S+", "is not an http(s) URL: give e.g. http://10.0.5.24:11434")]
+AbsolutePath = Annotated[str, shaped(r"/\S+", "is not an absolute path: give e.g. /etc/ssl/certs/chat.pem")]
 Port = Annotated[int, Strict(), Field(ge=1, le=65535)]
 Count = Annotated[int, Strict(), Field(ge=1, le=100)]
 MemoryMb = Annotated[int, Strict(), Field(ge=256)]
