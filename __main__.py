@@ -17,8 +17,7 @@ topology = resolve(fleet)
 nodes = {name: FleetNode(name, node, secrets.get("sshPrivateKey")) for name, node in topology.nodes.items()}
 shared_node = nodes[topology.shared_node]
 shared = SharedServices("shared", fleet.shared_services, shared_node, secrets)
-apps = {name: OpenWebUIApp(name, fleet.apps[name], placed, topology.endpoints, shared, nodes,
-                           topology.shared_node, secrets.apps[name])
+apps = {name: OpenWebUIApp(name, fleet.apps[name], placed, topology.endpoints, shared, nodes, secrets.apps[name])
         for name, placed in topology.apps.items()}
 
 if fleet.load_balancer is not None:

@@ -24,13 +24,13 @@ BOOTSTRAP_SCRIPT = "/bootstrap/app-database.sql"
 class OpenWebUIApp(pulumi.ComponentResource):
     """Replicas of one app share its secret key, database, Redis prefix and Qdrant prefix.
 
-    `database_node` runs the database bootstrap (the shared services' node); `endpoints_from`
-    gives the shared services as each node's containers reach them.
+    `placed` is the app's slice of the topology; `endpoints_from` gives the shared services as each
+    node's containers reach them.
     """
 
     def __init__(self, name: str, spec: AppSpec, placed: AppTopology,
                  endpoints_from: Mapping[str, SharedEndpoints], shared: SharedServices,
-                 nodes: Mapping[str, FleetNode], database_node: str, secrets: AppSecretOutputs,
+                 nodes: Mapping[str, FleetNode], secrets: AppSecretOutputs,
                  opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("openwebui-fleet:index:OpenWebUIApp", name, None, opts)
         self.name = name
@@ -39,7 +39,7 @@ class OpenWebUIApp(pulumi.ComponentResource):
         self.db_password = generated_secret(f"{name}-db-password", None, self)
         self.role, self.database = app_database(name)
         self._spec, self._secrets, self._shared = spec, secrets, shared
-        database = self._database(nodes[database_node], endpoints_from[database_node])
+        database = self._database(nodes[placed.database_node], endpoints_from[placed.database_node])
 
         # Open WebUI's upgrade order: old and new versions never share the database, and one
         # replica migrates. The others carry the migrating replica's id in a label (a label change

@@ -50,6 +50,7 @@ class AppTopology:
     public_url: str
     replicas: tuple[Replica, ...]    # sorted by node, then ordinal
     upstreams: tuple[Endpoint, ...]  # the replicas as the load balancer reaches them, in that order
+    database_node: str               # where psql bootstraps its role and database: the shared services' node
 
     @property
     def migrator(self) -> Replica:
@@ -141,4 +142,4 @@ def _app(fleet: FleetSpec, nodes: Mapping[str, NodeTopology], name: str) -> AppT
     upstreams = tuple(Endpoint(r.container_name, OPENWEBUI_PORT) if r.node == seen_from
                       else Endpoint(r.address, r.host_port) for r in replicas)
     return AppTopology(name=name, hostname=spec.hostname, public_url=public_url(fleet, name),
-                       replicas=replicas, upstreams=upstreams)
+                       replicas=replicas, upstreams=upstreams, database_node=fleet.shared_services.node)

@@ -51,6 +51,7 @@ def test_local_node_uses_its_docker_host_and_has_no_ssh() -> None:
 def test_shared_services_are_container_names_on_their_node_and_published_ports_elsewhere() -> None:
     topology = topology_of(prod())
     assert topology.shared_node == "shared"
+    assert [app.database_node for app in topology.apps.values()] == ["shared", "shared"]
     assert topology.endpoints["shared"] == SharedEndpoints(
         postgres=Endpoint("openwebui-postgres", 5432), postgres_admin_user="postgres",
         redis=Endpoint("openwebui-redis", 6379), qdrant=Endpoint("openwebui-qdrant", 6333),
