@@ -6,12 +6,14 @@ questions of an `Evaluation`; `python -m plan` prints one.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import gc
 import hashlib
 import json
 import runpy
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -268,8 +270,29 @@ def evaluate_program(stack: str, body: Callable[[], Any], config: dict[str, Any]
         outputs: dict[str, pulumi.Output[Any]] = dict(get_root_resource().outputs)
         return pulumi.Output.from_input(_collect(outputs, result))
 
-    program()
+    with paused_gc():
+        program()
     return result
+
+
+@contextlib.contextmanager
+def paused_gc() -> Iterator[None]:
+    """No garbage collection while a program registers resources.
+
+    The SDK keeps every Output, future and lock of an evaluation alive until it ends, so each full
+    collection rescans all of them: at 1,000 replicas half the time went to collections that freed
+    nothing (benchmarks/scale_bench.py). Cycles made meanwhile are collected once, afterwards.
+    """
+    enabled = gc.isenabled()
+    gc.collect()
+    gc.freeze()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+        if enabled:
+            gc.enable()
 
 
 async def _collect(outputs: dict[str, pulumi.Output[Any]], result: Evaluation) -> None:
