@@ -18,21 +18,26 @@ class SharedServices(pulumi.ComponentResource):
     def __init__(self, name: str, spec: SharedServicesSpec, node: FleetNode, secrets: Secrets,
                  opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("openwebui-fleet:index:SharedServices", name, None, opts)
-        self._spec, self._node = spec, node
+        self._name, self._spec, self._node = name, spec, node
         # The image whose psql bootstraps each app's database (any node may run it).
         self.postgres_image: str = spec.postgres.image
-        self.postgres_password = generated_secret("postgres-password", secrets.get("postgresPassword"), self)
-        self.redis_password = generated_secret("redis-password", secrets.get("redisPassword"), self)
-        self.qdrant_api_key = generated_secret("qdrant-api-key", secrets.get("qdrantApiKey"), self)
-        self.s3_access_key = generated_secret("object-storage-access-key",
-                                              secrets.get("objectStorageAccessKey"), self, length=20)
-        self.s3_secret_key = generated_secret("object-storage-secret-key",
-                                              secrets.get("objectStorageSecretKey"), self, length=40)
+        self.postgres_password = self._secret("postgres-password", secrets.get("postgresPassword"))
+        self.redis_password = self._secret("redis-password", secrets.get("redisPassword"))
+        self.qdrant_api_key = self._secret("qdrant-api-key", secrets.get("qdrantApiKey"))
+        self.s3_access_key = self._secret("object-storage-access-key", secrets.get("objectStorageAccessKey"), 20)
+        self.s3_secret_key = self._secret("object-storage-secret-key", secrets.get("objectStorageSecretKey"), 40)
         # What apps wait for before they start: the services, once healthy.
         self.ready: list[pulumi.Resource] = []
         if spec.mode == "docker":
             self._deploy()
         self.register_outputs({})
+
+    def _child_name(self, key: str) -> tuple[str, list[pulumi.Alias]]:
+        """`<component>-<key>`; children were once named `<key>` alone, an alias keeps their URNs."""
+        return f"{self._name}-{key}", [pulumi.Alias(name=key)]
+
+    def _secret(self, key: str, given: pulumi.Output[str] | None, length: int = 32) -> pulumi.Output[str]:
+        return generated_secret(f"{self._name}-{key}", given, self, length=length, renamed_from=key)
 
     def _service(self, container: str, image: str, published: int, *, envs: pulumi.Input[list[str]],
                  data_path: str | None, health: docker.ContainerHealthcheckArgs,
@@ -40,17 +45,19 @@ class SharedServices(pulumi.ComponentResource):
         key = container.removeprefix("openwebui-")
         volumes = []
         if data_path is not None:
-            volume = docker.Volume(f"{key}-data", name=f"{container}-data",
-                                   opts=self._node.child_opts(self, **STATEFUL))
+            volume_name, aliases = self._child_name(f"{key}-data")
+            volume = docker.Volume(volume_name, name=f"{container}-data",
+                                   opts=self._node.child_opts(self, aliases=aliases, **STATEFUL))
             volumes = [docker.ContainerVolumeArgs(volume_name=volume.name, container_path=data_path)]
+        service_name, aliases = self._child_name(key)
         service = docker.Container(
-            key, name=container, image=self._node.image(image).image_id, command=command, envs=envs,
+            service_name, name=container, image=self._node.image(image).image_id, command=command, envs=envs,
             ports=[docker.ContainerPortArgs(internal=INTERNAL_PORTS[container], external=published,
                                             ip=self._node.address)],
             volumes=volumes, networks_advanced=self._node.networks, healthcheck=health,
             restart="unless-stopped", wait=True, wait_timeout=180,
             labels=[docker.ContainerLabelArgs(label="openwebui-fleet.service", value=key)],
-            opts=self._node.child_opts(self))
+            opts=self._node.child_opts(self, aliases=aliases))
         self.ready.append(service)
         return service
 
@@ -77,8 +84,9 @@ class SharedServices(pulumi.ComponentResource):
                           {"MINIO_ROOT_USER": self.s3_access_key, "MINIO_ROOT_PASSWORD": self.s3_secret_key}),
             command=["server", "/data"], data_path="/data", health=healthcheck("mc ready local"))
         # MinIO creates no bucket by itself; this one-shot container does, idempotently.
+        bucket_name, aliases = self._child_name("object-storage-bucket")
         bucket = docker.Container(
-            "object-storage-bucket", name="openwebui-minio-bucket",
+            bucket_name, name="openwebui-minio-bucket",
             image=self._node.image(spec.object_storage.client_image).image_id,
             entrypoints=["sh", "-c"],
             command=['mc alias set fleet "http://$MINIO_HOST:9000" "$MINIO_ROOT_USER" "$MINIO_ROOT_PASSWORD" '
@@ -86,7 +94,7 @@ class SharedServices(pulumi.ComponentResource):
             envs=env_list({"MINIO_HOST": OBJECT_STORAGE, "BUCKET": spec.object_storage.bucket},
                           {"MINIO_ROOT_USER": self.s3_access_key, "MINIO_ROOT_PASSWORD": self.s3_secret_key}),
             networks_advanced=self._node.networks, must_run=False, attach=True, logs=True,
-            opts=self._node.child_opts(self, depends_on=[minio]))
+            opts=self._node.child_opts(self, depends_on=[minio], aliases=aliases))
         self.ready.append(bucket)
         if spec.ollama.enabled:
             self._service(OLLAMA, spec.ollama.image, spec.ollama.port, envs=[],
