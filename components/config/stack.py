@@ -111,7 +111,12 @@ def _secret(value: str | None) -> pulumi.Output[str] | None:
 
 
 def _all_config() -> dict[str, Any]:
-    # The SDK has no public "list every key"; unknown keys must be reported, so read the map.
+    """Every config key the engine gave this program, with its value (secrets still plaintext here).
+
+    Not public API: `pulumi.Config` reads one known key at a time and `pulumi.runtime.get_config_env()`
+    sees only the PULUMI_CONFIG variable, while the language host (and the mocks) hand the map over
+    with `set_all_config`, kept in `CONFIG`. Reporting unknown keys needs the whole map.
+    """
     from pulumi.runtime import config as runtime_config
     return {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
 
