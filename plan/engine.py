@@ -175,12 +175,15 @@ class _Mocks(pulumi.runtime.Mocks):
 
     def __init__(self, generated: list[str]) -> None:
         self.generated = generated
+        # resource name -> the name it was renamed from (an alias): the engine keeps its state
+        self.renamed_from: dict[str, str] = {}
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
         state = dict(args.inputs)
         if args.typ in ("random:index/randomPassword:RandomPassword", "random:index/randomString:RandomString"):
-            # Named after the resource: the same program gives the same value in every evaluation.
-            value = f"{GENERATED_PREFIX}{args.name}"
+            # Named after the resource: the same program gives the same value in every evaluation, and
+            # an aliased rename keeps it (the engine carries the state over, not a new password).
+            value = f"{GENERATED_PREFIX}{self.renamed_from.get(args.name, args.name)}"
             self.generated.append(value)
             state["result"] = value
         elif args.typ == IMAGE:
@@ -205,6 +208,9 @@ class _Monitor(pulumi_mocks.MockMonitor):
         self.into = into
 
     def RegisterResource(self, request: Any) -> Any:
+        earlier = [a.spec.name for a in request.aliases if a.WhichOneof("alias") == "spec" and a.spec.name]
+        if earlier:
+            self.mocks.renamed_from[request.name] = earlier[0]
         response = super().RegisterResource(request)
         if request.type != "pulumi:pulumi:Stack":
             self.into.append(Registered(
