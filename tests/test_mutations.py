@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from plan.engine import PROJECT_DIR
+from project_copy import copy_project
 
 
 @dataclass(frozen=True)
@@ -68,20 +68,9 @@ MUTATIONS = {
 _RESULT = re.compile(r"^(PASSED|FAILED|ERROR|SKIPPED|XFAIL|XPASS) (\S+)", re.M)
 
 
-def _tracked_files() -> list[str]:
-    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-                            cwd=PROJECT_DIR, check=True, capture_output=True, text=True).stdout
-    return [name for name in listed.split("\0") if name and (PROJECT_DIR / name).is_file()]
-
-
 @pytest.fixture(scope="module")
 def pristine(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The project's files as they are now (committed or not), without caches or the virtualenv."""
-    copy = tmp_path_factory.mktemp("mutation") / "pristine"
-    for name in _tracked_files():
-        (copy / name).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(PROJECT_DIR / name, copy / name)
-    return copy
+    return copy_project(tmp_path_factory.mktemp("mutation") / "pristine")
 
 
 def _mutated(pristine: Path, mutation: Mutation, where: Path) -> Path:
