@@ -27,7 +27,7 @@ class Mutation:
     catches: tuple[str, ...]  # test ids that must each fail on this bug
 
 
-LB_UPSTREAMS = "tests/test_load_balancer.py::test_every_replica_of_an_app_is_in_its_upstream_and_in_no_other"
+LB_UPSTREAMS = "tests/components/test_load_balancer.py::test_every_replica_of_an_app_is_in_its_upstream_and_in_no_other"
 ENV = "tests/render/test_openwebui_env.py"
 
 MUTATIONS = {
@@ -35,7 +35,7 @@ MUTATIONS = {
         "components/topology.py",
         "for n in range(1, spec.replicas[node] + 1)", "for n in range(1, 2)",
         (f"{LB_UPSTREAMS}[local]", f"{LB_UPSTREAMS}[prod]",
-         "tests/test_topology.py::test_prod_replicas_ports_and_migrating_replica",
+         "tests/components/test_topology.py::test_prod_replicas_ports_and_migrating_replica",
          "tests/test_fleet.py::test_prod_places_services_on_shared_node_and_replicas_where_config_says")),
     "env: every replica runs migrations": Mutation(
         "components/render/openwebui_env.py",
@@ -49,20 +49,20 @@ MUTATIONS = {
         '"QDRANT_COLLECTION_PREFIX": app_name,', '"QDRANT_COLLECTION_PREFIX": "open-webui",',
         (f"{ENV}::test_a_replica_shares_websockets_vectors_and_files_with_its_app_and_does_not_migrate",
          "tests/test_fleet.py::test_replicas_of_an_app_share_its_secrets_and_apps_share_none",
-         "tests/test_backup_deploy.py::test_job_and_replicas_agree_on_database_and_collection_names[local]",
-         "tests/test_backup_deploy.py::test_job_and_replicas_agree_on_database_and_collection_names[prod]")),
+         "tests/components/test_backup_job.py::test_job_and_replicas_agree_on_database_and_collection_names[local]",
+         "tests/components/test_backup_job.py::test_job_and_replicas_agree_on_database_and_collection_names[prod]")),
     "upstream: one server per app": Mutation(
         "components/render/nginx.py",
         "for u in sorted(site.upstreams, key=lambda u: (u.address, u.port))",
         "for u in sorted(site.upstreams, key=lambda u: (u.address, u.port))[:1]",
         (f"{LB_UPSTREAMS}[local]", f"{LB_UPSTREAMS}[prod]",
-         "tests/test_load_balancer.py::test_adding_a_node_changes_the_upstream_list_and_only_the_config_step_of_the_lb")),
+         "tests/components/test_load_balancer.py::test_adding_a_node_changes_the_upstream_list_and_only_the_config_step_of_the_lb")),
     "upstream: every server at Open WebUI's container port": Mutation(
         "components/render/nginx.py",
         'f"    server {u.address}:{u.port} max_fails', 'f"    server {u.address}:8080 max_fails',
         (f"{LB_UPSTREAMS}[prod]",
-         "tests/test_load_balancer.py::test_adding_a_node_changes_the_upstream_list_and_only_the_config_step_of_the_lb",
-         "tests/test_load_balancer.py::test_native_mode_writes_the_config_over_ssh_with_nginx_t_and_reload")),
+         "tests/components/test_load_balancer.py::test_adding_a_node_changes_the_upstream_list_and_only_the_config_step_of_the_lb",
+         "tests/components/test_load_balancer.py::test_native_mode_writes_the_config_over_ssh_with_nginx_t_and_reload")),
 }
 
 _RESULT = re.compile(r"^(PASSED|FAILED|ERROR|SKIPPED|XFAIL|XPASS) (\S+)", re.M)
