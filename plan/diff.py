@@ -147,9 +147,9 @@ def _node(ev: Evaluation, r: Registered) -> str:
 def _delete_notes(r: Registered) -> tuple[str, ...]:
     notes = []
     if r.protect:
-        notes.append(f"protected: needs `pulumi state unprotect '{r.urn}'` first")
+        notes.append("protected: see Notes")  # the unprotect command (a full URN) is listed there
     if r.retain_on_delete:
-        notes.append("retainOnDelete: left on the node, data kept")
+        notes.append("retained: data kept")
     return tuple(notes)
 
 
@@ -248,7 +248,8 @@ def render_diff(diff: PlanDiff) -> str:
     notes = []
     if diff.blocked:
         notes.append(f"{len(diff.blocked)} protected resource(s) would be replaced or deleted: `pulumi up` stops "
-                     "there until each is unprotected (`pulumi state unprotect URN`); decide that on purpose.")
+                     "there until each is unprotected; decide that on purpose:")
+        notes += [f"  pulumi state unprotect '{c.urn}'" for c in sorted(diff.blocked, key=lambda c: c.urn)]
     dbr = sorted(c.name for c in diff.of("replace") if c.delete_before_replace)
     if dbr:
         notes.append("Delete-before-replace (the old one is gone before the new one starts): " + ", ".join(dbr))
@@ -256,7 +257,7 @@ def render_diff(diff: PlanDiff) -> str:
         notes.append(f"{name} reads outputs of replaced {', '.join(read)}: `pulumi preview` may show it "
                      "replaced too (unknown until the replacement exists).")
     if notes:
-        out += ["", "Notes"] + [f"- {n}" for n in notes]
+        out += ["", "Notes"] + [n if n.startswith(" ") else f"- {n}" for n in notes]
     out += ["", f"{NGINX_OUTPUT}: " + ("unchanged" if not diff.nginx_diff else "\n" + diff.nginx_diff.rstrip())]
     return "\n".join(out)
 

@@ -46,7 +46,7 @@ def render_plan(ev: Evaluation) -> str:
         kind = "one-shot" if inputs.get("mustRun") is False else "service"
         rows.append((_node(ev, c), c.name, images.get(inputs.get("image", ""), inputs.get("image")), kind, ports or "-", volumes or "-"))
     out.append(table(["node", "container", "image", "kind", "published", "volumes"], rows))
-    out += ["", "Volumes (protected: never replaced or deleted by an edit)"]
+    out += ["", "Volumes (protect True: never replaced or deleted by an edit; the others are rewritten on every deploy)"]
     out.append(table(["node", "volume", "protect", "retainOnDelete"],
                      [(_node(ev, v), v.inputs.get("name"), v.protect, v.retain_on_delete)
                       for v in sorted(ev.of_type(VOLUME), key=lambda v: (_node(ev, v), v.name))]))
