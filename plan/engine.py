@@ -6,6 +6,7 @@ questions of an `Evaluation`; `python -m plan` prints one.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import runpy
@@ -99,6 +100,8 @@ class Registered:
     custom: bool
     # input key -> URNs whose outputs that input reads (what `pulumi preview` cascades on)
     property_dependencies: dict[str, list[str]] = field(default_factory=dict)
+    # `aliases` as registered: {"urn": ...} or a spec {"name", "type", "parentUrn", "noParent"}
+    aliases: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def inputs(self) -> dict[str, Any]:
@@ -134,6 +137,21 @@ class Evaluation:
         if self._by_urn is None or len(self._by_urn) != len(self.resources):
             self._by_urn = {r.urn: r for r in self.resources}
         return self._by_urn
+
+
+def evaluation_to_json(ev: Evaluation) -> str:
+    """An evaluation as JSON, to hand it from one process to another (see plan/at_ref.py)."""
+    data = {f.name: getattr(ev, f.name) for f in dataclasses.fields(ev) if f.compare}
+    data["resources"] = [dataclasses.asdict(r) for r in ev.resources]
+    data["secret_outputs"] = sorted(ev.secret_outputs)
+    return json.dumps(data, default=str)
+
+
+def evaluation_from_json(text: str) -> Evaluation:
+    data = json.loads(text)
+    data["resources"] = [Registered(**r) for r in data["resources"]]
+    data["secret_outputs"] = set(data["secret_outputs"])
+    return Evaluation(**data)
 
 
 def is_secret(value: Any) -> bool:
@@ -195,8 +213,16 @@ class _Monitor(pulumi_mocks.MockMonitor):
                 dependencies=list(request.dependencies), protect=bool(request.protect),
                 retain_on_delete=bool(request.retainOnDelete),
                 delete_before_replace=bool(request.deleteBeforeReplace), custom=bool(request.custom),
-                property_dependencies={k: list(v.urns) for k, v in request.propertyDependencies.items()}))
+                property_dependencies={k: list(v.urns) for k, v in request.propertyDependencies.items()},
+                aliases=[_alias(a) for a in request.aliases]))
         return response
+
+
+def _alias(alias: Any) -> dict[str, Any]:
+    if alias.WhichOneof("alias") == "urn":
+        return {"urn": alias.urn}
+    spec = alias.spec
+    return {"name": spec.name, "type": spec.type, "parentUrn": spec.parentUrn, "noParent": spec.noParent}
 
 
 def to_pulumi_config(config: dict[str, Any]) -> tuple[dict[str, str], list[str]]:
