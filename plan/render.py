@@ -30,7 +30,7 @@ def _image_refs(ev: Evaluation) -> dict[str, str]:
 
 def render_plan(ev: Evaluation) -> str:
     if ev.error:
-        return f"stack '{ev.stack}': config rejected:\n  {ev.error}"
+        return f"stack '{ev.stack}': config rejected:\n  " + ev.error.replace("\n", "\n  ")
     out = [f"Plan for stack '{ev.stack}': {len(ev.resources)} resources to create "
            f"(evaluated under Pulumi's mock engine; no CLI, credentials or SSH used)", ""]
     counts = Counter(r.type for r in ev.resources)

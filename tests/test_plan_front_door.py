@@ -108,3 +108,13 @@ def test_keys_of_other_namespaces_reach_the_program_unprefixed_and_are_accepted(
     assert values["aws:region"] == "eu-central-1" and "openwebui-fleet:nodes" in values
     assert "openwebui-fleet:aws:region" not in values
     assert evaluate("local", config).error is None
+
+
+def test_plan_prints_every_config_mistake_on_its_own_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    stack = tmp_path / "Pulumi.local.yaml"
+    stack.write_text(LOCAL.replace(HTTP_PORT, '    httpPort: "abc"').replace("        local: 2", "        local: -1"))
+    assert main(["local", "--config", str(stack)]) == 1
+    assert capsys.readouterr().out.splitlines() == [
+        "stack 'local': config rejected:",
+        "  apps.chat.replicas.local: -1 is out of range: write a number from 1 to 100, e.g. local: 1",
+        "  loadBalancer.httpPort: 'abc' is not a whole number: write one from 1 to 65535, e.g. httpPort: 80"]
