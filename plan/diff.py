@@ -36,7 +36,7 @@ CONTAINER_UPDATABLE = frozenset({
     "destroyGraceSeconds", "healthcheck", "containerReadRefreshTimeoutMilliseconds"})
 # Types the provider always replaces delete-before-replace (pulumi-docker: container names are unique).
 DELETE_BEFORE_REPLACE_TYPES = frozenset({CONTAINER})
-NGINX_OUTPUT = "lbNginxConf"
+NGINX_OUTPUT = "lb.nginxConf"  # as printed
 _ENV_LINE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=")
 
 
@@ -183,10 +183,16 @@ def compare(old_r: Registered, new_r: Registered, old: Evaluation, new: Evaluati
                   new_r.delete_before_replace or new_r.type in DELETE_BEFORE_REPLACE_TYPES, tuple(notes))
 
 
+def nginx_conf(ev: Evaluation) -> str:
+    """The LB's nginx.conf from the stack outputs (`lb.nginxConf`), or "" without a load balancer."""
+    # `lbNginxConf`: its name before it moved under `lb`, so a diff against an older ref still lines up.
+    return (ev.outputs.get("lb") or {}).get("nginxConf") or ev.outputs.get("lbNginxConf") or ""
+
+
 def nginx_conf_diff(old: Evaluation, new: Evaluation) -> str:
-    if NGINX_OUTPUT in old.secret_outputs or NGINX_OUTPUT in new.secret_outputs:
+    if "lb" in old.secret_outputs or "lb" in new.secret_outputs:
         return "[secret]"
-    a, b = old.outputs.get(NGINX_OUTPUT) or "", new.outputs.get(NGINX_OUTPUT) or ""
+    a, b = nginx_conf(old), nginx_conf(new)
     return "".join(difflib.unified_diff(a.splitlines(keepends=True), b.splitlines(keepends=True),
                                         f"{NGINX_OUTPUT} (old)", f"{NGINX_OUTPUT} (new)"))
 

@@ -52,11 +52,22 @@ def render_plan(ev: Evaluation) -> str:
                       for v in sorted(ev.of_type(VOLUME), key=lambda v: (_node(ev, v), v.name))]))
     generated = [r.name for r in ev.resources if r.type.startswith("random:")]
     out += ["", f"Generated secrets ({len(generated)}): {', '.join(sorted(generated))}", "", "Outputs"]
-    for name, value in ev.outputs.items():
+    for name, value in sorted(ev.outputs.items()):  # as `pulumi stack output` lists them
         if name in ev.secret_outputs:
             out.append(f"{name}: [secret]")
-        elif isinstance(value, str) and "\n" in value:
-            out.append(f"{name}: |\n" + "\n".join("  " + line for line in value.splitlines()))
         else:
-            out.append(yaml.safe_dump({name: value}, sort_keys=False, default_flow_style=None, width=120).rstrip())
+            out.append(yaml.dump({name: value}, Dumper=_OutputDumper, sort_keys=False, default_flow_style=None,
+                                 width=120).rstrip())
     return "\n".join(out)
+
+
+class _OutputDumper(yaml.SafeDumper):
+    """Outputs as YAML, with multi-line text (nginx.conf) as a readable block, at any depth."""
+
+
+def _text(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_OutputDumper.add_representer(str, _text)
