@@ -631,24 +631,29 @@ def test_every_mistake_of_a_file_is_reported_in_one_run_one_line_each_sorted_by_
     assert lines[3].startswith("openwebui-fleet:loadBalancr: unknown key: write 'loadBalancer' (known keys are ")
 
 
-def rejection_lines(config: dict[str, Any], secrets: set[str] | None = None) -> list[str]:
+def rejection_lines(config: dict[str, Any], secrets: set[str] | None = None,
+                    app_secrets: dict[str, Any] | None = None) -> list[str]:
     with pytest.raises(ConfigError) as caught:
-        parse_fleet(config, set() if secrets is None else secrets, {})
+        parse_fleet(config, set() if secrets is None else secrets, app_secrets or {})
     return str(caught.value).splitlines()
 
 
-def test_rules_across_keys_run_only_on_keys_that_validated():
+def test_rules_across_keys_run_on_what_validated_and_never_on_what_a_missing_entry_would_mislead():
+    both = {"backupAccessKeyId", "backupSecretAccessKey"}
     config = prod()
-    config["apps"]["chat"]["port"] = "abc"              # apps does not validate ...
-    config["apps"]["research"]["replicas"]["slave9"] = 1  # ... so placement is not judged on it
-    config["loadBalancer"]["tls"] = {}                  # the LB validated: its rule runs
-    assert rejection_lines(config, {"backupAccessKeyId", "backupSecretAccessKey"}) == [
+    config["apps"]["chat"]["port"] = "abc"                # app chat does not validate, research does:
+    config["apps"]["research"]["replicas"]["slave9"] = 1  # its placement is still checked
+    config["loadBalancer"]["tls"] = {}                    # the LB validated: its rule runs
+    # appSecrets.chat is not judged against apps: chat is missing from the validated ones, not from the file.
+    assert rejection_lines(config, both, {"chat": {"openaiApiKeys": ["sk-1"]}}) == [
         "apps.chat.port: 'abc' is not a whole number: write one from 1 to 65535, e.g. port: 3000",
+        "apps.research.replicas: node 'slave9' is not under nodes (known: master, shared, slave1)",
         "loadBalancer.tls: {} takes the certificate and key from secrets: pulumi config set --secret "
         "lbTlsCertificate < fullchain.pem and pulumi config set --secret lbTlsKey < privkey.pem"]
-    config["apps"]["chat"]["port"] = 3000
-    assert "apps.research.replicas: node 'slave9' is not under nodes (known: master, shared, slave1)" in \
-        rejection_lines(config, {"backupAccessKeyId", "backupSecretAccessKey"})
+    config = prod()
+    config["nodes"]["slave1"]["sshPort"] = "x"  # slave1 exists, so chat's replicas there are not 'unknown'
+    assert rejection_lines(config, both) == [
+        "nodes.slave1.sshPort: 'x' is not a whole number: write one from 1 to 65535, e.g. sshPort: 22"]
 
 
 @pytest.mark.parametrize("edit, line", [

@@ -37,24 +37,38 @@ class FleetSpec(Model):
             raise problems[0]
         return self
 
-    def problems(self, secrets: set[str], app_secrets: dict[str, Any],
-                 validated: set[str] | None = None) -> list[Invalid]:
+    def problems(self, secrets: set[str], app_secrets: dict[str, Any], validated: set[str] | None = None,
+                 partly: frozenset[str] = frozenset()) -> list[Invalid]:
         """Every rule that spans parts of the config and is broken, sorted by key.
 
         `validated` names the fields that hold validated values (the others are absent, see
-        `stack.parse_fleet`); a rule runs only when every field it reads is among them.
+        `stack.parse_fleet`), `partly` those among them that hold only the entries that validated
+        (`nodes`, `apps`). A rule runs when every field it reads is validated, whole or, where the rule
+        cannot be misled by a missing entry, partly.
         """
-        rules: list[tuple[Callable[[], Iterator[Invalid]], set[str]]] = [
-            (self._check_nodes, {"nodes", "ssh_user"}),
-            (self._check_placement, {"nodes", "shared_services", "load_balancer", "apps"}),
-            (lambda: self._check_apps(app_secrets), {"apps", "shared_services"}),
-            (self._check_ports, {"shared_services", "load_balancer", "apps"}),
-            (lambda: self._check_backup_credentials(secrets), {"backup", "shared_services"}),
-            (lambda: self._check_tls(secrets), {"load_balancer"}),
-            (lambda: self._check_external_secrets(secrets), {"shared_services"}),
+        # rule, the fields it reads, those of them it may read partly
+        rules: list[tuple[Callable[[], Iterator[Invalid]], set[str], set[str]]] = [
+            (self._check_not_empty, {"nodes", "apps"}, set()),
+            (self._check_nodes, {"nodes", "ssh_user"}, {"nodes"}),
+            (self._check_placement, {"nodes", "shared_services", "load_balancer", "apps"}, {"apps"}),
+            (lambda: self._check_apps(app_secrets), {"apps", "shared_services"}, {"apps"}),
+            (lambda: self._check_app_secrets(app_secrets), {"apps"}, set()),
+            (self._check_ports, {"shared_services", "load_balancer", "apps"}, {"apps"}),
+            (lambda: self._check_backup_credentials(secrets), {"backup", "shared_services"}, set()),
+            (lambda: self._check_tls(secrets), {"load_balancer"}, set()),
+            (lambda: self._check_external_secrets(secrets), {"shared_services"}, set()),
         ]
-        found = [p for rule, reads in rules if validated is None or reads <= validated for p in rule()]
+        whole = None if validated is None else validated - partly
+        found = [p for rule, reads, may_be_partial in rules
+                 if whole is None or all(f in whole or (f in partly and f in may_be_partial) for f in reads)
+                 for p in rule()]
         return sorted(found, key=lambda p: p.key)
+
+    def _check_not_empty(self) -> Iterator[Invalid]:
+        if not self.nodes:
+            yield Invalid("nodes", "{} has no node: add at least one, e.g. nodes: {master: {host: 10.0.0.2}}")
+        if not self.apps:
+            yield Invalid("apps", "{} has no app: add at least one with a hostname and replicas")
 
     def _check_backup_credentials(self, secrets: set[str]) -> Iterator[Invalid]:
         if self.backup is not None and not {"backupAccessKeyId", "backupSecretAccessKey"} <= secrets:
@@ -91,9 +105,6 @@ class FleetSpec(Model):
                           f"{', '.join(sorted(tls_secrets))} are set too: keep one of the two")
 
     def _check_nodes(self) -> Iterator[Invalid]:
-        if not self.nodes:
-            yield Invalid("nodes", "{} has no node: add at least one, e.g. nodes: {master: {host: 10.0.0.2}}")
-            return
         userless = sorted(n for n, node in self.nodes.items()
                           if node.docker_host is None and not (node.ssh_user or self.ssh_user))
         if len(userless) == 1:
@@ -125,9 +136,6 @@ class FleetSpec(Model):
                           f"'{lb.node}' has no host: give nodes.{lb.node}.host or use mode: docker")
 
     def _check_apps(self, app_secrets: dict[str, Any]) -> Iterator[Invalid]:
-        if not self.apps:
-            yield Invalid("apps", "{} has no app: add at least one with a hostname and replicas")
-            return
         hostnames: dict[str, str] = {}
         for name, app in self.apps.items():
             if app.hostname in hostnames:
@@ -148,9 +156,6 @@ class FleetSpec(Model):
                 yield Invalid(f"apps.{name}.microsoftOAuth", f"clientId '{app.microsoft_oauth.client_id}' needs its "
                               "client secret: pulumi config set --secret --path "
                               f"'appSecrets.{name}.microsoftClientSecret' ...")
-        for stray in sorted(set(app_secrets) - set(self.apps)):
-            yield Invalid(f"appSecrets.{stray}", f"no app named '{stray}' "
-                          f"(apps: {', '.join(sorted(self.apps))}): rename or remove it")
         # Replica names are '<app>-<node>-<n>'; two different pairs must not spell the same name.
         spelled: dict[str, tuple[str, str]] = {}
         for app, spec in self.apps.items():
@@ -160,6 +165,11 @@ class FleetSpec(Model):
                     yield Invalid(f"apps.{app}.replicas.{node}", f"apps.{app} on node '{node}' and apps.{other[0]} "
                                   f"on node '{other[1]}' give replicas the same name '{app}-{node}-N': "
                                   "rename an app or a node")
+
+    def _check_app_secrets(self, app_secrets: dict[str, Any]) -> Iterator[Invalid]:
+        for stray in sorted(set(app_secrets) - set(self.apps)):
+            yield Invalid(f"appSecrets.{stray}", f"no app named '{stray}' "
+                          f"(apps: {', '.join(sorted(self.apps))}): rename or remove it")
 
     def _check_ports(self) -> Iterator[Invalid]:
         used: dict[str, dict[int, str]] = defaultdict(dict)  # node → host port → what holds it

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import typing
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -45,6 +46,7 @@ def parse_fleet(raw: dict[str, Any], secret_keys: set[str], app_secrets: dict[st
             problems += format_errors(e, f"appSecrets.{app}", AppSecrets)
     fleet_raw = {k: v for k, v in raw.items() if k in known and k not in SECRET_KEYS}
     values: dict[str, Any] = {}
+    partly: set[str] = set()
     # Each top-level key on its own, so a mistake in one leaves the others to check. (FleetSpec has no
     # field validators of its own; its cross-key rules run below.)
     for name, field in FleetSpec.model_fields.items():
@@ -55,16 +57,31 @@ def parse_fleet(raw: dict[str, Any], secret_keys: set[str], app_secrets: dict[st
             else:
                 values[name] = field.get_default(call_default_factory=True)
             continue
+        adapter = TypeAdapter(field.rebuild_annotation())
         try:
-            values[name] = TypeAdapter(field.rebuild_annotation()).validate_python(fleet_raw[key])
+            values[name] = adapter.validate_python(fleet_raw[key])
         except ValidationError as e:
             problems += format_errors(e, "", FleetSpec, prefix=(key,))
+            if typing.get_origin(field.annotation) is dict and isinstance(fleet_raw[key], dict):
+                values[name] = _valid_entries(adapter, fleet_raw[key])  # nodes, apps: keep the good ones
+                partly.add(name)
     partial = FleetSpec.model_construct(**values)
-    problems += [(p.key, f"{p.key}: {p}")
-                 for p in partial.problems(secret_keys, app_secrets, validated=set(values))]
+    problems += [(p.key, f"{p.key}: {p}") for p in partial.problems(secret_keys, app_secrets, validated=set(values),
+                                                                    partly=frozenset(partly))]
     if problems:
         raise ConfigError("\n".join(line for _, line in sorted(set(problems))))
     return FleetSpec.model_validate(fleet_raw, context={"secrets": secret_keys, "app_secrets": app_secrets})
+
+
+def _valid_entries(adapter: TypeAdapter[Any], raw: dict[str, Any]) -> dict[str, Any]:
+    """The entries of a mapping (node → spec, app → spec) that validate on their own."""
+    valid: dict[str, Any] = {}
+    for key, value in raw.items():
+        try:
+            valid.update(adapter.validate_python({key: value}))
+        except ValidationError:
+            pass  # reported with the whole mapping
+    return valid
 
 
 def parse_backup(raw: dict[str, Any]) -> BackupSpec:
