@@ -200,7 +200,8 @@ def nginx_conf_diff(old: Evaluation, new: Evaluation) -> str:
 def diff_evaluations(old: Evaluation, new: Evaluation, old_label: str = "old",
                      new_label: str = "new") -> PlanDiff:
     result = PlanDiff(old_label, new_label)
-    errors = [f"{label}: {ev.error}" for label, ev in ((old_label, old), (new_label, new)) if ev.error]
+    errors = [f"{label}: {line}" for label, ev in ((old_label, old), (new_label, new)) if ev.error
+              for line in ev.error.splitlines()]
     if errors:
         result.error = "\n".join(errors)
         return result

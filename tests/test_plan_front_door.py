@@ -118,3 +118,15 @@ def test_plan_prints_every_config_mistake_on_its_own_line(tmp_path: Path, capsys
         "stack 'local': config rejected:",
         "  apps.chat.replicas.local: -1 is out of range: write a number from 1 to 100, e.g. local: 1",
         "  loadBalancer.httpPort: 'abc' is not a whole number: write one from 1 to 65535, e.g. httpPort: 80"]
+
+
+def test_plan_diff_names_the_file_on_every_line_of_a_rejected_config(tmp_path: Path,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    stack = tmp_path / "Pulumi.local.yaml"
+    stack.write_text(LOCAL.replace(HTTP_PORT, '    httpPort: "abc"').replace("        local: 2", "        local: -1"))
+    assert main(["diff", "local", "--old", str(PROJECT_DIR / "Pulumi.local.yaml"), "--new", str(stack)]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].endswith(": config rejected:")
+    assert lines[1:] == [
+        f"  {stack}: apps.chat.replicas.local: -1 is out of range: write a number from 1 to 100, e.g. local: 1",
+        f"  {stack}: loadBalancer.httpPort: 'abc' is not a whole number: write one from 1 to 65535, e.g. httpPort: 80"]
