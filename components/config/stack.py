@@ -13,7 +13,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from components.config.apps import AppSecrets
 from components.config.backup import BackupSpec
-from components.config.errors import Problem, format_error, format_errors, known_keys
+from components.config.errors import Problem, format_errors, known_keys
 from components.config.fleet import FleetSpec
 from components.config.types import ConfigError
 
@@ -29,8 +29,8 @@ def parse_fleet(raw: dict[str, Any], secret_keys: set[str], app_secrets: dict[st
     """Validate raw stack config (keys without the project prefix); raise ConfigError on a mistake.
 
     Every mistake is found in one run: pydantic collects the field errors of each top-level key, and
-    the rules that span keys (`FleetSpec.problems`) run on the keys that validated. The message is one
-    line per mistake, sorted by key. `secret_keys` names the secret keys that are set; `app_secrets` is
+    the rules that span keys (`FleetSpec.problems`) run on the keys (and nodes, apps) that validated. One
+    line a mistake, sorted by key. `secret_keys` names the secret keys that are set; `app_secrets` is
     the plaintext `appSecrets` object, used only to check its shape and never stored.
     """
     known = known_keys(FleetSpec) + list(SECRET_KEYS)
@@ -85,11 +85,11 @@ def _valid_entries(adapter: TypeAdapter[Any], raw: dict[str, Any]) -> dict[str, 
 
 
 def parse_backup(raw: dict[str, Any]) -> BackupSpec:
-    """Validate just the `backup` key (for tools that need nothing else); raise ConfigError."""
+    """Validate just the `backup` key (for tools that need nothing else); raise ConfigError (a line a mistake)."""
     try:
         return BackupSpec.model_validate(raw)
     except ValidationError as e:
-        raise ConfigError(format_error(e, "backup", BackupSpec)) from None
+        raise ConfigError("\n".join(line for _, line in sorted(format_errors(e, "backup", BackupSpec)))) from None
 
 
 class StackConfigError(ConfigError, pulumi.RunError):
