@@ -13,7 +13,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from plan.engine import PROJECT_DIR, Evaluation, StackFileError, evaluate, read_stack_file, stack_config
+from plan.engine import Evaluation, StackFileError, evaluate, read_stack_file, stack_config
 from plan.render import render_plan
 
 OK, BAD_CONFIG = 0, 1  # argparse exits 2 on a usage error
