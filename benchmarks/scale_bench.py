@@ -7,12 +7,17 @@ and 2 of `docs`), each size in a fresh process of its own:
 - warm evaluation of `__main__.py` (`plan.engine.evaluate`, its imports already paid), against
 - the same-graph replay (`plan.replay`): the same resources with the same types, names, inputs,
   secrets, parents, providers, dependencies and options, registered by a bare program;
+- the typed replay (`replay_body(ev, typed=True)`): the same, also declaring each type's output
+  properties as the provider package's classes do (the SDK makes an Output for each of them);
 - both again with Python's garbage collector left on during evaluation (what the engine turns off),
   to show what that lever is worth; peak memory (max RSS) of the process.
 Then cold runs, what a user waits for: `python -m plan prod` and `python -m plan diff prod --old F
 --new F` against the cold replay (`python -m plan.replay`: import pulumi and the providers, replay
-the dumped graph, print the same plan). Everything shares this machine's CPUs: compare ratios
-within one run, not absolute seconds across runs.
+the dumped graph, print the same plan).
+
+Times are CPU seconds (user + system) of the measuring process or of the child command: on a
+machine whose CPUs are shared with other work, wall time mostly measures the wait for a CPU. For a
+single-threaded command on an idle machine the two are the same. Compare ratios within one run.
 """
 from __future__ import annotations
 
@@ -25,7 +30,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -56,17 +60,22 @@ def scaled_config(nodes: int) -> dict[str, Any]:
     return config
 
 
+def _cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _timed(fn: Any, gc_on: bool) -> tuple[float, Any]:
-    """Seconds for fn(); with gc_on, the collector stays on inside the engine (its old behaviour)."""
+    """CPU seconds for fn(); with gc_on, the collector stays on inside the engine (its old behaviour)."""
     import plan.engine as engine
     paused = engine.paused_gc
     if gc_on:
         import contextlib
         engine.paused_gc = contextlib.nullcontext  # type: ignore[assignment]
     try:
-        start = time.perf_counter()
+        start = _cpu_s()
         result = fn()
-        return time.perf_counter() - start, result
+        return _cpu_s() - start, result
     finally:
         engine.paused_gc = paused
 
@@ -84,10 +93,13 @@ def one_size(replicas: int) -> dict[str, Any]:
     evaluate_program(stack, replay_body(ev), config)  # warm the replay path too
     replay_s, rp = _timed(lambda: evaluate_program(stack, replay_body(ev), config), gc_on=False)
     assert {r.urn for r in rp.resources} == set(urns)
+    evaluate_program(stack, replay_body(ev, typed=True), config)
+    typed_s, _ = _timed(lambda: evaluate_program(stack, replay_body(ev, typed=True), config), gc_on=False)
     program_gc_s, _ = _timed(lambda: evaluate(stack, config), gc_on=True)
     replay_gc_s, _ = _timed(lambda: evaluate_program(stack, replay_body(ev), config), gc_on=True)
     gc.collect()
     return {"replicas": replicas, "resources": len(urns), "program_s": program_s, "replay_s": replay_s,
+            "typed_s": typed_s,
             "program_gc_s": program_gc_s, "replay_gc_s": replay_gc_s,
             "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             "chain": len(longest_chain(waits_for(ev.resources)))}
@@ -99,12 +111,18 @@ def _child(replicas: int) -> dict[str, Any]:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def _children_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _cold(cmd: list[str], runs: int) -> float:
+    """Median CPU seconds of `cmd` run `runs` times, each a fresh process."""
     times = []
     for _ in range(runs):
-        start = time.perf_counter()
+        start = _children_cpu_s()
         subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True)
-        times.append(time.perf_counter() - start)
+        times.append(_children_cpu_s() - start)
     return statistics.median(times)
 
 
@@ -138,14 +156,16 @@ def main(argv: list[str] | None = None) -> int:
             growth = f"x{(m['program_s'] / previous['program_s']) / (m['resources'] / previous['resources']):.2f}"
         rows.append(("prod" if m["replicas"] == 0 else m["replicas"], m["resources"], f"{m['program_s']:.2f}",
                      f"{m['replay_s']:.2f}", f"x{m['program_s'] / m['replay_s']:.2f}",
+                     f"{m['typed_s']:.2f}", f"x{m['program_s'] / m['typed_s']:.2f}",
                      f"{m['program_gc_s']:.2f}", f"{1 - m['program_s'] / m['program_gc_s']:.0%}",
                      f"x{m['program_gc_s'] / m['replay_gc_s']:.2f}", growth, f"{m['max_rss_mb']:.0f}", m["chain"]))
         previous = m if m["replicas"] else None
-    print("Warm evaluation (each size in its own process)")
+    print("Warm evaluation, CPU seconds (each size in its own process)")
     print(table(["replicas", "resources", "program s", "same-graph replay s", "program / replay",
+                 "typed replay s", "program / typed replay",
                  "program s, GC on", "saved by pausing GC", "program / replay, GC on",
                  "growth vs resources", "max RSS MB", "longest chain"], rows))
-    print("\nCold, what a user waits for (median of %d runs)" % args.cold_runs)
+    print("\nCold, what a user waits for, CPU seconds (median of %d runs)" % args.cold_runs)
     print(table(["command", "seconds", "bare replay s", "ratio"], cold_rows(args.cold_runs)))
     return 0
 

@@ -39,6 +39,10 @@ class OpenWebUIApp(pulumi.ComponentResource):
         self.db_password = generated_secret(f"{name}-db-password", None, self)
         self.role, self.database = app_database(name)
         self._spec, self._secrets, self._shared = spec, secrets, shared
+        # A replica's env is the same for every replica of the app on a node (but the migrating one):
+        # built once per (node, migrates), not ~20 Outputs per replica.
+        self._secret_envs: dict[str, dict[str, pulumi.Output[str]]] = {}
+        self._envs: dict[tuple[str, bool], pulumi.Input[list[str]]] = {}
         database = self._database(nodes[placed.database_node], endpoints_from[placed.database_node])
 
         # Open WebUI's upgrade order: old and new versions never share the database, and one
@@ -70,6 +74,15 @@ class OpenWebUIApp(pulumi.ComponentResource):
             networks_advanced=node.networks, must_run=False, attach=True, logs=True,
             opts=node.child_opts(self, depends_on=self._shared.ready))
 
+    def _env(self, replica: Replica, endpoints: SharedEndpoints) -> pulumi.Input[list[str]]:
+        key = (replica.node, replica.migrates)
+        if key not in self._envs:
+            if replica.node not in self._secret_envs:
+                self._secret_envs[replica.node] = self._secret_env(endpoints)
+            plain = openwebui_env(self.name, self._spec, endpoints, self.public_url, replica.migrates)
+            self._envs[key] = env_list(plain, self._secret_envs[replica.node])
+        return self._envs[key]
+
     def _secret_env(self, endpoints: SharedEndpoints) -> dict[str, pulumi.Output[str]]:
         pg, redis = endpoints.postgres, endpoints.redis
         database_url = pulumi.Output.concat(
@@ -91,7 +104,6 @@ class OpenWebUIApp(pulumi.ComponentResource):
         spec = self._spec
         data = docker.Volume(f"{replica.name}-data", name=f"{replica.container_name}-data",
                              opts=node.child_opts(self, **STATEFUL))
-        plain = openwebui_env(self.name, spec, endpoints, self.public_url, replica.migrates)
         labels: dict[str, pulumi.Input[str]] = {
             "openwebui-fleet.app": self.name, "openwebui-fleet.node": replica.node,
             "openwebui-fleet.replica": str(replica.ordinal),
@@ -100,7 +112,7 @@ class OpenWebUIApp(pulumi.ComponentResource):
             labels["openwebui-fleet.migrator-id"] = migrator_id
         return docker.Container(
             replica.name, name=replica.container_name, image=node.image(spec.image).image_id,
-            envs=env_list(plain, self._secret_env(endpoints)),
+            envs=self._env(replica, endpoints),
             ports=[docker.ContainerPortArgs(internal=OPENWEBUI_PORT, external=replica.host_port,
                                             ip=replica.address)],
             volumes=[docker.ContainerVolumeArgs(volume_name=data.name, container_path="/app/backend/data")],

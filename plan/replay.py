@@ -4,9 +4,16 @@
 order, with the same type, name, inputs (secrets as `Output.secret`), parent, provider, dependencies
 and options, but none of the project's code: no config model, no topology, no rendering. Evaluating
 it under the same mock engine is what the SDK itself costs for that graph (benchmarks/scale_bench.py).
+
+`typed=True` also declares every output property of each type's provider class (as `None`), as
+`docker.Container(...)` and the other generated classes do: the SDK then makes an Output per declared
+property (78 for a container), a cost any program written with the provider packages pays and a bare
+`CustomResource` with only its inputs does not.
 """
 from __future__ import annotations
 
+import functools
+import importlib
 from collections.abc import Callable
 from typing import Any
 
@@ -31,20 +38,34 @@ class _Component(pulumi.ComponentResource):
         self.register_outputs({})
 
 
-def replay_body(ev: Evaluation) -> Callable[[], None]:
+def replay_body(ev: Evaluation, typed: bool = False) -> Callable[[], None]:
     def body() -> None:
         made: dict[str, pulumi.Resource] = {}
         for r in ev.resources:
-            made[r.urn] = _register(r, made)
+            made[r.urn] = _register(r, made, typed)
     return body
 
 
-def _register(r: Registered, made: dict[str, pulumi.Resource]) -> pulumi.Resource:
+@functools.cache
+def declared_properties(type_: str) -> tuple[str, ...]:
+    """The properties the provider package's class for `type_` declares (its `@pulumi.getter`s)."""
+    package, module, name = type_.split(":")
+    if package == "pulumi":  # pulumi:providers:docker
+        package, module, name = name, "index", "Provider"
+    path = _PROVIDER_PACKAGES[package] + ("" if module.startswith("index") else "." + module.split("/")[0])
+    cls = getattr(importlib.import_module(path), name)
+    return tuple(p.fget._pulumi_name for p in vars(cls).values()
+                 if isinstance(p, property) and hasattr(p.fget, "_pulumi_name"))
+
+
+def _register(r: Registered, made: dict[str, pulumi.Resource], typed: bool = False) -> pulumi.Resource:
     opts = pulumi.ResourceOptions(
         parent=made.get(r.parent), depends_on=[made[u] for u in r.dependencies if u in made],
         provider=made.get(r.provider_urn), protect=r.protect or None,
         retain_on_delete=r.retain_on_delete or None, delete_before_replace=r.delete_before_replace or None)
     props = {k: _value(v) for k, v in r.raw_inputs.items()}
+    if typed and r.custom:
+        props = {**dict.fromkeys(declared_properties(r.type)), **props}
     if not r.custom:
         return _Component(r.type, r.name, props, opts)
     if r.type.startswith("pulumi:providers:"):
@@ -52,6 +73,8 @@ def _register(r: Registered, made: dict[str, pulumi.Resource]) -> pulumi.Resourc
     return pulumi.CustomResource(r.type, r.name, props, opts)
 
 
+_PROVIDER_PACKAGES = {"docker": "pulumi_docker", "random": "pulumi_random", "aws": "pulumi_aws",
+                      "command": "pulumi_command"}
 _PROVIDER_MODULES = {"docker": "pulumi_docker", "random": "pulumi_random", "aws": "pulumi_aws.s3",
                      "command": "pulumi_command.remote"}
 
