@@ -197,6 +197,10 @@ class Redis(Model):
     port: Port = 6379
     maxclients: Annotated[int, Strict(), Field(ge=100)] = 10000
     pubsub_buffer_mb: Annotated[int, Strict(), Field(ge=8)] = 256
+    # Seconds before Redis closes an idle client; 0 (never) lets dead clients pile up to maxclients.
+    timeout: Annotated[int, Strict(), Field(ge=60)] = 1800
+    tcp_keepalive: Annotated[int, Strict(), Field(ge=10)] = 60
+    maxmemory_mb: Annotated[int, Strict(), Field(ge=64)] | None = None
 
 
 class Qdrant(Model):
