@@ -19,11 +19,13 @@ PERSISTENT_ENV: dict[str, str] = {
     if line and not line.startswith("#")}
 
 
-def persistent_in_admin_ui_mode(name: str) -> bool:
-    """Whether a change of `name` is ignored once saved (oauth.* keys stay env-only: the program
-    sets ENABLE_OAUTH_PERSISTENT_CONFIG=false)."""
+def saved_in_database(name: str, env: dict[str, str]) -> bool:
+    """Whether Open WebUI running with `env` keeps `name`'s value in its database once saved, so a
+    changed value in the environment is ignored (open_webui/models/config.py: persistent_enabled_for)."""
     key = PERSISTENT_ENV.get(name)
-    return key is not None and not key.startswith("oauth.")
+    if key is None or env.get("ENABLE_PERSISTENT_CONFIG", "true").lower() != "true":
+        return False
+    return not key.startswith("oauth.") or env.get("ENABLE_OAUTH_PERSISTENT_CONFIG", "false").lower() == "true"
 
 
 def hardening_env() -> dict[str, str]:

@@ -8,7 +8,7 @@ import pytest
 
 from components.app_settings import AppSettings
 from components.render.openwebui_settings import (MANAGED_SETTINGS_ENV, PERSISTENT_ENV, hardening_env,
-                                                  persistent_in_admin_ui_mode, settings_env)
+                                                  saved_in_database, settings_env)
 
 ENV_NAMES = Path(__file__).parents[2] / "components" / "openwebui_env_names.txt"
 OPENWEBUI_SOURCE = Path(os.environ.get("OPENWEBUI_SOURCE",
@@ -105,10 +105,14 @@ def test_persistent_names_are_the_ones_open_webui_saves_in_its_database() -> Non
     assert PERSISTENT_ENV["OLLAMA_BASE_URLS"] == "ollama.base_urls"
     assert PERSISTENT_ENV["ENABLE_SIGNUP"] == "ui.enable_signup"
     assert PERSISTENT_ENV["WEBUI_URL"] == "webui.url"
-    assert persistent_in_admin_ui_mode("ENABLE_SIGNUP")
-    assert not persistent_in_admin_ui_mode("ENABLE_OAUTH_SIGNUP")      # oauth.*: env only
-    assert not persistent_in_admin_ui_mode("DATABASE_POOL_SIZE")       # read once at start
-    assert not persistent_in_admin_ui_mode("THREAD_POOL_SIZE")
+    admin_ui = {"ENABLE_PERSISTENT_CONFIG": "true"}
+    assert saved_in_database("ENABLE_SIGNUP", admin_ui)
+    assert saved_in_database("ENABLE_SIGNUP", {})                      # Open WebUI's default: true
+    assert not saved_in_database("ENABLE_SIGNUP", {"ENABLE_PERSISTENT_CONFIG": "false"})
+    assert not saved_in_database("ENABLE_OAUTH_SIGNUP", admin_ui)      # oauth.*: env only by default
+    assert saved_in_database("ENABLE_OAUTH_SIGNUP", {**admin_ui, "ENABLE_OAUTH_PERSISTENT_CONFIG": "True"})
+    assert not saved_in_database("DATABASE_POOL_SIZE", admin_ui)       # read once at start
+    assert not saved_in_database("THREAD_POOL_SIZE", admin_ui)
 
 
 def test_the_persistent_list_is_what_the_installed_open_webui_source_says() -> None:
