@@ -57,9 +57,9 @@ ALLOWED: dict[str, Shape] = {
     "huge_pages": Shape(r"try|on|off", "try"),
 }
 
-# What the fleet's PostgreSQL runs with when the stack says nothing: room for every replica's
-# two pools (see components/budgets.py), where PostgreSQL's own default is 100.
-DEFAULT_SETTINGS: dict[str, str] = {"max_connections": "200"}
+# What the fleet's PostgreSQL runs with when the stack says nothing: room for twelve replicas'
+# two pools at the default pool sizes (components/budgets.py); PostgreSQL's own 100 fits two.
+DEFAULT_SETTINGS: dict[str, str] = {"max_connections": "500"}
 SUPERUSER_RESERVED_DEFAULT = 3
 RESERVED_DEFAULT = 0
 

@@ -2,7 +2,7 @@
 open_webui/config.py), read from an installed open_webui package's source.
 
     python scripts/openwebui_persistent_env.py /path/to/site-packages/open_webui > \
-        components/openwebui_persistent_env_names.txt
+        components/render/openwebui_persistent_env_names.txt
 
 A variable is listed when the value of a DEFAULT_CONFIG entry is computed from it: the module-level
 assignments of the entry's name are followed through the names they use, in config.py and env.py.

@@ -83,7 +83,7 @@ def test_typo_in_a_node_key_lists_the_nodes_known_keys():
     config = prod()
     config["nodes"]["master"]["hostName"] = "m.example.com"
     assert rejection(config) == ("nodes.master.hostName: unknown key 'hostName': "
-                                 "known keys here are host, address, dockerHost, sshUser, sshPort")
+                                 "known keys here are host, address, dockerHost, sshUser, sshPort, memoryMb, cpus")
 
 
 def test_typo_in_a_top_level_key_names_it_with_the_project_prefix_and_lists_known_keys():
@@ -98,7 +98,7 @@ def test_typo_in_a_nested_service_key_lists_that_services_keys():
     config = prod()
     config["sharedServices"]["postgres"] = {"prot": 5433}
     assert rejection(config) == ("sharedServices.postgres.prot: unknown key 'prot': "
-                                 "known keys here are image, port, adminUser")
+                                 "known keys here are image, port, adminUser, settings")
 
 
 @pytest.mark.parametrize("name", ["Master", "slave_1", "1slave", "slave-", "a" * 25])
@@ -334,7 +334,8 @@ def test_app_secrets_for_an_unknown_app_are_rejected():
 def test_app_secrets_with_a_typo_list_the_known_secret_keys():
     assert rejection(prod(), app_secrets={"chat": {"microsoftSecret": "x"}}) == (
         "appSecrets.chat.microsoftSecret: unknown key 'microsoftSecret': "
-        "known keys here are microsoftClientSecret, openaiApiKeys")
+        "known keys here are microsoftClientSecret, googleClientSecret, githubClientSecret, oidcClientSecret, "
+        "openaiApiKeys, env")
 
 
 # ── ports ──────────────────────────────────────────────────────────────────────────────────────

@@ -7,15 +7,17 @@ then `settings_env` (the program manages it; `env` may not set these names).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from components.app_settings import AppSettings, OAuth
+if TYPE_CHECKING:  # the config package imports this package: no import cycle
+    from components.config.app_settings import AppSettings, OAuth
 
 # Variables of Open WebUI's persistent config: with ENABLE_PERSISTENT_CONFIG=true, their value is
 # saved in the database at first start and read from there ever after (open_webui/models/config.py).
 # name → config key, from scripts/openwebui_persistent_env.py.
 PERSISTENT_ENV: dict[str, str] = {
     line.split()[0]: line.split()[1]
-    for line in (Path(__file__).parent.parent / "openwebui_persistent_env_names.txt").read_text().splitlines()
+    for line in Path(__file__).with_name("openwebui_persistent_env_names.txt").read_text().splitlines()
     if line and not line.startswith("#")}
 
 

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from components.app_settings import AppSettings
+from components.config.app_settings import AppSettings
 from components.render.openwebui_settings import (MANAGED_SETTINGS_ENV, PERSISTENT_ENV, hardening_env,
                                                   saved_in_database, settings_env)
 
-ENV_NAMES = Path(__file__).parents[2] / "components" / "openwebui_env_names.txt"
+ENV_NAMES = Path(__file__).parents[2] / "components" / "render" / "openwebui_env_names.txt"
 OPENWEBUI_SOURCE = Path(os.environ.get("OPENWEBUI_SOURCE",
                                        "/work/owui-venv/lib/python3.11/site-packages/open_webui"))
 OIDC = {"clientId": "fleet", "providerUrl": "https://sso.example.com/realms/acme/.well-known/openid-configuration"}
@@ -123,4 +123,4 @@ def test_the_persistent_list_is_what_the_installed_open_webui_source_says() -> N
     root = Path(__file__).parents[2]
     generated = subprocess.run([sys.executable, str(root / "scripts" / "openwebui_persistent_env.py"),
                                 str(OPENWEBUI_SOURCE)], capture_output=True, text=True, check=True).stdout
-    assert generated == (root / "components" / "openwebui_persistent_env_names.txt").read_text()
+    assert generated == (root / "components" / "render" / "openwebui_persistent_env_names.txt").read_text()

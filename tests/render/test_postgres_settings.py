@@ -16,10 +16,10 @@ def test_settings_render_as_sorted_dash_c_pairs_after_the_server_binary() -> Non
 
 def test_sizes_come_from_the_nodes_memory_and_the_stack_wins() -> None:
     # 8 GB node: PostgreSQL counts on 4 GB, a quarter of it as shared buffers.
-    assert effective_settings({}, 8192) == {"max_connections": "200", "shared_buffers": "1024MB",
+    assert effective_settings({}, 8192) == {"max_connections": "500", "shared_buffers": "1024MB",
                                             "effective_cache_size": "3072MB", "maintenance_work_mem": "256MB"}
     assert effective_settings({"shared_buffers": "512MB"}, 8192)["shared_buffers"] == "512MB"
-    assert effective_settings({}, None) == {"max_connections": "200"}
+    assert effective_settings({}, None) == {"max_connections": "500"}
 
 
 @pytest.mark.parametrize(("name", "value", "message"), [

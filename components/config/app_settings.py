@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, Strict, model_validator
 
-from components.config import Invalid, Model, Url
+from components.config.types import Invalid, Model, Url
 
 PoolCount = Annotated[int, Strict(), Field(ge=0, le=500)]
 Seconds = Annotated[int, Strict(), Field(ge=1, le=86400)]
