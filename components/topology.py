@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from components.config import FleetSpec
-from components.postgres_settings import effective_settings
+from components.config.postgres_settings import effective_settings
 from components.endpoints import (INTERNAL_PORTS, OBJECT_STORAGE, OLLAMA, OPENWEBUI_PORT, POSTGRES, QDRANT,
                                   REDIS, Endpoint, SharedEndpoints)
 

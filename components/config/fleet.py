@@ -13,8 +13,8 @@ from components.config.load_balancer import LoadBalancerSpec
 from components.config.nodes import NodeSpec
 from components.config.shared_services import SharedServicesSpec
 from components.config.types import Invalid, Model, Name
-from components.budgets import JOB_CONNECTIONS, AppLoad, BudgetError, check_node, check_postgres, check_redis
-from components.postgres_settings import connection_limit, effective_settings
+from components.config.budgets import JOB_CONNECTIONS, AppLoad, BudgetError, check_node, check_postgres, check_redis
+from components.config.postgres_settings import connection_limit, effective_settings
 from components.render.openwebui_env import OPENWEBUI_ENV_NAMES, managed_env_names
 from components.render.openwebui_settings import OAUTH_SECRETS
 

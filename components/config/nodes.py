@@ -18,7 +18,7 @@ class NodeSpec(Model):
     docker_host: str | None = None
     ssh_user: str | None = None
     ssh_port: Port = 22
-    # What the node offers; the replicas' limits placed on it must fit (components/budgets.py).
+    # What the node offers; the replicas' limits placed on it must fit (components/config/budgets.py).
     memory_mb: Annotated[int, Strict(), Field(ge=256)] | None = None
     cpus: Annotated[float, Field(gt=0, le=1024)] | None = None
 

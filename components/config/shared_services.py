@@ -5,7 +5,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, Strict, model_validator
 
-from components.postgres_settings import check_setting
+from components.config.postgres_settings import check_setting
 from components.config.types import Host, Image, Invalid, Model, Name, Port, shaped
 
 

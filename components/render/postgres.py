@@ -44,7 +44,7 @@ def app_database_env(app: str, host: str, port: int, admin_user: str) -> dict[st
 
 def postgres_server_command(settings: dict[str, str]) -> list[str]:
     """The postgres image's command: the server with each setting as `-c name=value`, sorted so an
-    edit is one changed pair. Values are checked against components/postgres_settings.ALLOWED."""
+    edit is one changed pair. Values are checked against components/config/postgres_settings.ALLOWED."""
     command = ["postgres"]
     for name, value in sorted(settings.items()):
         command += ["-c", f"{name}={value}"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from components.postgres_settings import check_setting, connection_limit, effective_settings
+from components.config.postgres_settings import check_setting, connection_limit, effective_settings
 from components.render.postgres import postgres_server_command
 from realservices import postgres_server, psql
 
@@ -59,7 +59,7 @@ def test_a_real_postgresql_runs_with_the_rendered_settings() -> None:
 
 
 def test_every_allowed_setting_is_one_postgresql_accepts_with_its_example_value() -> None:
-    from components.postgres_settings import ALLOWED
+    from components.config.postgres_settings import ALLOWED
     examples = {name: shape.example for name, shape in ALLOWED.items()
                 if name != "reserved_connections"}  # PostgreSQL 16+; this machine runs 15
     assert {n: check_setting(n, v) for n, v in examples.items()} == {n: None for n in examples}

@@ -58,7 +58,7 @@ ALLOWED: dict[str, Shape] = {
 }
 
 # What the fleet's PostgreSQL runs with when the stack says nothing: room for twelve replicas'
-# two pools at the default pool sizes (components/budgets.py); PostgreSQL's own 100 fits two.
+# two pools at the default pool sizes (components/config/budgets.py); PostgreSQL's own 100 fits two.
 DEFAULT_SETTINGS: dict[str, str] = {"max_connections": "500"}
 SUPERUSER_RESERVED_DEFAULT = 3
 RESERVED_DEFAULT = 0
