@@ -18,7 +18,7 @@ pulumi.export("appUrls", app_urls(topology))  # first: `pulumi stack output` sor
 
 nodes = {name: FleetNode(name, node, secrets.get("sshPrivateKey")) for name, node in topology.nodes.items()}
 shared_node = nodes[topology.shared_node]
-shared = SharedServices("shared", fleet.shared_services, shared_node, secrets)
+shared = SharedServices("shared", fleet.shared_services, shared_node, secrets, topology.postgres_settings)
 apps = {name: OpenWebUIApp(name, fleet.apps[name], placed, topology.endpoints, shared, nodes, secrets.apps[name])
         for name, placed in topology.apps.items()}
 

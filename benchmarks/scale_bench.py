@@ -51,11 +51,13 @@ def scaled_config(nodes: int) -> dict[str, Any]:
     config = copy.deepcopy(stack_config("prod"))
     names = [f"n{i}" for i in range(nodes)]
     config["nodes"] = {n: {"host": f"10.{1 + i // 250}.{i % 250}.10"} for i, n in enumerate(names)}
-    config["sharedServices"] = {"node": names[0]}
+    # Small pools and a large max_connections, so a thousand replicas pass the connection budgets.
+    config["sharedServices"] = {"node": names[0], "postgres": {"settings": {"max_connections": "10000"}}}
     config["loadBalancer"] = {**config["loadBalancer"], "node": names[0]}
     config["apps"] = {
         app: {"hostname": f"{app}.example.com", "port": port, "migrationNode": names[0],
-              "replicas": {n: REPLICAS_PER_NODE[app] for n in names}}
+              "replicas": {n: REPLICAS_PER_NODE[app] for n in names},
+              "databasePool": {"size": 1, "maxOverflow": 0}, "redisConnectionsPerReplica": 1}
         for app, port in (("chat", 3000), ("docs", 3100))}
     return config
 

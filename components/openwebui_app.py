@@ -35,6 +35,7 @@ class OpenWebUIApp(pulumi.ComponentResource):
         super().__init__("openwebui-fleet:index:OpenWebUIApp", name, None, opts)
         self.name = name
         self.public_url = placed.public_url
+        self._operator_env = placed.env
         self.secret_key = generated_secret(f"{name}-secret-key", None, self, length=48)
         self.db_password = generated_secret(f"{name}-db-password", None, self)
         self.role, self.database = app_database(name)
@@ -79,7 +80,8 @@ class OpenWebUIApp(pulumi.ComponentResource):
         if key not in self._envs:
             if replica.node not in self._secret_envs:
                 self._secret_envs[replica.node] = self._secret_env(endpoints)
-            plain = openwebui_env(self.name, self._spec, endpoints, self.public_url, replica.migrates)
+            plain = openwebui_env(self.name, self._spec, endpoints, self.public_url, replica.migrates,
+                                  self._operator_env)
             self._envs[key] = env_list(plain, self._secret_envs[replica.node])
         return self._envs[key]
 
@@ -95,7 +97,7 @@ class OpenWebUIApp(pulumi.ComponentResource):
             qdrant_api_key=self._shared.qdrant_api_key, s3_access_key=self._shared.s3_access_key,
             s3_secret_key=self._shared.s3_secret_key,
             microsoft_client_secret=self._secrets.microsoft_client_secret,
-            openai_api_keys=self._secrets.openai_api_keys))
+            openai_api_keys=self._secrets.openai_api_keys, extra_env=self._secrets.env))
         return {k: pulumi.Output.secret(v) for k, v in env.items()}
 
     def _replica(self, replica: Replica, node: FleetNode, endpoints: SharedEndpoints,

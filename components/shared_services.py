@@ -1,6 +1,8 @@
 """PostgreSQL, Redis, Qdrant, MinIO (and optionally Ollama) on one node, or external ones."""
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import pulumi
 import pulumi_docker as docker
 
@@ -8,6 +10,7 @@ from components.config import Secrets, SharedServicesSpec
 from components.containers import STATEFUL, env_list, healthcheck
 from components.endpoints import INTERNAL_PORTS, OBJECT_STORAGE, OLLAMA, POSTGRES, QDRANT, REDIS
 from components.node import FleetNode
+from components.render.postgres import postgres_server_command
 from components.render.redis import redis_server_command
 from components.secrets import generated_secret
 
@@ -16,9 +19,10 @@ class SharedServices(pulumi.ComponentResource):
     """The services every app's replicas share, with their credentials as secret attributes."""
 
     def __init__(self, name: str, spec: SharedServicesSpec, node: FleetNode, secrets: Secrets,
-                 opts: pulumi.ResourceOptions | None = None) -> None:
+                 postgres_settings: Mapping[str, str], opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("openwebui-fleet:index:SharedServices", name, None, opts)
         self._name, self._spec, self._node = name, spec, node
+        self._postgres_settings = postgres_settings
         # The image whose psql bootstraps each app's database (any node may run it).
         self.postgres_image: str = spec.postgres.image
         self.postgres_password = self._secret("postgres-password", secrets.get("postgresPassword"))
@@ -67,6 +71,7 @@ class SharedServices(pulumi.ComponentResource):
                       envs=env_list({"POSTGRES_USER": spec.postgres.admin_user},
                                     {"POSTGRES_PASSWORD": self.postgres_password}),
                       data_path="/var/lib/postgresql/data",
+                      command=postgres_server_command(dict(self._postgres_settings)),
                       health=healthcheck('pg_isready -q -U "$POSTGRES_USER" -d postgres'))
         self._service(REDIS, spec.redis.image, spec.redis.port,
                       envs=env_list({}, {"REDIS_PASSWORD": self.redis_password,

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from components.config import FleetSpec
+from components.config.postgres_settings import effective_settings
 from components.endpoints import (INTERNAL_PORTS, OBJECT_STORAGE, OLLAMA, OPENWEBUI_PORT, POSTGRES, QDRANT,
                                   REDIS, Endpoint, SharedEndpoints)
 
@@ -51,6 +52,7 @@ class AppTopology:
     replicas: tuple[Replica, ...]    # sorted by node, then ordinal
     upstreams: tuple[Endpoint, ...]  # the replicas as the load balancer reaches them, in that order
     database_node: str               # where psql bootstraps its role and database: the shared services' node
+    env: Mapping[str, str]           # the operator's Open WebUI variables: commonEnv, then the app's env
 
     @property
     def migrator(self) -> Replica:
@@ -65,6 +67,7 @@ class Topology:
     outside: SharedEndpoints                  # ... and from outside any container (outputs, a person)
     apps: Mapping[str, AppTopology]
     backup_apps: tuple[str, ...]              # what the backup job dumps: every app, sorted
+    postgres_settings: Mapping[str, str]      # the fleet's PostgreSQL's server settings (mode docker)
 
 
 def resolve(fleet: FleetSpec) -> Topology:
@@ -74,7 +77,9 @@ def resolve(fleet: FleetSpec) -> Topology:
     return Topology(
         nodes=nodes, shared_node=fleet.shared_services.node,
         endpoints={name: shared_endpoints(fleet, name) for name in fleet.nodes},
-        outside=shared_endpoints(fleet, None), apps=apps, backup_apps=tuple(sorted(fleet.apps)))
+        outside=shared_endpoints(fleet, None), apps=apps, backup_apps=tuple(sorted(fleet.apps)),
+        postgres_settings=effective_settings(fleet.shared_services.postgres.settings,
+                                             fleet.nodes[fleet.shared_services.node].memory_mb))
 
 
 def _node(fleet: FleetSpec, name: str) -> NodeTopology:
@@ -142,4 +147,5 @@ def _app(fleet: FleetSpec, nodes: Mapping[str, NodeTopology], name: str) -> AppT
     upstreams = tuple(Endpoint(r.container_name, OPENWEBUI_PORT) if r.node == seen_from
                       else Endpoint(r.address, r.host_port) for r in replicas)
     return AppTopology(name=name, hostname=spec.hostname, public_url=public_url(fleet, name),
-                       replicas=replicas, upstreams=upstreams, database_node=fleet.shared_services.node)
+                       replicas=replicas, upstreams=upstreams, database_node=fleet.shared_services.node,
+                       env={**fleet.common_env, **spec.env})

@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from components.render.openwebui_settings import saved_in_database
 from plan.engine import (BUCKET, CONTAINER, DOCKER_PROVIDER, IMAGE, NETWORK, VOLUME, Evaluation,
                          Registered, is_secret, unwrap)
 from plan.graph import dependents, topological_order, waits_for
@@ -93,6 +94,8 @@ class PlanDiff:
     reads_replaced: dict[str, list[str]] = field(default_factory=dict)
     nginx_diff: str = ""
     error: str | None = None
+    # Edits `pulumi up` applies but Open WebUI will not act on (values saved in its database).
+    warnings: list[str] = field(default_factory=list)
 
     def of(self, action: str) -> list[Change]:
         return [c for c in self.changes if c.action == action]
@@ -232,6 +235,7 @@ def diff_evaluations(old: Evaluation, new: Evaluation, old_label: str = "old",
         if read:
             result.reads_replaced[r.name] = read
     result.nginx_diff = nginx_conf_diff(old, new)
+    result.warnings = _persistent_config_warnings(result, before, after, renamed)
     return result
 
 
@@ -276,6 +280,36 @@ def aliased_renames(old: Evaluation, new: Evaluation) -> dict[str, str]:
     return renamed
 
 
+APP_LABEL = "openwebui-fleet.app"
+
+
+def _env_map(envs: Any) -> dict[str, str]:
+    if not isinstance(envs, list):
+        return {}
+    return dict(x.split("=", 1) for x in envs if isinstance(x, str) and _ENV_LINE.match(x))
+
+
+def _persistent_config_warnings(diff: PlanDiff, before: dict[str, Registered], after: dict[str, Registered],
+                                renamed: dict[str, str]) -> list[str]:
+    """Changed variables of an existing app replica that Open WebUI reads from its database."""
+    ignored: dict[str, set[str]] = {}
+    for change in diff.changes:
+        if change.type != CONTAINER or change.action not in ("replace", "update"):
+            continue
+        new_r = after[change.urn]
+        labels = {item.get("label"): item.get("value") for item in new_r.inputs.get("labels") or []}
+        app = labels.get(APP_LABEL)
+        if app is None:
+            continue
+        old_r = before[renamed.get(change.urn, change.urn)]
+        old_env, new_env = _env_map(old_r.inputs.get("envs")), _env_map(new_r.inputs.get("envs"))
+        changed = {k for k in old_env.keys() | new_env.keys() if old_env.get(k) != new_env.get(k)}
+        ignored.setdefault(app, set()).update(k for k in changed if saved_in_database(k, new_env))
+    return [f"apps.{app}: {', '.join(sorted(names))} saved in the database (settingsFrom: adminUi): this change "
+            f"will not take effect; change it in the admin UI, or set apps.{app}.settingsFrom: stack"
+            for app, names in sorted(ignored.items()) if names]
+
+
 def _short_type(type_: str) -> str:
     """`docker:index/container:Container` -> `docker:Container` (as wide as a table allows)."""
     if type_.startswith("pulumi:providers:"):
@@ -311,6 +345,8 @@ def render_diff(diff: PlanDiff) -> str:
                      "replaced too (unknown until the replacement exists).")
     if notes:
         out += ["", "Notes"] + [n if n.startswith(" ") else f"- {n}" for n in notes]
+    if diff.warnings:
+        out += ["", "Warnings"] + [f"- {w}" for w in diff.warnings]
     out += ["", f"{NGINX_OUTPUT}: " + ("unchanged" if not diff.nginx_diff else "\n" + diff.nginx_diff.rstrip())]
     return "\n".join(out)
 

@@ -108,8 +108,9 @@ class Postgres:
 
 
 @contextlib.contextmanager
-def postgres_server() -> Iterator[Postgres]:
-    """A throwaway PostgreSQL cluster on 127.0.0.1 with password authentication."""
+def postgres_server(server_args: list[str] = ()) -> Iterator[Postgres]:  # type: ignore[assignment]
+    """A throwaway PostgreSQL cluster on 127.0.0.1 with password authentication; `server_args` are
+    further `postgres` arguments (e.g. the rendered `-c name=value` pairs)."""
     initdb, postgres = require_binary("initdb"), require_binary("postgres")
     as_postgres: list[str] = []
     if os.geteuid() == 0:  # PostgreSQL refuses to run as root
@@ -128,10 +129,14 @@ def postgres_server() -> Iterator[Postgres]:
                    check=True, stdout=subprocess.DEVNULL)
     port = free_port()
     argv = [*as_postgres, postgres, "-D", str(data), "-c", "listen_addresses=127.0.0.1",
-            "-p", str(port), "-k", str(workdir), "-c", "fsync=off"]
+            "-p", str(port), "-k", str(workdir), "-c", "fsync=off", *server_args]
     try:
         with running(argv, port, timeout=30):
-            yield Postgres("127.0.0.1", port, "postgres", password)
+            pg = Postgres("127.0.0.1", port, "postgres", password)
+            # The port opens before startup ends ("the database system is starting up").
+            wait_until(lambda: psql(pg, "-c", "SELECT 1", check=False).returncode == 0, 30,
+                       "PostgreSQL to accept connections")
+            yield pg
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from pydantic import Field, model_validator
 
+from components.config.app_settings import AppSettings
 from components.config.types import Count, Cpus, Hostname, Image, Invalid, MemoryMb, Model, Name, Port, Url
 
 OPENWEBUI_IMAGE = "ghcr.io/open-webui/open-webui:v0.12.4"
@@ -13,8 +14,9 @@ class MicrosoftOAuth(Model):
     tenant_id: str
 
 
-class AppSpec(Model):
-    """One Open WebUI deployment (tenant); its replicas are interchangeable."""
+class AppSpec(AppSettings):
+    """One Open WebUI deployment (tenant); its replicas are interchangeable. Scaling, logging,
+    sign-in and `settingsFrom` come from AppSettings."""
     hostname: Hostname
     replicas: dict[Name, Count]
     image: Image = OPENWEBUI_IMAGE
@@ -37,6 +39,9 @@ class AppSpec(Model):
         if self.migration_node is not None and self.migration_node not in self.replicas:
             raise Invalid("migrationNode", f"'{self.migration_node}' has no replica of this app: "
                           f"pick one of {', '.join(sorted(self.replicas))}")
+        if self.microsoft_oauth is not None and self.oauth is not None and self.oauth.microsoft is not None:
+            raise Invalid("microsoftOAuth", "and oauth.microsoft both configure Microsoft sign-in: keep oauth.microsoft "
+                          "and remove microsoftOAuth")
         most = max(self.replicas.values())
         if self.port + most - 1 > 65535:
             raise Invalid("port", f"{self.port} with {most} replicas on one node runs to port "
@@ -54,5 +59,10 @@ class AppSpec(Model):
 class AppSecrets(Model):
     """Per-app secrets, given in the secret config object `appSecrets`."""
     microsoft_client_secret: str | None = None
+    google_client_secret: str | None = None
+    github_client_secret: str | None = None
+    oidc_client_secret: str | None = None
     openai_api_keys: list[str] = []
+    # Open WebUI variables holding credentials (e.g. TAVILY_API_KEY), secret end to end.
+    env: dict[str, str] = {}
 

@@ -6,14 +6,19 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from pydantic import ValidationError, ValidationInfo, model_validator
+from pydantic.alias_generators import to_snake
 
 from components.config.apps import AppSecrets, AppSpec
 from components.config.backup import BackupSpec
+from components.config.budgets import (JOB_CONNECTIONS, AppLoad, BudgetError, check_node, check_postgres,
+                                      check_redis)
 from components.config.load_balancer import LoadBalancerSpec
 from components.config.nodes import NodeSpec
+from components.config.postgres_settings import connection_limit, effective_settings
 from components.config.shared_services import SharedServicesSpec
 from components.config.types import Invalid, Model, Name
 from components.render.openwebui_env import OPENWEBUI_ENV_NAMES, managed_env_names
+from components.render.openwebui_settings import OAUTH_SECRETS
 
 # Secrets that external services cannot do without (in docker mode they are generated).
 EXTERNAL_REQUIRED_SECRETS = ("postgresPassword", "redisPassword", "qdrantApiKey",
@@ -28,6 +33,8 @@ class FleetSpec(Model):
     backup: BackupSpec | None = None
     ssh_user: str | None = None
     ssh_opts: list[str] = []
+    # Open WebUI variables for every app; an app's env wins.
+    common_env: dict[str, str] = {}
 
     @model_validator(mode="after")
     def _consistent(self, info: ValidationInfo) -> FleetSpec:
@@ -51,12 +58,14 @@ class FleetSpec(Model):
             (self._check_not_empty, {"nodes", "apps"}, set()),
             (self._check_nodes, {"nodes", "ssh_user"}, {"nodes"}),
             (self._check_placement, {"nodes", "shared_services", "load_balancer", "apps"}, {"apps"}),
-            (lambda: self._check_apps(app_secrets), {"apps", "shared_services"}, {"apps"}),
+            (lambda: _check_env("commonEnv", self.common_env), {"common_env"}, set()),
+            (lambda: self._check_apps(app_secrets), {"apps", "shared_services", "common_env"}, {"apps"}),
             (lambda: self._check_app_secrets(app_secrets), {"apps"}, set()),
             (self._check_ports, {"shared_services", "load_balancer", "apps"}, {"apps"}),
             (lambda: self._check_backup_credentials(secrets), {"backup", "shared_services"}, set()),
             (lambda: self._check_tls(secrets), {"load_balancer"}, set()),
             (lambda: self._check_external_secrets(secrets), {"shared_services"}, set()),
+            (self._check_budgets, {"apps", "nodes", "shared_services", "backup"}, set()),
         ]
         whole = None if validated is None else validated - partly
         found = [p for rule, reads, may_be_partial in rules
@@ -145,17 +154,26 @@ class FleetSpec(Model):
             if app.use_shared_ollama and not self.shared_services.ollama.enabled:
                 yield Invalid(f"apps.{name}.useSharedOllama", "true needs sharedServices.ollama.enabled: true: "
                               "enable it, or point the app at an Ollama with ollamaUrls")
-            managed = sorted(set(app.env) & managed_env_names())
-            if managed:
-                yield Invalid(f"apps.{name}.env", f"sets {', '.join(managed)}, which the program manages: "
-                              "remove it from env (see the README's config reference)")
-            for variable in sorted(set(app.env) - OPENWEBUI_ENV_NAMES):
-                yield Invalid(f"apps.{name}.env", f"'{variable}' is not a variable Open WebUI reads: "
-                              "check its spelling against Open WebUI's environment documentation")
-            if app.microsoft_oauth and not _has_client_secret(app_secrets.get(name)):
+            yield from _check_env(f"apps.{name}.env", app.env)
+            secrets = _app_secrets(app_secrets.get(name))
+            if secrets is None:  # malformed: stack.parse_fleet reports it, a second line would add noise
+                continue
+            yield from _check_env(f"appSecrets.{name}.env", secrets.env)
+            for variable in sorted(set(secrets.env) & (set(app.env) | set(self.common_env))):
+                yield Invalid(f"appSecrets.{name}.env", f"{variable} is also set in plain env or commonEnv: keep "
+                              "it only in appSecrets")
+            if app.microsoft_oauth and secrets.microsoft_client_secret is None:
                 yield Invalid(f"apps.{name}.microsoftOAuth", f"clientId '{app.microsoft_oauth.client_id}' needs its "
                               "client secret: pulumi config set --secret --path "
                               f"'appSecrets.{name}.microsoftClientSecret' ...")
+            for provider in app.oauth.providers() if app.oauth is not None else []:
+                key = OAUTH_SECRETS[provider][0]
+                public = provider == "oidc" and app.oauth is not None and app.oauth.oidc is not None \
+                    and app.oauth.oidc.code_challenge is not None
+                if getattr(secrets, to_snake(key)) is None and not public:
+                    yield Invalid(f"apps.{name}.oauth.{provider}", "needs its client secret: pulumi config set "
+                                  f"--secret --path 'appSecrets.{name}.{key}' ..." +
+                                  (" (or codeChallenge: S256 for a public client)" if provider == "oidc" else ""))
         # Replica names are '<app>-<node>-<n>'; two different pairs must not spell the same name.
         spelled: dict[str, tuple[str, str]] = {}
         for app, spec in self.apps.items():
@@ -170,6 +188,29 @@ class FleetSpec(Model):
         for stray in sorted(set(app_secrets) - set(self.apps)):
             yield Invalid(f"appSecrets.{stray}", f"no app named '{stray}' "
                           f"(apps: {', '.join(sorted(self.apps))}): rename or remove it")
+
+    def _check_budgets(self) -> Iterator[Invalid]:
+        """Connections to PostgreSQL and Redis, and the replicas' limits on each node (config/budgets.py)."""
+        loads = [AppLoad(name=name, replicas=app.replicas,
+                         db_connections_per_replica=app.database_pool.connections_per_replica,
+                         pool_size=app.database_pool.size, max_overflow=app.database_pool.max_overflow,
+                         redis_connections_per_replica=app.redis_connections_per_replica,
+                         memory_mb=app.memory_mb, cpus=app.cpus) for name, app in sorted(self.apps.items())]
+        checks: list[Callable[[], None]] = [lambda: check_redis(loads, self.shared_services.redis.maxclients)]
+        shared_node = self.nodes.get(self.shared_services.node)
+        if self.shared_services.mode == "docker" and shared_node is not None:
+            settings = effective_settings(self.shared_services.postgres.settings, shared_node.memory_mb)
+            max_connections = int(settings["max_connections"])
+            jobs = JOB_CONNECTIONS if self.backup is not None else {}
+            checks.insert(0, lambda: check_postgres(loads, max_connections,
+                                                    max_connections - connection_limit(settings), jobs))
+        checks += [lambda n=name, node=node: check_node(n, node.memory_mb, node.cpus, loads)
+                   for name, node in sorted(self.nodes.items())]
+        for check in checks:
+            try:
+                check()
+            except BudgetError as e:
+                yield Invalid(e.key, str(e))
 
     def _check_ports(self) -> Iterator[Invalid]:
         used: dict[str, dict[int, str]] = defaultdict(dict)  # node → host port → what holds it
@@ -202,10 +243,20 @@ class FleetSpec(Model):
 
 
 
-def _has_client_secret(given: Any) -> bool:
-    """Whether `appSecrets.<app>` holds microsoftClientSecret; a malformed object counts as holding it,
-    as its own problem is reported by `stack.parse_fleet` and a second line would only add noise."""
+def _app_secrets(given: Any) -> AppSecrets | None:
+    """`appSecrets.<app>` parsed, or None when malformed (its own problem is reported elsewhere)."""
     try:
-        return AppSecrets.model_validate(given or {}).microsoft_client_secret is not None
+        return AppSecrets.model_validate(given or {})
     except ValidationError:
-        return True
+        return None
+
+
+def _check_env(key: str, env: dict[str, str]) -> Iterator[Invalid]:
+    """Operator-given Open WebUI variables: names Open WebUI reads, none the program manages."""
+    managed = sorted(set(env) & managed_env_names())
+    if managed:
+        yield Invalid(key, f"sets {', '.join(managed)}, which the program manages: "
+                      "remove it from env (see the README's config reference)")
+    for variable in sorted(set(env) - OPENWEBUI_ENV_NAMES):
+        yield Invalid(key, f"'{variable}' is not a variable Open WebUI reads: "
+                      "check its spelling against Open WebUI's environment documentation")

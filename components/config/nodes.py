@@ -4,7 +4,9 @@ from __future__ import annotations
 import ipaddress
 import re
 
-from pydantic import model_validator
+from typing import Annotated
+
+from pydantic import Field, Strict, model_validator
 
 from components.config.types import BindAddress, Host, Invalid, Model, Port
 
@@ -16,6 +18,9 @@ class NodeSpec(Model):
     docker_host: str | None = None
     ssh_user: str | None = None
     ssh_port: Port = 22
+    # What the node offers; the replicas' limits placed on it must fit (components/config/budgets.py).
+    memory_mb: Annotated[int, Strict(), Field(ge=256)] | None = None
+    cpus: Annotated[float, Field(gt=0, le=1024)] | None = None
 
     @model_validator(mode="after")
     def _reachable(self) -> NodeSpec:

@@ -5,6 +5,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, Strict, model_validator
 
+from components.config.postgres_settings import check_setting
 from components.config.types import Host, Image, Invalid, Model, Name, Port, shaped
 
 
@@ -12,6 +13,16 @@ class Postgres(Model):
     image: Image = "postgres:16.6-bookworm"
     port: Port = 5432
     admin_user: Name = "postgres"
+    # Server settings, passed as `-c name=value`; names and value shapes from an allow-list.
+    settings: dict[str, str] = {}
+
+    @model_validator(mode="after")
+    def _allowed_settings(self) -> Postgres:
+        for name, value in self.settings.items():
+            problem = check_setting(name, value)
+            if problem is not None:
+                raise Invalid(f"settings.{name}", problem)
+        return self
 
 
 class Redis(Model):
@@ -19,6 +30,10 @@ class Redis(Model):
     port: Port = 6379
     maxclients: Annotated[int, Strict(), Field(ge=100)] = 10000
     pubsub_buffer_mb: Annotated[int, Strict(), Field(ge=8)] = 256
+    # Seconds before Redis closes an idle client; 0 (never) lets dead clients pile up to maxclients.
+    timeout: Annotated[int, Strict(), Field(ge=60)] = 1800
+    tcp_keepalive: Annotated[int, Strict(), Field(ge=10)] = 60
+    maxmemory_mb: Annotated[int, Strict(), Field(ge=64)] | None = None
 
 
 class Qdrant(Model):

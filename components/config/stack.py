@@ -5,7 +5,7 @@ import difflib
 import json
 import typing
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
@@ -100,6 +100,8 @@ class StackConfigError(ConfigError, pulumi.RunError):
 class AppSecretOutputs:
     microsoft_client_secret: pulumi.Output[str] | None
     openai_api_keys: pulumi.Output[str] | None  # ';'-joined, as OPENAI_API_KEYS wants
+    # Secret Open WebUI variables by name: sign-in client secrets and appSecrets.<app>.env.
+    env: dict[str, pulumi.Output[str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -125,8 +127,9 @@ def load_stack_config() -> tuple[FleetSpec, Secrets]:
         pulumi.log.warn(plaintext_warning(key))
     app_secrets_raw = raw.get("appSecrets", {})
     if not isinstance(app_secrets_raw, dict):
-        raise StackConfigError("appSecrets: must be an object of app name → {microsoftClientSecret, openaiApiKeys}: "
-                               "write it with pulumi config set --secret --path 'appSecrets.<app>.<key>' ...")
+        raise StackConfigError("appSecrets: must be an object of app name → {microsoftClientSecret, googleClientSecret, "
+                               "githubClientSecret, oidcClientSecret, openaiApiKeys, env}: write it with "
+                               "pulumi config set --secret --path 'appSecrets.<app>.<key>' ...")
     try:
         fleet = parse_fleet(raw, {k for k in SECRET_KEYS if k in raw}, app_secrets_raw)
     except ConfigError as e:
@@ -142,9 +145,14 @@ def load_stack_config() -> tuple[FleetSpec, Secrets]:
     apps = {}
     for app in fleet.apps:
         parsed = AppSecrets.model_validate(app_secrets_raw.get(app, {}))
+        clients = {"GOOGLE_CLIENT_SECRET": parsed.google_client_secret,
+                   "GITHUB_CLIENT_SECRET": parsed.github_client_secret,
+                   "OAUTH_CLIENT_SECRET": parsed.oidc_client_secret}
         apps[app] = AppSecretOutputs(
             microsoft_client_secret=_secret(parsed.microsoft_client_secret),
-            openai_api_keys=_secret(";".join(parsed.openai_api_keys) or None))
+            openai_api_keys=_secret(";".join(parsed.openai_api_keys) or None),
+            env={name: pulumi.Output.secret(value)
+                 for name, value in {**parsed.env, **clients}.items() if value is not None})
     return fleet, Secrets(given, apps)
 
 

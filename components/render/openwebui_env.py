@@ -7,11 +7,13 @@ name here is read by Open WebUI's backend (`OPENWEBUI_ENV_NAMES`).
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, fields
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Generic, TypeVar
 
 from components.endpoints import Endpoint, SharedEndpoints
+from components.render.openwebui_settings import MANAGED_SETTINGS_ENV, hardening_env, settings_env
 
 if TYPE_CHECKING:  # the config package checks apps.<app>.env against this module: no import cycle
     from components.config.apps import AppSpec
@@ -30,8 +32,11 @@ def files_prefix(app_name: str) -> str:
 
 
 def openwebui_env(app_name: str, app: AppSpec, shared: SharedEndpoints, public_url: str,
-                  migrates: bool) -> dict[str, str]:
-    return {**_program_env(app_name, app, shared, public_url, migrates), **app.env}
+                  migrates: bool, operator_env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Later wins: hardening defaults, the operator's variables (commonEnv, then the app's env; by
+    default the app's env alone), then what the program manages (the config refuses overlaps)."""
+    return {**hardening_env(), **(app.env if operator_env is None else operator_env),
+            **_program_env(app_name, app, shared, public_url, migrates), **settings_env(app, public_url)}
 
 
 def _program_env(app_name: str, app: AppSpec, shared: SharedEndpoints, public_url: str,
@@ -84,6 +89,8 @@ class OpenWebUISecrets(Generic[T]):
     s3_secret_key: T
     microsoft_client_secret: T | None = None
     openai_api_keys: T | None = None  # ';'-joined
+    # Further secret variables by name: sign-in client secrets, appSecrets.<app>.env.
+    extra_env: Mapping[str, T] = field(default_factory=dict)
 
 
 def openwebui_secret_env(secrets: OpenWebUISecrets[T]) -> dict[str, T]:
@@ -95,7 +102,7 @@ def openwebui_secret_env(secrets: OpenWebUISecrets[T]) -> dict[str, T]:
         env["MICROSOFT_CLIENT_SECRET"] = secrets.microsoft_client_secret
     if secrets.openai_api_keys is not None:
         env["OPENAI_API_KEYS"] = secrets.openai_api_keys
-    return env
+    return {**secrets.extra_env, **env}
 
 
 @functools.cache
@@ -110,5 +117,6 @@ def managed_env_names() -> frozenset[str]:
     somewhere = Endpoint("h", 1)
     shared = SharedEndpoints(postgres=somewhere, postgres_admin_user="u", redis=somewhere, qdrant=somewhere,
                              object_storage_url="http://h:1", bucket="b", region="r", ollama=somewhere)
-    secrets = OpenWebUISecrets(**{f.name: "x" for f in fields(OpenWebUISecrets)})
-    return frozenset(_program_env("a", app, shared, "http://a", True)) | frozenset(openwebui_secret_env(secrets))
+    secrets = OpenWebUISecrets(**{f.name: "x" for f in fields(OpenWebUISecrets) if f.name != "extra_env"})
+    return (frozenset(_program_env("a", app, shared, "http://a", True)) | frozenset(openwebui_secret_env(secrets))
+            | MANAGED_SETTINGS_ENV)

@@ -40,3 +40,12 @@ def app_database_env(app: str, host: str, port: int, admin_user: str) -> dict[st
     role, db = app_database(app)
     return {"PGHOST": host, "PGPORT": str(port), "PGUSER": admin_user, "PGDATABASE": "postgres",
             "APP_ROLE": role, "APP_DB": db, "PGCONNECT_TIMEOUT": "10"}
+
+
+def postgres_server_command(settings: dict[str, str]) -> list[str]:
+    """The postgres image's command: the server with each setting as `-c name=value`, sorted so an
+    edit is one changed pair. Values are checked against components/config/postgres_settings.ALLOWED."""
+    command = ["postgres"]
+    for name, value in sorted(settings.items()):
+        command += ["-c", f"{name}={value}"]
+    return command

@@ -8,14 +8,20 @@ from components.config.shared_services import Redis
 
 def redis_server_args(spec: Redis) -> list[str]:
     """Arguments after `redis-server --requirepass "$REDIS_PASSWORD"`."""
-    return [
+    args = [
         "--appendonly", "yes",                       # survive restarts with socket state
-        "--maxmemory-policy", "noeviction",          # eviction would drop websocket sessions
+        # Never evict: websocket sessions and locks are keys; with maxmemory full, writes fail loudly.
+        "--maxmemory-policy", "noeviction",
         "--maxclients", str(spec.maxclients),
-        "--timeout", "0",                            # websocket clients idle for long
-        "--tcp-keepalive", "60",
+        # Idle clients are closed (Open WebUI's clients reconnect on their own): without it,
+        # connections of crashed replicas stay until maxclients is reached and logins fail.
+        "--timeout", str(spec.timeout),
+        "--tcp-keepalive", str(spec.tcp_keepalive),
         "--client-output-buffer-limit", f"pubsub {spec.pubsub_buffer_mb}mb {spec.pubsub_buffer_mb // 4}mb 60",
     ]
+    if spec.maxmemory_mb is not None:
+        args += ["--maxmemory", f"{spec.maxmemory_mb}mb"]
+    return args
 
 
 def redis_server_command(spec: Redis) -> list[str]:

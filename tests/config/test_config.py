@@ -83,7 +83,8 @@ def test_typo_in_a_node_key_lists_the_nodes_known_keys():
     config = prod()
     config["nodes"]["master"]["hostName"] = "m.example.com"
     assert rejection(config) == ("nodes.master.hostName: unknown key 'hostName': "
-                                 "write 'host' (known keys here: host, address, dockerHost, sshUser, sshPort)")
+                                 "write 'host' (known keys here: host, address, dockerHost, sshUser, sshPort, "
+                                 "memoryMb, cpus)")
 
 
 def test_typo_in_a_top_level_key_names_it_with_the_project_prefix_and_lists_known_keys():
@@ -98,7 +99,7 @@ def test_typo_in_a_nested_service_key_lists_that_services_keys():
     config = prod()
     config["sharedServices"]["postgres"] = {"prot": 5433}
     assert rejection(config) == ("sharedServices.postgres.prot: unknown key 'prot': "
-                                 "write 'port' (known keys here: image, port, adminUser)")
+                                 "write 'port' (known keys here: image, port, adminUser, settings)")
 
 
 @pytest.mark.parametrize("name", ["Master", "slave_1", "1slave", "slave-", "a" * 25])
@@ -337,7 +338,8 @@ def test_app_secrets_for_an_unknown_app_are_rejected():
 def test_app_secrets_with_a_typo_list_the_known_secret_keys():
     assert rejection(prod(), app_secrets={"chat": {"microsoftSecret": "x"}}) == (
         "appSecrets.chat.microsoftSecret: unknown key 'microsoftSecret': "
-        "write 'microsoftClientSecret' (known keys here: microsoftClientSecret, openaiApiKeys)")
+        "write 'microsoftClientSecret' (known keys here: microsoftClientSecret, googleClientSecret, "
+        "githubClientSecret, oidcClientSecret, openaiApiKeys, env)")
 
 
 # ── ports ──────────────────────────────────────────────────────────────────────────────────────
@@ -625,7 +627,7 @@ def test_every_mistake_of_a_file_is_reported_in_one_run_one_line_each_sorted_by_
         "lbTlsCertificate < fullchain.pem and pulumi config set --secret lbTlsKey < privkey.pem",
         lines[3],
         "nodes.master.hostName: unknown key 'hostName': write 'host' "
-        "(known keys here: host, address, dockerHost, sshUser, sshPort)",
+        "(known keys here: host, address, dockerHost, sshUser, sshPort, memoryMb, cpus)",
         "sharedServices.mode: 'dockr' is not allowed: write 'docker' or 'external'",
     ]
     assert lines[3].startswith("openwebui-fleet:loadBalancr: unknown key: write 'loadBalancer' (known keys are ")
