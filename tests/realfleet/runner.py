@@ -412,7 +412,7 @@ class Runner:
             r = requests.post(f"http://{lb['address']}:{lb['ports']['http']}/api/v1/auths/signup",
                               json=admin, headers={"Host": spec["hostname"]}, timeout=60)
             r.raise_for_status()
-            spec["admin"] = admin | {"role": r.json()["role"]}
+            spec["admin"] = admin | {"role": r.json()["role"], "token": r.json()["token"]}
 
 
 def down(state: Path) -> None:

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from plan.engine import CONTAINER, Evaluation, evaluate
-from tests.realfleet import netns
+from plan.engine import CONTAINER, IMAGE, Evaluation, evaluate
+from tests.realfleet import images, netns
 from tests.realfleet.runner import STACK
 
 # What the runner may add to a container's environment: the image's own ENV (paths rewritten) and the
@@ -113,3 +113,11 @@ def test_down_cleans_up_a_crashed_run_from_the_state_dir_alone(fleet) -> None:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
         netns.delete_node(node)
+
+
+def test_the_open_webui_that_runs_is_the_version_the_plan_pins(fleet, plan) -> None:
+    pinned = {r.inputs["name"] for r in plan.of_type(IMAGE) if "open-webui" in r.inputs["name"]}
+    installed = subprocess.run([str(images.openwebui_venv() / "bin" / "python"), "-c",
+                                "import importlib.metadata as m; print(m.version('open-webui'))"],
+                               capture_output=True, text=True, check=True).stdout.strip()
+    assert pinned == {f"ghcr.io/open-webui/open-webui:v{installed}"}
