@@ -96,3 +96,19 @@ def qdrant_stub(api_key: str = "test-qdrant-key") -> Iterator[tuple[str, QdrantS
         server.shutdown()
         server.server_close()
         thread.join()
+
+
+def main() -> None:
+    """`python -m tests.qdrant_stub --port P`: the stub as a server process, key from Qdrant's own env name."""
+    import argparse
+    import os
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--host", default="0.0.0.0")
+    parser.add_argument("--port", type=int, default=6333)
+    args = parser.parse_args()
+    state = QdrantState(os.environ["QDRANT__SERVICE__API_KEY"])
+    ThreadingHTTPServer((args.host, args.port), _handler(state)).serve_forever()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,108 @@
+"""What each image the plan pins does when it starts, as a program on this machine.
+
+A container becomes its image's program with the plan's env, command and uploads unchanged. Only paths
+that exist inside the image (data dirs, temp paths, pid files, the upload targets) are rewritten to the
+state directory; three images that cannot be installed here are stood in for (MinIO by moto's S3 server,
+its `mc` client by boto3, Qdrant by tests/qdrant_stub.py). `Rewrites` records each change for printing.
+"""
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+PG_BIN = sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
+PATH = ":".join([*(str(p) for p in PG_BIN[:1]), "/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin",
+                 "/sbin", "/bin"])
+
+
+def openwebui_venv() -> Path:
+    return Path(os.environ.get("OPENWEBUI_VENV") or REPO / ".cache" / "openwebui-venv")
+
+
+@dataclass
+class Rewrites:
+    """Every change the runner made to what the plan declared, in order."""
+
+    lines: list[str] = field(default_factory=list)
+
+    def add(self, container: str, what: str) -> None:
+        line = f"{container}: {what}"
+        self.lines.append(line)
+        print(f"realfleet rewrite: {line}", flush=True)
+
+
+def image_kind(image: str) -> str:
+    """The image's repository, without tag: the key of what runs it here."""
+    repo = image.rsplit("@", 1)[0]
+    return repo.rsplit(":", 1)[0] if ":" in repo.rsplit("/", 1)[-1] else repo
+
+
+def rewrite_paths(text: str, paths: dict[str, str]) -> str:
+    """Image paths → state-dir paths, longest first (so /etc/nginx/fleet wins over /etc/nginx)."""
+    for old in sorted(paths, key=len, reverse=True):
+        text = text.replace(old, paths[old])
+    return text
+
+
+@dataclass
+class Launch:
+    """One container as a process: argv, env, working dir, and the user it runs as."""
+
+    argv: list[str]
+    env: dict[str, str]
+    cwd: Path
+    user: str | None = None
+
+
+def base_env(home: Path) -> dict[str, str]:
+    return {"PATH": PATH, "HOME": str(home), "LANG": "C.UTF-8"}
+
+
+def postgres_server(env: dict[str, str], data: Path, run_dir: Path, rw: Rewrites, name: str) -> list[str]:
+    """The postgres image's entrypoint: initdb once with POSTGRES_USER/POSTGRES_PASSWORD, password auth
+    from any host (`host all all all scram-sha-256`), then postgres listening on every address."""
+    rw.add(name, f"data dir /var/lib/postgresql/data -> {data}; socket dir /var/run/postgresql -> {run_dir}")
+    initdb = shlex.join([str(PG_BIN[0] / "initdb"), "-D", str(data), "-U", env["POSTGRES_USER"],
+                         "--auth-local=trust", "--auth-host=scram-sha-256", "-E", "UTF8", "--no-instructions",
+                         f"--pwfile={run_dir / 'pw'}"])
+    hba = shlex.quote(str(data / "pg_hba.conf"))
+    return ["sh", "-c",
+            f'if [ ! -s {shlex.quote(str(data / "PG_VERSION"))} ]; then '
+            f'printf "%s" "$POSTGRES_PASSWORD" > {shlex.quote(str(run_dir / "pw"))} && {initdb} >/dev/null '
+            f'&& rm -f {shlex.quote(str(run_dir / "pw"))} && echo "host all all all scram-sha-256" >> {hba}; fi; '
+            f'exec {shlex.quote(str(PG_BIN[0] / "postgres"))} -D {shlex.quote(str(data))} '
+            f"-c listen_addresses='*' -k {shlex.quote(str(run_dir))}"]
+
+
+def qdrant_stub(port: int, rw: Rewrites, name: str) -> list[str]:
+    rw.add(name, "qdrant/qdrant (not installable here) -> tests/qdrant_stub.py, the job's endpoints only")
+    return [sys.executable, "-m", "tests.qdrant_stub", "--port", str(port)]
+
+
+def minio_server(port: int, rw: Rewrites, name: str) -> list[str]:
+    rw.add(name, "minio/minio `server /data` (not installable here) -> moto's S3 server, in memory")
+    return [sys.executable, "-m", "moto.server", "-H", "0.0.0.0", "-p", str(port)]
+
+
+MC_MAKE_BUCKET = """\
+import os, boto3, botocore.exceptions
+s3 = boto3.client("s3", endpoint_url=f"http://{os.environ['MINIO_HOST']}:9000", region_name="us-east-1",
+                  aws_access_key_id=os.environ["MINIO_ROOT_USER"], aws_secret_access_key=os.environ["MINIO_ROOT_PASSWORD"])
+try:
+    s3.create_bucket(Bucket=os.environ["BUCKET"])
+except botocore.exceptions.ClientError as e:
+    if e.response["Error"]["Code"] not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+        raise
+"""
+
+
+def mc_make_bucket(command: list[str], rw: Rewrites, name: str) -> list[str]:
+    expected = 'mc mb --ignore-existing "fleet/$BUCKET"'
+    if not command or expected not in command[-1]:
+        raise ValueError(f"{name}: unknown mc command {command!r}")
+    rw.add(name, f"minio/mc `{expected}` (not installable here) -> the same with boto3")
+    return [sys.executable, "-c", MC_MAKE_BUCKET]

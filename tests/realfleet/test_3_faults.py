@@ -1,0 +1,125 @@
+"""Faults under bounded load: authenticated GETs through the LB while replicas die, a node drops off the
+network, the LB reloads with a new replica, and Redis restarts."""
+from __future__ import annotations
+
+import signal
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from realservices import wait_until
+from tests.realfleet import netns
+from tests.realfleet.client import socket_client
+from tests.realfleet.load import Load
+from tests.realfleet.runner import DEFAULT_CONFIG
+
+AUTH_GET = '"GET /api/v1/auths/ HTTP/1.1" 200'
+
+
+def served(fleet, resource: str) -> int:
+    """Authenticated GETs this replica has answered (its own access log)."""
+    return Path(fleet.runner.runtime["containers"][resource]["log"]).read_text(errors="replace").count(AUTH_GET)
+
+
+def load_on(fleet, app: str = "chat", **kw) -> Load:
+    return Load(fleet.url(app), fleet.admin(app).token, **kw)
+
+
+def test_killing_a_replica_fails_no_request(fleet) -> None:
+    victim = "chat-node-b-2"
+    try:
+        with load_on(fleet) as load:
+            before = served(fleet, victim)
+            wait_until(lambda: served(fleet, victim) > before + 5, 60, f"{victim} serving the load")
+            fleet.runner.stop(victim, signal.SIGKILL, timeout=10)
+            after_kill = load.count()
+            wait_until(lambda: load.count() > after_kill + 200, 120, "200 more requests")
+        result = load.result
+        assert result.failures == []
+        assert result.ok > 200
+    finally:
+        fleet.runner.run_process(victim)
+
+
+@pytest.fixture(scope="module")
+def node_cut(fleet) -> dict:
+    """Load through the LB while node-b's link is down for 100 requests, then up until it serves again.
+
+    The cut stays short on purpose: Open WebUI 0.12.4 replicas cut off from the shared node for about 40 s
+    or more stop answering for good, even after the link is back (see the realfleet note in the README).
+    """
+    cut = "node-b"
+    on_b = [r["resource"] for r in fleet.data["apps"]["chat"]["replicas"] if r["node"] == cut]
+    try:
+        with load_on(fleet, workers=4, timeout=10) as load:
+            wait_until(lambda: load.count() > 20, 60, "the load running")
+            netns.set_link(cut, False)
+            cut_at = load.count()
+            wait_until(lambda: load.result.ok > cut_at + 100, 60, "100 requests served with the node cut")
+            served_while_cut = {r: served(fleet, r) for r in on_b}
+            netns.set_link(cut, True)
+            wait_until(lambda: any(served(fleet, r) > served_while_cut[r] for r in on_b), 120,
+                       f"{cut} serving again after it rejoined")
+        return {"result": load.result}
+    finally:
+        netns.set_link(cut, True)
+
+
+def test_cutting_an_app_node_the_other_node_serves_and_it_rejoins(node_cut) -> None:
+    assert node_cut["result"].ok > 100   # the fixture waited for both; here for the record
+
+
+@pytest.mark.xfail(strict=True, reason="requests in flight to the cut node, or sent on nginx's idle keepalive "
+                   "connections to it, wait for proxy_read_timeout (3600 s): see the realfleet findings")
+def test_cutting_an_app_node_fails_no_request(node_cut) -> None:
+    assert node_cut["result"].failures == []
+
+
+def test_reloading_the_lb_with_one_more_replica_fails_no_request(fleet, stack_config) -> None:
+    config = yaml.safe_load(DEFAULT_CONFIG.read_text())
+    replicas = config["config"]["openwebui-fleet:apps"]["chat"]["replicas"]
+    replicas["node-a"] += 1
+    new = f"chat-node-a-{replicas['node-a']}"
+    edited = fleet.state / "Pulumi.realfleet-more.yaml"
+    edited.write_text(yaml.safe_dump(config))
+    with load_on(fleet, max_seconds=400) as load:
+        wait_until(lambda: load.count() > 20, 60, "the load running")
+        fleet.runner.apply(edited)   # the new replica starts, then lb-config installs the new nginx.conf
+        fleet.refresh()
+        wait_until(lambda: served(fleet, new) > 20, 120, f"{new} serving through the reloaded LB")
+    result = load.result
+    assert result.failures == []
+    assert new in fleet.replicas("chat")
+
+
+def test_restarting_redis_keeps_users_signed_in_and_websockets_working(fleet) -> None:
+    api = fleet.admin("chat")
+    note = api.post("/api/v1/notes/create", json={"title": "before", "data": {"content": {"md": "x"}}}).json()["id"]
+    client, events = socket_client(fleet.url("chat"), api.token)
+    try:
+        client.call("join-note", {"note_id": note, "auth": {"token": api.token}}, timeout=20)
+        fleet.runner.stop("redis")
+        fleet.runner.run_process("redis")   # returns once the plan's healthcheck passes again
+        with load_on(fleet, max_seconds=120) as load:
+            wait_until(lambda: load.count() > 50, 60, "50 requests after the restart")
+        assert load.result.failures == []   # the same token, no new sign-in
+        # An update served by each replica in turn reaches the socket again (each replica's Redis manager
+        # has resubscribed), whether or not the client had to reconnect.
+        for replica, url in fleet.replicas("chat").items():
+            deadline = time.monotonic() + 60
+            while True:
+                title = f"after restart via {replica} {time.monotonic()}"
+                r = api.as_user(url).post(f"/api/v1/notes/{note}/update",
+                                          json={"title": title, "data": {"content": {"md": "y"}}})
+                if r.status_code == 200 and events.wait_for(
+                        lambda e, d, t=title: e == "events:note" and d["title"] == t, 5):
+                    break
+                if not client.connected or time.monotonic() > deadline:
+                    raise AssertionError(f"no event through {replica} after Redis restarted "
+                                         f"(connected: {client.connected})")
+                # The client may have reconnected to another replica: join the note again there.
+                client.call("join-note", {"note_id": note, "auth": {"token": api.token}}, timeout=20)
+    finally:
+        client.disconnect()
