@@ -199,6 +199,8 @@ def test_app_database_bootstrap_runs_on_the_shared_node_with_secret_passwords(pr
     assert node_of(prod, bootstrap) == "shared"
     e = env(bootstrap)
     assert e["APP_ROLE"] == e["APP_DB"] == f"openwebui_{app}"
+    assert e["APP_ANALYTICS_ROLE"] == f"openwebui_{app}_analytics"
+    assert e["APP_ANALYTICS_PASSWORD"] and e["APP_ANALYTICS_PASSWORD"] not in (e["APP_DB_PASSWORD"], e["PGPASSWORD"])
     assert e["PGHOST"] == "openwebui-postgres"
     assert is_secret(bootstrap.raw_inputs["envs"]), "passwords make the whole env list secret"
     upload = bootstrap.inputs["uploads"][0]
