@@ -36,9 +36,10 @@ GRANT USAGE ON SCHEMA public TO :"analytics_role";
 GRANT SELECT ON ALL TABLES IN SCHEMA public TO :"analytics_role";
 -- Tables the app's migrations create later are readable too.
 ALTER DEFAULT PRIVILEGES FOR ROLE :"role" IN SCHEMA public GRANT SELECT ON TABLES TO :"analytics_role";
--- Except the ones holding credentials: password hashes, OAuth tokens, API keys, connection settings.
+-- Except the ones holding credentials: password hashes, OAuth and webhook tokens, API keys, settings, valves.
 SELECT format('REVOKE ALL ON TABLE public.%I FROM %I', tablename, :'analytics_role')
-  FROM pg_tables WHERE schemaname = 'public' AND tablename IN ('auth', 'oauth_session', 'api_key', 'config')
+  FROM pg_tables WHERE schemaname = 'public' AND tablename IN ('auth', 'api_key', 'oauth_session', 'config', 'config_old',
+                    'channel_webhook', 'tool', 'tool_history', 'function', 'function_history')
 \gexec
 """
 
