@@ -64,7 +64,7 @@ class Bar:
 
 @dataclass(frozen=True)
 class Chart:
-    """A bar chart in a 600 x 200 viewBox: the page scales it to the screen's width."""
+    """A bar chart in a 600 x 220 viewBox: the page scales it to the screen's width."""
     bars: Sequence[Bar]
     max_value: int
     first: str
@@ -75,8 +75,8 @@ def daily_chart(daily: Mapping[str, int]) -> Chart:
     days = list(daily.items())
     top = max((n for _, n in days), default=0) or 1
     step = 600 / max(len(days), 1)
-    bars = [Bar(x=round(i * step + step * 0.1, 2), y=round(180 - 170 * n / top, 2), width=round(step * 0.8, 2),
-                height=round(170 * n / top, 2), label=day, value=n) for i, (day, n) in enumerate(days)]
+    bars = [Bar(x=round(i * step + step * 0.1, 2), y=round(190 - 160 * n / top, 2), width=round(step * 0.8, 2),
+                height=round(160 * n / top, 2), label=day, value=n) for i, (day, n) in enumerate(days)]
     return Chart(bars, max(n for _, n in days) if days else 0, days[0][0] if days else "", days[-1][0] if days else "")
 
 

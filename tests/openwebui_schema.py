@@ -117,14 +117,13 @@ def generate(app: str, messages: int, start: int, days: int, seed: int, users: i
     ds = Dataset()
     for i in range(n_users):
         ds.users.append((f"{app}-u{i}", f"User {i} of {app}", f"user{i}@{app}.example", start - DAY * 30))
-    n_chats = max(1, messages // 20)
-    left = messages
-    for c in range(n_chats):
+    left, c = messages, 0
+    while left > 0:
         user = ds.users[min(int(rng.paretovariate(1.2)) - 1, n_users - 1)][0]  # a few heavy users
         t = start + rng.randrange(days * DAY)
         chat_id = f"{app}-c{c}"
         ds.chats.append((chat_id, user, t))
-        length = left if c == n_chats - 1 else min(left, 2 * rng.randint(1, 10))
+        length = min(left, 2 * rng.randint(1, 10))
         model = rng.choice(MODELS)
         for m in range(length):
             role = "user" if m % 2 == 0 else "assistant"
@@ -142,8 +141,7 @@ def generate(app: str, messages: int, start: int, days: int, seed: int, users: i
                                 model if role == "assistant" or m == 0 else None, usage,
                                 min(t + m * 30, start + days * DAY - 1)))
         left -= length
-        if left <= 0:
-            break
+        c += 1
     for f in range(max(1, messages // 100)):
         ds.files.append((f"{app}-f{f}", rng.choice(ds.users)[0], start + rng.randrange(days * DAY),
                          rng.choice([None, rng.randint(100, 10_000_000)])))
