@@ -42,17 +42,23 @@ class AppUsage:
     knowledge_bases: dict[str, int] = field(default_factory=dict)
 
 
-def _token(key: str) -> str:
-    # A malformed value counts as absent rather than failing the whole report.
-    return f"CASE WHEN (usage->>'{key}') ~ '^[0-9]{{1,15}}$' THEN (usage->>'{key}')::bigint END"
+def _tokens(key: str, fallback: str) -> str:
+    # JSON numbers only: anything else counts as absent rather than failing the whole report.
+    def number(k: str) -> str:
+        return f"CASE WHEN jsonb_typeof(u->'{k}') = 'number' THEN (u->>'{k}')::numeric END"
+    return f"sum(coalesce({number(key)}, {number(fallback)}))"
 
 
+# One parallel scan of the period's messages. `usage` is parsed once per row: the set-returning
+# unnest() keeps PostgreSQL from inlining the parse into each of the four key lookups.
 MESSAGES_SQL = f"""
-SELECT role, model_id, created_at / {DAY} AS day, count(*) AS n,
-       sum(coalesce({_token('input_tokens')}, {_token('prompt_tokens')})) FILTER (WHERE role = 'assistant') AS input,
-       sum(coalesce({_token('output_tokens')}, {_token('completion_tokens')})) FILTER (WHERE role = 'assistant') AS output
-  FROM chat_message
- WHERE created_at >= %(start)s AND created_at < %(end)s AND role IN ('user', 'assistant')
+SELECT role, model_id, day, count(*) AS n,
+       {_tokens('input_tokens', 'prompt_tokens')} AS input,
+       {_tokens('output_tokens', 'completion_tokens')} AS output
+  FROM (SELECT role, model_id, created_at / {DAY} AS day,
+               unnest(ARRAY[CASE WHEN role = 'assistant' THEN usage::jsonb END]) AS u
+          FROM chat_message
+         WHERE created_at >= %(start)s AND created_at < %(end)s AND role IN ('user', 'assistant')) m
  GROUP BY 1, 2, 3
 """
 
