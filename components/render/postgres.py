@@ -5,6 +5,8 @@ script nor any process's argv holds a secret, and psql quotes identifiers (:"x")
 """
 from __future__ import annotations
 
+from fleet_backup.settings import App as BackupApp
+
 APP_DATABASE_SQL = r"""\set ON_ERROR_STOP on
 \getenv role APP_ROLE
 \getenv db APP_DB
@@ -45,9 +47,9 @@ SELECT format('REVOKE ALL ON TABLE public.%I FROM %I', tablename, :'analytics_ro
 
 
 def app_database(app: str) -> tuple[str, str]:
-    """(role, database) of an app: SQL identifiers cannot hold '-'."""
-    ident = "openwebui_" + app.replace("-", "_")
-    return ident, ident
+    """(role, database) of an app, named as the backup job names them (it dumps and restores them)."""
+    named = BackupApp(app)
+    return named.role, named.database
 
 
 def app_analytics_role(app: str) -> str:
