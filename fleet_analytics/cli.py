@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import re
 import sys
 from collections.abc import Callable
@@ -10,6 +11,7 @@ from datetime import UTC, date, datetime
 import fleet_analytics
 from fleet_analytics import errors
 from fleet_analytics.errors import ReportError
+from fleet_analytics.job import JobSettings, health, publish, record_run, run_schedule, validate_cron
 from fleet_analytics.queries import Period, read_app
 from fleet_analytics.render import render_csv, render_html, render_json
 from fleet_analytics.report import build_report, period_of, since_period
@@ -31,6 +33,11 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--top", type=int, default=10, help="how many top users to list (default 10)")
     r.add_argument("--emails", action="store_true", help="show users' emails (they are left out by default)")
     r.add_argument("--output", "-o", help="write to this file instead of stdout")
+    sub.add_parser("publish", help="the scheduled job's run, once: the report of the last "
+                                   "ANALYTICS_SINCE_DAYS days in every format to the bucket")
+    s = sub.add_parser("schedule", help="publish at every cron time (UTC), forever")
+    s.add_argument("--cron", required=True, help='5-field cron expression, e.g. "30 2 * * *"')
+    sub.add_parser("health", help="exit 1 when the last scheduled run failed (the container's healthcheck)")
     return p
 
 
@@ -66,18 +73,55 @@ def run_report(args: argparse.Namespace, settings: Settings, now: datetime) -> s
         raise ReportError(errors.CONFIG, f"--app {', '.join(unknown)}: not in ANALYTICS_APPS ({', '.join(known)})")
     period = parse_period(args.since, args.first, args.last, now.astimezone(UTC).date())
     apps = [known[a] for a in dict.fromkeys(args.apps)] if args.apps else list(settings.apps)
-    usages = {a.name: read_app(a, settings.passwords[a.name], period, args.top, args.emails) for a in apps}
-    report = build_report(usages, period, args.top, settings.prices, settings.currency, now)
-    return RENDERERS[args.format](report)
+    return RENDERERS[args.format](make_report(settings, apps, period, args.top, args.emails, now))
+
+
+def make_report(settings: Settings, apps: list, period: Period, top: int, emails: bool, now: datetime) -> dict:
+    usages = {a.name: read_app(a, settings.passwords[a.name], period, top, emails) for a in apps}
+    return build_report(usages, period, top, settings.prices, settings.currency, now)
+
+
+def run_publish(settings: Settings, job: JobSettings, now: datetime) -> int:
+    """One scheduled run; its outcome is what `health` reports."""
+    code, error = errors.OK, None
+    try:
+        report = make_report(settings, list(settings.apps), since_period(job.since_days, now.astimezone(UTC).date()),
+                             10, False, now)
+        keys = publish(job, {ext: render(report) for ext, render in RENDERERS.items()}, now)
+        logging.getLogger("fleet_analytics").info("publish: wrote %s", ", ".join(keys))
+    except ReportError as e:
+        code, error = e.code, str(e)
+    except Exception as e:  # noqa: BLE001 - S3 and the unexpected: one line, no traceback with env values
+        code, error = errors.UPLOAD_FAILED, f"{type(e).__name__}: {e}"
+    if error:
+        logging.getLogger("fleet_analytics").error("publish failed: %s", error)
+    record_run(job, code, error, datetime.now(UTC))
+    return code
 
 
 def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s fleet-analytics %(levelname)s %(message)s")
     args = _parser().parse_args(argv)
     try:
-        text = run_report(args, Settings.from_env(), datetime.now(UTC))
+        if args.command == "health":
+            ok, message = health(JobSettings.from_env().state_dir)
+            print(message)
+            return errors.OK if ok else errors.UNEXPECTED
+        settings = Settings.from_env()
+        if args.command in ("publish", "schedule"):
+            job = JobSettings.from_env()
+            if args.command == "publish":
+                return run_publish(settings, job, datetime.now(UTC))
+            run_schedule(validate_cron(args.cron), lambda: run_publish(settings, job, datetime.now(UTC)))
+            return errors.OK
+        text = run_report(args, settings, datetime.now(UTC))
     except ReportError as e:
         print(f"fleet-analytics: {e}", file=sys.stderr)
         return e.code
+    except ValueError as e:  # a bad --cron
+        print(f"fleet-analytics: {e}", file=sys.stderr)
+        return errors.CONFIG
     if args.output:
         with open(args.output, "w", encoding="utf-8") as f:
             f.write(text)

@@ -83,3 +83,31 @@ def test_cli_reports_configuration_errors_in_one_line_and_exit_2() -> None:
                             env={"PATH": "/usr/bin:/bin", **ENV}, capture_output=True, text=True)
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr == "fleet-analytics: --since '3w': give a number of days, e.g. 30d\n"
+
+
+def test_schedule_runs_at_each_cron_time_and_goes_on_after_a_failure() -> None:
+    from datetime import timedelta
+
+    from fleet_analytics.job import run_schedule
+    clock = [datetime(2026, 11, 23, 1, 0, tzinfo=UTC)]
+    runs: list[datetime] = []
+
+    def run() -> int:
+        runs.append(clock[0])
+        return 3 if len(runs) == 1 else 0
+
+    run_schedule("30 2 * * *", run, now=lambda: clock[0],
+                 sleep=lambda s: clock.__setitem__(0, clock[0] + timedelta(seconds=s)), max_runs=2)
+    assert runs == [datetime(2026, 11, 23, 2, 30, tzinfo=UTC), datetime(2026, 11, 24, 2, 30, tzinfo=UTC)]
+
+
+def test_health_is_good_before_any_run_and_follows_the_last_one(tmp_path: Path) -> None:
+    from fleet_analytics.job import JobSettings, health, record_run
+    job = JobSettings.from_env({"ANALYTICS_STACK": "prod", "ANALYTICS_S3_BUCKET": "b",
+                                "ANALYTICS_STATE_DIR": str(tmp_path)})
+    assert health(tmp_path) == (True, "no run yet")
+    record_run(job, 3, "app chat: reading failed", datetime(2026, 11, 23, 2, 30, tzinfo=UTC))
+    assert health(tmp_path) == (False, "last run failed at 2026-11-23T02:30:00+00:00 (exit 3): "
+                                       "app chat: reading failed")
+    record_run(job, 0, None, datetime(2026, 11, 24, 2, 30, tzinfo=UTC))
+    assert health(tmp_path)[0]
