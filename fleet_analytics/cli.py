@@ -11,7 +11,8 @@ from datetime import UTC, date, datetime
 import fleet_analytics
 from fleet_analytics import errors
 from fleet_analytics.errors import ReportError
-from fleet_analytics.job import JobSettings, health, publish, record_run, run_schedule, validate_cron
+from fleet_analytics.job import JobSettings, health, publish, record_run
+from fleet_analytics.schedule import run_schedule, validate_cron
 from fleet_analytics.queries import Period, read_app
 from fleet_analytics.render import render_csv, render_html, render_json
 from fleet_analytics.report import build_report, period_of, since_period

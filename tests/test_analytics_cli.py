@@ -88,7 +88,7 @@ def test_cli_reports_configuration_errors_in_one_line_and_exit_2() -> None:
 def test_schedule_runs_at_each_cron_time_and_goes_on_after_a_failure() -> None:
     from datetime import timedelta
 
-    from fleet_analytics.job import run_schedule
+    from fleet_analytics.schedule import run_schedule
     clock = [datetime(2026, 11, 23, 1, 0, tzinfo=UTC)]
     runs: list[datetime] = []
 

@@ -9,7 +9,7 @@ from pydantic import BaseModel
 from components.config import SECRET_KEYS, Fleet
 from plan.engine import PROJECT_DIR
 
-PLACEHOLDERS = {"nodes": "<node>", "apps": "<app>", "replicas": None, "env": None}
+PLACEHOLDERS = {"nodes": "<node>", "apps": "<app>", "prices": "<model>", "replicas": None, "env": None}
 
 
 def config_keys(model: type[BaseModel], prefix: str = "") -> set[str]:

@@ -6,6 +6,7 @@ from typing import Any
 
 from pydantic import ValidationInfo, model_validator
 
+from components.config.analytics import AnalyticsSpec
 from components.config.apps import AppSecrets, AppSpec
 from components.config.backup import BackupSpec
 from components.config.load_balancer import LoadBalancerSpec
@@ -25,6 +26,7 @@ class FleetSpec(Model):
     apps: dict[Name, AppSpec]
     load_balancer: LoadBalancerSpec | None = None
     backup: BackupSpec | None = None
+    analytics: AnalyticsSpec | None = None
     ssh_user: str | None = None
     ssh_opts: list[str] = []
 
@@ -41,6 +43,9 @@ class FleetSpec(Model):
                 raise Invalid("backup", "needs the store's credentials: pulumi config set --secret "
                               "backupAccessKeyId ... and backupSecretAccessKey ... (only provider 'minio' "
                               "on the fleet's own MinIO can use the fleet's credentials)")
+        if self.analytics is not None and self.backup is None:
+            raise Invalid("analytics", "writes its reports to the backup bucket, but backup is not set: "
+                          "configure backup, or remove analytics")
         self._check_tls(secrets)
         if self.shared_services.mode == "external":
             missing = [k for k in EXTERNAL_REQUIRED_SECRETS if k not in secrets]
