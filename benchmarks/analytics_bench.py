@@ -5,7 +5,7 @@
 Each app database is built like the tests build it (tests/openwebui_schema.py): the app's bootstrap
 SQL, Open WebUI's own migrations (the installed, pinned open-webui) and a bulk COPY of a 90-day usage
 history. Then, side by side in one run, as each app's read-only analytics role:
-- the whole report of one app for the last 30 days and for all 90 days (best of --repeat runs);
+- the whole report of one app for the last 7, 30 and all 90 days (best of --repeat runs);
 - each of its queries alone, with the plan PostgreSQL chose (which of Open WebUI's indexes it used);
 - the same 30-day report with Open WebUI's (model_id, created_at) / (user_id, created_at) indexes
   hidden, to show what they are worth.
@@ -60,7 +60,8 @@ def main() -> int:
     today = date.today()
     first = today - timedelta(days=DAYS - 1)
     start = int(datetime(first.year, first.month, first.day, tzinfo=UTC).timestamp())
-    last30, last90 = period_of(today - timedelta(days=29), today), period_of(first, today)
+    last7, last30, last90 = (period_of(today - timedelta(days=6), today), period_of(today - timedelta(days=29), today),
+                             period_of(first, today))
     rows = []
     with postgres_server() as pg, tempfile.TemporaryDirectory() as work:
         os.environ.update(PGHOST=pg.host, PGPORT=str(pg.port))  # libpq's, as the report reads them
@@ -80,12 +81,15 @@ def main() -> int:
             app = App(db.app)
             conn = psycopg.connect(host=pg.host, port=pg.port, dbname=app.database, user=app.role,
                                    password=db.analytics_password, autocommit=True)
+            full7 = best(lambda: read_app(app, db.analytics_password, last7, 10, False), args.repeat)
             full30 = best(lambda: read_app(app, db.analytics_password, last30, 10, False), args.repeat)
             full90 = best(lambda: read_app(app, db.analytics_password, last90, 10, False), args.repeat)
             params = {"start": last30.start, "end": last30.end, "top": 10}
             per_query = {name: (best(lambda s=sql: conn.execute(s, params).fetchall(), args.repeat),
                                 plan_summary(conn, sql, params))
                          for name, sql in (("messages", MESSAGES_SQL), ("users", USERS_SQL), ("totals", TOTALS_SQL))}
+            week = {"start": last7.start, "end": last7.end, "top": 10}
+            plans7 = {name: plan_summary(conn, sql, week) for name, sql in (("messages", MESSAGES_SQL), ("users", USERS_SQL))}
             size = conn.execute("SELECT pg_size_pretty(pg_total_relation_size('chat_message'))").fetchone()[0]
             conn.close()
             # Without Open WebUI's composite indexes (dropped inside a transaction that is rolled back).
@@ -99,17 +103,22 @@ def main() -> int:
                     owner.execute(USERS_SQL, params).fetchall()
                 no_index = (time.perf_counter() - t) / args.repeat
                 owner.rollback()
-            rows.append((db.app, n_messages, n_chats, n_users, size, full30, full90, per_query, no_index))
-    print("| app | messages | chats | users | chat_message size | report, 30 days (s) | report, 90 days (s) "
-          "| messages query (s) | users query (s) | totals query (s) | messages+users, created_at indexes dropped (s) |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
-    for app, n, c, u, size, r30, r90, q, no_index in rows:
-        print(f"| {app} | {n:,} | {c:,} | {u:,} | {size} | {r30:.3f} | {r90:.3f} | {q['messages'][0]:.3f} "
+            rows.append((db.app, n_messages, n_chats, n_users, size, full7, full30, full90, per_query, no_index, plans7))
+    print(f"load average (1 min) after measuring: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs\n")
+    print("| app | messages | chats | users | chat_message size | report, 7 days (s) | report, 30 days (s) "
+          "| report, 90 days = all (s) | 30 days: messages query (s) | users query (s) | totals query (s) "
+          "| messages+users, Open WebUI's created_at/composite indexes dropped (s) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for app, n, c, u, size, r7, r30, r90, q, no_index, _ in rows:
+        print(f"| {app} | {n:,} | {c:,} | {u:,} | {size} | {r7:.3f} | {r30:.3f} | {r90:.3f} | {q['messages'][0]:.3f} "
               f"| {q['users'][0]:.3f} | {q['totals'][0]:.3f} | {no_index:.3f} |")
     print("\nplans (30 days):")
-    for name, (_, plan) in rows[0][7].items():
+    for name, (_, plan) in rows[0][8].items():
         print(f"  {name}: {plan}")
-    total30 = sum(r[5] for r in rows)
+    print("plans (7 days):")
+    for name, plan in rows[0][10].items():
+        print(f"  {name}: {plan}")
+    total30 = sum(r[6] for r in rows)
     print(f"\nall {len(rows)} apps, 30 days: {total30:.3f} s ({total30 / len(rows):.3f} s per app; goal < 1 s per app)")
     return 0
 
