@@ -8,15 +8,17 @@ import sys
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 import fleet_analytics
 from fleet_analytics import errors
 from fleet_analytics.errors import ReportError
 from fleet_analytics.job import JobSettings, health, publish, record_run
-from fleet_analytics.schedule import run_schedule, validate_cron
 from fleet_analytics.queries import Period, read_app
 from fleet_analytics.render import render_csv, render_html, render_json
 from fleet_analytics.report import build_report, period_of, since_period
-from fleet_analytics.settings import Settings
+from fleet_analytics.schedule import run_schedule, validate_cron
+from fleet_analytics.settings import App, Settings
 
 RENDERERS: dict[str, Callable[[dict], str]] = {"json": render_json, "csv": render_csv, "html": render_html}
 
@@ -77,7 +79,7 @@ def run_report(args: argparse.Namespace, settings: Settings, now: datetime) -> s
     return RENDERERS[args.format](make_report(settings, apps, period, args.top, args.emails, now))
 
 
-def make_report(settings: Settings, apps: list, period: Period, top: int, emails: bool, now: datetime) -> dict:
+def make_report(settings: Settings, apps: list[App], period: Period, top: int, emails: bool, now: datetime) -> dict:
     usages = {a.name: read_app(a, settings.passwords[a.name], period, top, emails) for a in apps}
     return build_report(usages, period, top, settings.prices, settings.currency, now)
 
@@ -92,8 +94,10 @@ def run_publish(settings: Settings, job: JobSettings, now: datetime) -> int:
         logging.getLogger("fleet_analytics").info("publish: wrote %s", ", ".join(keys))
     except ReportError as e:
         code, error = e.code, str(e)
-    except Exception as e:  # noqa: BLE001 - S3 and the unexpected: one line, no traceback with env values
-        code, error = errors.UPLOAD_FAILED, f"{type(e).__name__}: {e}"
+    except (BotoCoreError, ClientError) as e:
+        code, error = errors.UPLOAD_FAILED, f"S3: {e}"
+    except Exception as e:  # noqa: BLE001 - last resort: one line, no traceback with env values
+        code, error = errors.UNEXPECTED, f"{type(e).__name__}: {e}"
     if error:
         logging.getLogger("fleet_analytics").error("publish failed: %s", error)
     record_run(job, code, error, datetime.now(UTC))
@@ -123,6 +127,9 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as e:  # a bad --cron
         print(f"fleet-analytics: {e}", file=sys.stderr)
         return errors.CONFIG
+    except Exception as e:  # noqa: BLE001 - last resort: one line, no traceback with env values
+        print(f"fleet-analytics: unexpected {type(e).__name__}: {e}", file=sys.stderr)
+        return errors.UNEXPECTED
     if args.output:
         with open(args.output, "w", encoding="utf-8") as f:
             f.write(text)
