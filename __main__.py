@@ -1,6 +1,7 @@
 """openwebui-fleet: shared services, Open WebUI apps x replicas, nginx in front, S3 backups."""
 import pulumi
 
+from components.analytics_job import AnalyticsJob, analytics_env, analytics_secrets
 from components.backup_bucket import BackupBucket
 from components.backup_job import BackupJob, backup_credentials, job_env, job_secrets
 from components.config import load_stack_config
@@ -36,6 +37,12 @@ if fleet.backup is not None:
               job_env(pulumi.get_stack(), fleet.backup, topology.backup_apps, topology.endpoints[topology.shared_node]),
               job_secrets(credentials, shared), opts=pulumi.ResourceOptions(depends_on=[bucket, *apps.values()]))
     pulumi.export("backupBucket", backup_output(fleet.backup))
+    if fleet.analytics is not None:
+        AnalyticsJob("analytics", fleet.analytics, shared_node,
+                     analytics_env(pulumi.get_stack(), fleet.analytics, fleet.backup, topology.backup_apps,
+                                   topology.endpoints[topology.shared_node]),
+                     analytics_secrets(credentials, {name: app.analytics_password for name, app in apps.items()}),
+                     opts=pulumi.ResourceOptions(depends_on=[bucket, *apps.values()]))
 
 pulumi.export("apps", {name: app_output(placed) for name, placed in topology.apps.items()})
 pulumi.export("sharedServices", shared_services_output(fleet.shared_services, topology))

@@ -20,10 +20,10 @@ REPO = Path(__file__).resolve().parent.parent
 JOB_SOURCE = REPO / "fleet_backup"
 
 
-def job_source_digest() -> str:
-    """Content hash of the job's code and recipe: the image tag, so a code change rebuilds it."""
+def job_source_digest(source: Path = JOB_SOURCE) -> str:
+    """Content hash of a job's code and recipe: the image tag, so a code change rebuilds it."""
     digest = hashlib.sha256()
-    for path in sorted(p for p in JOB_SOURCE.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+    for path in sorted(p for p in source.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
         digest.update(str(path.relative_to(REPO)).encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()[:16]
 

@@ -38,6 +38,7 @@ class OpenWebUIApp(pulumi.ComponentResource):
         self._operator_env = placed.env
         self.secret_key = generated_secret(f"{name}-secret-key", None, self, length=48)
         self.db_password = generated_secret(f"{name}-db-password", None, self)
+        self.analytics_password = generated_secret(f"{name}-analytics-password", None, self)
         self.role, self.database = app_database(name)
         self._spec, self._secrets, self._shared = spec, secrets, shared
         # A replica's env is the same for every replica of the app on a node (but the migrating one):
@@ -71,7 +72,8 @@ class OpenWebUIApp(pulumi.ComponentResource):
             command=app_database_command(self.name, BOOTSTRAP_SCRIPT),
             uploads=[docker.ContainerUploadArgs(file=BOOTSTRAP_SCRIPT, content=APP_DATABASE_SQL)],
             envs=env_list(env, {"PGPASSWORD": self._shared.postgres_password,
-                                "APP_DB_PASSWORD": self.db_password}),
+                                "APP_DB_PASSWORD": self.db_password,
+                                "APP_ANALYTICS_PASSWORD": self.analytics_password}),
             networks_advanced=node.networks, must_run=False, attach=True, logs=True,
             opts=node.child_opts(self, depends_on=self._shared.ready))
 

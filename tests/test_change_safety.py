@@ -113,16 +113,18 @@ def test_raising_a_replica_count_adds_one_container_and_volume_and_rewrites_the_
     assert diff.names("update") == diff.names("delete") == set()
 
 
-def test_adding_an_app_creates_its_database_secrets_and_replicas_and_replaces_the_backup_job(
+def test_adding_an_app_creates_its_database_secrets_and_replicas_and_replaces_the_backup_and_report_jobs(
         diffs: dict[str, PlanDiff]) -> None:
     diff = diffs["add an app"]
-    assert diff.names("create") == {"docs-database", "docs-secret-key", "docs-db-password",
+    assert diff.names("create") == {"docs-database", "docs-secret-key", "docs-db-password", "docs-analytics-password",
                                     "docs-master-1", "docs-master-1-data"}
-    # The backup job lists the apps it dumps in BACKUP_APPS: a new app restarts the job (replaced).
-    assert diff.names("replace") == {"lb-config", "backup"}
+    # Both jobs list the apps (BACKUP_APPS, ANALYTICS_APPS): a new app restarts them (replaced).
+    assert diff.names("replace") == {"lb-config", "backup", "analytics"}
     assert diff.names("update") == diff.names("delete") == set()
     (backup,) = [c for c in diff.of("replace") if c.name == "backup"]
     assert backup.keys == ("envs [secret] (BACKUP_APPS)",)
+    (analytics,) = [c for c in diff.of("replace") if c.name == "analytics"]
+    assert analytics.keys == ("envs [secret] (ANALYTICS_APPS, ANALYTICS_PASSWORD_DOCS)",)
 
 
 def test_bumping_one_apps_image_replaces_every_replica_of_it_and_nothing_of_other_apps(
@@ -196,7 +198,7 @@ def test_plan_diff_cli_prints_counts_table_and_nginx_diff(prod: Evaluation, tmp_
     result = _run("prod", "--old", str(PROJECT_DIR / "Pulumi.prod.yaml"), "--new", str(new))
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    assert "5 to create, 2 to replace, 0 to update, 0 to delete" in out
+    assert "6 to create, 3 to replace, 0 to update, 0 to delete" in out
     assert "envs [secret] (BACKUP_APPS)" in out and "+    upstream app_docs {" in out
     assert "MOCK-GENERATED-SECRET" not in out and "mock-secret:" not in out
 

@@ -12,7 +12,7 @@ from components.config import SECRET_KEYS, Fleet
 from fleet_backup.cli import _parser as backup_parser
 from plan.engine import PROJECT_DIR
 
-PLACEHOLDERS = {"nodes": "<node>", "apps": "<app>", "replicas": None, "env": None}
+PLACEHOLDERS = {"nodes": "<node>", "apps": "<app>", "prices": "<model>", "replicas": None, "env": None}
 
 
 def config_keys(model: type[BaseModel], prefix: str = "") -> set[str]:

@@ -4,11 +4,12 @@ The only place that knows defaults and validation rules. Components receive thes
 `pulumi.Config` or raw dicts. Every rule's message names the key, the bad value and the fix.
 
   types            value types (names, hosts, pinned images, ports) and the base model
-  nodes, shared_services, apps, load_balancer, backup   one model module per config key
+  nodes, shared_services, apps, load_balancer, backup, analytics   one model module per config key
   fleet            the whole config and the rules that span its parts
   errors           pydantic's errors as one readable message
   stack            the edge: raw config (from Pulumi or a dict) in, a fleet or one message out
 """
+from components.config.analytics import AnalyticsSpec, ModelPrice
 from components.config.apps import OPENWEBUI_IMAGE, AppSecrets, AppSpec, MicrosoftOAuth
 from components.config.backup import (PROVIDER_FEATURES, BackupSpec, ProviderFeatures, RetentionRule,
                                       Transition)
@@ -28,7 +29,7 @@ App, Backup, Fleet, LoadBalancer, Node, SharedServices, Tls = (
     AppSpec, BackupSpec, FleetSpec, LoadBalancerSpec, NodeSpec, SharedServicesSpec, TlsSpec)
 
 __all__ = [
-    "EXTERNAL_REQUIRED_SECRETS", "OPENWEBUI_ENV_NAMES", "OPENWEBUI_IMAGE", "PROJECT", "PROVIDER_FEATURES",
+    "AnalyticsSpec", "ModelPrice", "EXTERNAL_REQUIRED_SECRETS", "OPENWEBUI_ENV_NAMES", "OPENWEBUI_IMAGE", "PROJECT", "PROVIDER_FEATURES",
     "SECRET_KEYS", "App", "AppSecretOutputs", "AppSecrets", "AppSpec", "Backup", "BackupSpec", "ConfigError",
     "ExternalServices", "Fleet", "FleetSpec", "Invalid", "LoadBalancer", "LoadBalancerSpec", "MicrosoftOAuth",
     "Node", "NodeSpec", "ObjectStorage", "Ollama", "Postgres", "ProviderFeatures", "Qdrant", "Redis",

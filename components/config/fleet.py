@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import ValidationError, ValidationInfo, model_validator
 from pydantic.alias_generators import to_snake
 
+from components.config.analytics import AnalyticsSpec
 from components.config.apps import AppSecrets, AppSpec
 from components.config.backup import BackupSpec
 from components.config.budgets import (JOB_CONNECTIONS, AppLoad, BudgetError, check_node, check_postgres,
@@ -31,6 +32,7 @@ class FleetSpec(Model):
     apps: dict[Name, AppSpec]
     load_balancer: LoadBalancerSpec | None = None
     backup: BackupSpec | None = None
+    analytics: AnalyticsSpec | None = None
     ssh_user: str | None = None
     ssh_opts: list[str] = []
     # Open WebUI variables for every app; an app's env wins.
@@ -63,6 +65,7 @@ class FleetSpec(Model):
             (lambda: self._check_app_secrets(app_secrets), {"apps"}, set()),
             (self._check_ports, {"shared_services", "load_balancer", "apps"}, {"apps"}),
             (lambda: self._check_backup_credentials(secrets), {"backup", "shared_services"}, set()),
+            (self._check_analytics, {"analytics", "backup"}, set()),
             (lambda: self._check_tls(secrets), {"load_balancer"}, set()),
             (lambda: self._check_external_secrets(secrets), {"shared_services"}, set()),
             (self._check_budgets, {"apps", "nodes", "shared_services", "backup"}, set()),
@@ -85,6 +88,11 @@ class FleetSpec(Model):
                 yield Invalid("backup", "needs the store's credentials: pulumi config set --secret "
                               "backupAccessKeyId ... and backupSecretAccessKey ... (only provider 'minio' "
                               "on the fleet's own MinIO can use the fleet's credentials)")
+
+    def _check_analytics(self) -> Iterator[Invalid]:
+        if self.analytics is not None and self.backup is None:
+            yield Invalid("analytics", "writes its reports to the backup bucket, but backup is not set: "
+                          "configure backup, or remove analytics")
 
     def _check_external_secrets(self, secrets: set[str]) -> Iterator[Invalid]:
         if self.shared_services.mode == "external":

@@ -1,13 +1,18 @@
-"""Per-app PostgreSQL role and database: idempotent SQL run by psql on every deploy.
+"""Per-app PostgreSQL roles and database: idempotent SQL run by psql on every deploy.
 
-Values arrive as psql variables (-v role=... -v db=... -v password=...), so the script holds no
-secret and psql quotes identifiers (:"x") and literals (:'x') itself.
+Every value arrives in psql's environment and is read with \\getenv (psql 15+), so neither the
+script nor any process's argv holds a secret, and psql quotes identifiers (:"x") and literals (:'x').
 """
 from __future__ import annotations
 
 from fleet_backup.settings import App as BackupApp
 
 APP_DATABASE_SQL = r"""\set ON_ERROR_STOP on
+\getenv role APP_ROLE
+\getenv db APP_DB
+\getenv password APP_DB_PASSWORD
+\getenv analytics_role APP_ANALYTICS_ROLE
+\getenv analytics_password APP_ANALYTICS_PASSWORD
 SELECT format('CREATE ROLE %I LOGIN', :'role')
  WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = :'role') \gexec
 ALTER ROLE :"role" WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD :'password';
@@ -17,6 +22,27 @@ ALTER DATABASE :"db" OWNER TO :"role";
 -- Other apps' roles (members of PUBLIC) must not reach this database.
 REVOKE ALL ON DATABASE :"db" FROM PUBLIC;
 GRANT CONNECT, TEMPORARY ON DATABASE :"db" TO :"role";
+
+-- The read-only analytics role: CONNECT to this database only (no TEMPORARY), SELECT on the app's tables.
+SELECT format('CREATE ROLE %I LOGIN', :'analytics_role')
+ WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = :'analytics_role') \gexec
+ALTER ROLE :"analytics_role" WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS
+  NOINHERIT CONNECTION LIMIT 4 PASSWORD :'analytics_password';
+-- Belts on top of the privileges: a report never holds the app's database for long.
+ALTER ROLE :"analytics_role" SET default_transaction_read_only = on;
+ALTER ROLE :"analytics_role" SET statement_timeout = '120s';
+GRANT CONNECT ON DATABASE :"db" TO :"analytics_role";
+\connect :"db"
+REVOKE CREATE ON SCHEMA public FROM PUBLIC;
+GRANT USAGE ON SCHEMA public TO :"analytics_role";
+GRANT SELECT ON ALL TABLES IN SCHEMA public TO :"analytics_role";
+-- Tables the app's migrations create later are readable too.
+ALTER DEFAULT PRIVILEGES FOR ROLE :"role" IN SCHEMA public GRANT SELECT ON TABLES TO :"analytics_role";
+-- Except the ones holding credentials: password hashes, OAuth and webhook tokens, API keys, settings, valves.
+SELECT format('REVOKE ALL ON TABLE public.%I FROM %I', tablename, :'analytics_role')
+  FROM pg_tables WHERE schemaname = 'public' AND tablename IN ('auth', 'api_key', 'oauth_session', 'config', 'config_old',
+                    'channel_webhook', 'tool', 'tool_history', 'function', 'function_history')
+\gexec
 """
 
 
@@ -26,20 +52,23 @@ def app_database(app: str) -> tuple[str, str]:
     return named.role, named.database
 
 
+def app_analytics_role(app: str) -> str:
+    """The app's read-only role for usage reports (fleet_analytics)."""
+    return app_database(app)[0] + "_analytics"
+
+
 def app_database_command(app: str, script_path: str) -> list[str]:
-    """psql command line for the bootstrap container; the passwords come from its environment
-    (PGPASSWORD for the admin, APP_DB_PASSWORD for the app role)."""
-    role, db = app_database(app)
-    return ["sh", "-c",
-            'exec psql -X -q -v ON_ERROR_STOP=1 -v role="$APP_ROLE" -v db="$APP_DB" '
-            f'-v password="$APP_DB_PASSWORD" -f {script_path}']
+    """psql command line for the bootstrap container; every value comes from its environment."""
+    return ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-f", script_path]
 
 
 def app_database_env(app: str, host: str, port: int, admin_user: str) -> dict[str, str]:
-    """Non-secret environment of the bootstrap container (the passwords are added as secrets)."""
+    """Non-secret environment of the bootstrap container; the secrets are added beside it:
+    PGPASSWORD (the admin's), APP_DB_PASSWORD and APP_ANALYTICS_PASSWORD."""
     role, db = app_database(app)
     return {"PGHOST": host, "PGPORT": str(port), "PGUSER": admin_user, "PGDATABASE": "postgres",
-            "APP_ROLE": role, "APP_DB": db, "PGCONNECT_TIMEOUT": "10"}
+            "APP_ROLE": role, "APP_DB": db, "APP_ANALYTICS_ROLE": app_analytics_role(app),
+            "PGCONNECT_TIMEOUT": "10"}
 
 
 def postgres_server_command(settings: dict[str, str]) -> list[str]:
