@@ -175,10 +175,12 @@ class StubUpstream:
 
 
 @contextlib.contextmanager
-def stub_upstream(name: str) -> Iterator[StubUpstream]:
+def stub_upstream(name: str, static: Path | None = None) -> Iterator[StubUpstream]:
+    """`static`: a directory whose _app/ files the replica serves, as Open WebUI serves its build."""
     port = free_port()
     script = Path(__file__).with_name("stub_upstream.py")
-    with running([sys.executable, str(script), name, str(port)], port) as proc:
+    with running([sys.executable, str(script), name, str(port), *([str(static)] if static else [])],
+                 port) as proc:
         yield StubUpstream(name, port, proc)
 
 
@@ -230,7 +232,7 @@ def nginx_server(conf_text: str, prefix: Path, port: int) -> Iterator[Nginx]:
 
 _LISTEN = re.compile(r"^(\s*)listen (\d+)\b(.*;)$")
 _UPSTREAM_SERVER = re.compile(r"^(\s*)server ([^\s:]+):(\d+)\b(.*;)$")
-_PATH_DIRECTIVE = re.compile(r"^(\s*)(pid|error_log|access_log|ssl_certificate|ssl_certificate_key"
+_PATH_DIRECTIVE = re.compile(r"^(\s*)(pid|error_log|access_log|ssl_certificate|ssl_certificate_key|proxy_cache_path|root"
                              r"|\w+_temp_path) (\S+?)(;|\s.*;)$")
 
 

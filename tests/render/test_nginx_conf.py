@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from websockets.sync.client import connect as ws_connect
 
-from components.render.nginx import NginxSettings, Site, Tls, Upstream, render_nginx_conf
+from components.render.nginx import Edge, NginxSettings, Site, Tls, Upstream, render_nginx_conf
 from lbclient import hammer, request
 from realservices import (Nginx, StubUpstream, free_port, loopback_conf, nginx_server, nginx_test,
                           require_binary, stub_upstream)
@@ -22,14 +22,14 @@ from realservices import (Nginx, StubUpstream, free_port, loopback_conf, nginx_s
 HEALTH = "/healthz"
 
 
-def settings(prefix: Path, *, tls: Tls | None = None, body_mb: int = 25) -> NginxSettings:
+def settings(prefix: Path, *, tls: Tls | None = None, body_mb: int = 25, edge: Edge = Edge()) -> NginxSettings:
     """Production-like ports (moved to loopback by loopback_conf); files under a private prefix."""
     (prefix / "temp").mkdir(parents=True, exist_ok=True)
     return NginxSettings(http_port=80, https_port=443, tls=tls, client_max_body_size_mb=body_mb,
                          health_path=HEALTH, proxy_read_timeout_s=600, max_fails=3, fail_timeout_s=10,
                          keepalive=16, pid_path=str(prefix / "nginx.pid"),
                          error_log=str(prefix / "error.log"), access_log=str(prefix / "access.log"),
-                         temp_dir=str(prefix / "temp"))
+                         temp_dir=str(prefix / "temp"), edge=edge)
 
 
 def site(app: str, stubs: list[StubUpstream]) -> Site:
@@ -54,11 +54,11 @@ def loopback_render(s: NginxSettings, stubs: dict[str, list[StubUpstream]], http
 
 
 @contextlib.contextmanager
-def balancer(tmp_path: Path, replicas: dict[str, int], **kw) -> Iterator[Balancer]:
-    """Stub replicas per app and nginx in front of them, all stopped afterwards."""
+def balancer(tmp_path: Path, replicas: dict[str, int], static: Path | None = None, **kw) -> Iterator[Balancer]:
+    """Stub replicas per app (serving `static`'s build files) and nginx in front, all stopped afterwards."""
     require_binary("nginx")
     with contextlib.ExitStack() as stack:
-        stubs = {app: [stack.enter_context(stub_upstream(f"{app}-{i}")) for i in range(n)]
+        stubs = {app: [stack.enter_context(stub_upstream(f"{app}-{i}", static)) for i in range(n)]
                  for app, n in replicas.items()}
         http_port, https_port = free_port(), free_port()
         conf = loopback_render(settings(tmp_path, **kw), stubs, http_port, https_port)
@@ -129,7 +129,8 @@ def test_production_config_moved_to_loopback_passes_nginx_syntax_check(tmp_path:
 
 def _rewritten(line: str) -> bool:
     return line.strip().startswith(("listen ", "server 1", "pid ", "client_body_temp_path", "proxy_temp_path",
-                                    "fastcgi_temp_path", "uwsgi_temp_path", "scgi_temp_path", "ssl_certificate"))
+                                    "fastcgi_temp_path", "uwsgi_temp_path", "scgi_temp_path", "ssl_certificate",
+                                    "proxy_cache_path"))
 
 
 def test_loopback_rewrite_refuses_an_unmapped_upstream() -> None:
@@ -239,13 +240,14 @@ def test_upload_at_the_body_limit_passes_and_one_byte_more_is_refused(tmp_path: 
     assert seen_after == seen_before
 
 
-def test_forwarded_headers_reach_the_upstream(tmp_path: Path) -> None:
+def test_forwarded_headers_reach_the_upstream_and_a_spoofed_client_address_does_not(tmp_path: Path) -> None:
     with balancer(tmp_path, {"chat": 1}) as b:
-        echo = request(b.http_port, "chat.test", "/api/config",
-                       headers={"X-Forwarded-For": "203.0.113.7"}).json()["headers"]
+        echo = request(b.http_port, "chat.test", "/api/config", source="127.0.0.5",
+                       headers={"X-Forwarded-For": "203.0.113.7", "X-Real-IP": "203.0.113.8"}).json()["headers"]
     assert echo["host"] == "chat.test"
-    assert echo["x-real-ip"] == "127.0.0.1"
-    assert echo["x-forwarded-for"] == "203.0.113.7, 127.0.0.1"
+    # Open WebUI believes the first X-Forwarded-For address: only the connection's own may be there.
+    assert echo["x-real-ip"] == "127.0.0.5"
+    assert echo["x-forwarded-for"] == "127.0.0.5"
     assert echo["x-forwarded-proto"] == "http"
     assert echo["x-forwarded-host"] == "chat.test"
 
