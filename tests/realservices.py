@@ -226,7 +226,9 @@ def nginx_server(conf_text: str, prefix: Path, port: int) -> Iterator[Nginx]:
     prefix.mkdir(parents=True, exist_ok=True)
     (prefix / "nginx.conf").write_text(conf_text)
     nginx_test(binary, prefix)
-    with running([binary, *_nginx_args(prefix), "-g", "daemon off;"], port) as proc:
+    # As root, workers would run as nobody, who cannot enter the test's private directories (the cache).
+    user = " user root;" if os.geteuid() == 0 else ""
+    with running([binary, *_nginx_args(prefix), "-g", f"daemon off;{user}"], port) as proc:
         yield Nginx(binary, prefix, proc)
 
 

@@ -7,7 +7,8 @@ asyncio HTTP/1.1 on 127.0.0.1 with keep-alive. Every answer carries `X-Upstream:
                           "last released\\n" or "last timeout\\n"
   GET  /release?key=K     lets the stream K finish
   *    /ws/socket.io      websocket (Upgrade): echoes each text message as "NAME:<message>"
-  GET  /_app/…            the file under directory STATIC (as Open WebUI serves its build), else 404
+  GET  /_app/…            the file under directory STATIC (as Open WebUI serves its build), else 404;
+                          gzipped when the request accepts gzip (Open WebUI's CompressMiddleware)
   *    ?set_header=N:V    (any other path) the answer also carries header N: V
   *    anything else      JSON echo: upstream, method, path, headers, body_bytes
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import gzip
 import hashlib
 import json
 import mimetypes
@@ -77,7 +79,7 @@ class Stub:
         elif url.path == "/stream":
             await self.stream(writer, query["key"])
         elif self.static is not None and url.path.startswith("/_app/"):
-            self.serve_file(writer, url.path)
+            self.serve_file(writer, url.path, "gzip" in headers.get("accept-encoding", ""))
         else:
             echo = {"upstream": self.name, "method": method, "path": target,
                     "headers": headers, "body_bytes": body_bytes}
@@ -93,12 +95,15 @@ class Stub:
             f"HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {len(body)}\r\n"
             f"X-Upstream: {self.name}\r\n{more}\r\n".encode() + body)
 
-    def serve_file(self, writer: asyncio.StreamWriter, path: str) -> None:
+    def serve_file(self, writer: asyncio.StreamWriter, path: str, compress: bool) -> None:
         assert self.static is not None
         file = (self.static / path.lstrip("/")).resolve()
         if file.is_file() and file.is_relative_to(self.static.resolve()):
             kind = mimetypes.guess_type(file.name)[0] or "application/octet-stream"
-            self.respond(writer, file.read_bytes(), kind)
+            if compress:
+                self.respond(writer, gzip.compress(file.read_bytes()), kind, {"Content-Encoding": "gzip"})
+            else:
+                self.respond(writer, file.read_bytes(), kind)
         else:
             self.respond(writer, b"not found\n", "text/plain", status="404 Not Found")
 

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import contextlib
+import gzip
 import http.client
 import json
+import os
 import socket
 import ssl
 import subprocess
@@ -279,3 +281,178 @@ def test_tls_site_serves_https_and_redirects_http_while_health_stays_on_http(tmp
     assert (redirect.status, redirect.headers["location"]) == (301, "https://chat.test/c/1?x=2")
     assert health.status == 200
     assert resp.status == 200 and echo["headers"]["x-forwarded-proto"] == "https"
+
+
+# --- the edge: limits, headers, client address ---------------------------------------------------
+
+SIGNIN = "/api/v1/auths/signin"
+SIGNUP = "/api/v1/auths/signup"
+CREDENTIALS = b'{"email": "a@example.com", "password": "wrong"}'
+JSON = {"Content-Type": "application/json"}
+
+
+def test_the_eleventh_sign_in_from_one_address_within_a_minute_gets_429(tmp_path: Path) -> None:
+    with balancer(tmp_path, {"chat": 1}) as b:
+        stub = b.stubs["chat"][0]
+        first_ten = [request(b.http_port, "chat.test", SIGNIN, "POST", CREDENTIALS, JSON, source="127.0.0.2").status
+                     for _ in range(10)]
+        seen_after_ten = stub.requests_seen()
+        eleventh = request(b.http_port, "chat.test", SIGNIN, "POST", CREDENTIALS, JSON, source="127.0.0.2")
+        # Sign-up, a trailing slash and an encoded path share the budget; another address has its own.
+        signup = request(b.http_port, "chat.test", SIGNUP, "POST", CREDENTIALS, JSON, source="127.0.0.2")
+        slash = request(b.http_port, "chat.test", SIGNIN + "/", "POST", CREDENTIALS, JSON, source="127.0.0.2")
+        encoded = request(b.http_port, "chat.test", "/api/v1/auths/%73ignin", "POST", CREDENTIALS, JSON,
+                          source="127.0.0.2")
+        seen_after_rejections = stub.requests_seen()
+        other = request(b.http_port, "chat.test", SIGNIN, "POST", CREDENTIALS, JSON, source="127.0.0.3")
+    assert first_ten == [200] * 10
+    assert (eleventh.status, signup.status, slash.status, encoded.status) == (429, 429, 429, 429)
+    assert seen_after_rejections == seen_after_ten == 10
+    assert other.status == 200
+
+
+def _page_load(port: int, asset: str) -> list[int]:
+    """What a browser asks for when it opens Open WebUI (signed in)."""
+    paths = ["/", "/api/config", "/api/v1/auths/", asset, "/api/models", "/api/v1/users/user/settings",
+             "/api/v1/chats/?page=1", "/api/v1/folders/", "/static/favicon.png", "/api/changelog"]
+    return [request(port, "chat.test", p, source="127.0.0.2").status for p in paths]
+
+
+def test_normal_page_loads_are_never_rate_limited(tmp_path: Path) -> None:
+    asset = build_asset(tmp_path / "build")
+    with balancer(tmp_path, {"chat": 2}, static=tmp_path / "build") as b:
+        statuses = [s for _ in range(5) for s in _page_load(b.http_port, asset)]
+    assert statuses == [200] * 50
+
+
+def test_connections_beyond_the_per_address_limit_get_429(tmp_path: Path) -> None:
+    with balancer(tmp_path, {"chat": 1}, edge=Edge(connections_per_address=2)) as b:
+        held = []
+        for key in ("c1", "c2"):  # two streams in flight from 127.0.0.2
+            conn = http.client.HTTPConnection("127.0.0.1", b.http_port, timeout=30, source_address=("127.0.0.2", 0))
+            conn.request("GET", f"/stream?key={key}", headers={"Host": "chat.test"})
+            assert conn.getresponse().readline() == b"first\n"
+            held.append(conn)
+        third = request(b.http_port, "chat.test", "/api/config", source="127.0.0.2")
+        elsewhere = request(b.http_port, "chat.test", "/api/config", source="127.0.0.3")
+        for key in ("c1", "c2"):
+            request(b.stubs["chat"][0].port, "127.0.0.1", f"/release?key={key}")
+        for conn in held:
+            conn.close()
+    assert (third.status, elsewhere.status) == (429, 200)
+
+
+SECURITY_HEADERS = {"x-content-type-options": "nosniff", "referrer-policy": "strict-origin-when-cross-origin",
+                    "x-frame-options": "SAMEORIGIN"}
+
+
+def test_security_headers_on_every_answer_replacing_the_replicas_own(tmp_path: Path) -> None:
+    asset = build_asset(tmp_path / "build")
+    with balancer(tmp_path, {"chat": 1}, static=tmp_path / "build") as b:
+        api = request(b.http_port, "chat.test", "/api/config?set_header=X-Frame-Options:DENY")
+        page = request(b.http_port, "chat.test", "/")
+        static = request(b.http_port, "chat.test", asset)
+        limited = [request(b.http_port, "chat.test", SIGNIN, "POST", CREDENTIALS, JSON) for _ in range(11)][-1]
+    assert limited.status == 429
+    for reply in (api, page, static, limited):
+        assert {k: reply.headers.get(k) for k in SECURITY_HEADERS} == SECURITY_HEADERS
+        assert "strict-transport-security" not in reply.headers  # plain HTTP: HSTS would be ignored
+    # http.client joins repeated headers with ", ": one value means the replica's DENY was dropped.
+    assert api.headers["x-frame-options"] == "SAMEORIGIN"
+
+
+def test_hsts_over_https(tmp_path: Path) -> None:
+    tls = self_signed(tmp_path)
+    with balancer(tmp_path, {"chat": 1}, tls=tls) as b:
+        https = request(b.https_port, "chat.test", "/api/config", tls=True)
+        limited = [request(b.https_port, "chat.test", SIGNIN, "POST", CREDENTIALS, JSON, tls=True)
+                   for _ in range(11)][-1]
+    assert https.headers["strict-transport-security"] == "max-age=31536000"
+    assert limited.status == 429 and limited.headers["strict-transport-security"] == "max-age=31536000"
+    assert {k: https.headers.get(k) for k in SECURITY_HEADERS} == SECURITY_HEADERS
+
+
+def test_behind_a_trusted_proxy_the_client_is_the_address_it_forwards(tmp_path: Path) -> None:
+    spoof = {"X-Forwarded-For": "203.0.113.7"}
+    with balancer(tmp_path, {"chat": 1}, edge=Edge(trusted_proxies=("127.0.0.2/32",))) as b:
+        via_proxy = request(b.http_port, "chat.test", "/api/config", headers={
+            "X-Forwarded-For": "198.51.100.1, 203.0.113.9"}, source="127.0.0.2").json()["headers"]
+        direct = request(b.http_port, "chat.test", "/api/config", headers=spoof, source="127.0.0.3").json()["headers"]
+        # The rate limit counts the forwarded client, not the proxy all clients share.
+        one_client = [request(b.http_port, "chat.test", SIGNIN, "POST", CREDENTIALS,
+                              {**JSON, "X-Forwarded-For": "203.0.113.9"}, source="127.0.0.2").status
+                      for _ in range(11)]
+        another = request(b.http_port, "chat.test", SIGNIN, "POST", CREDENTIALS,
+                          {**JSON, "X-Forwarded-For": "203.0.113.10"}, source="127.0.0.2")
+    assert (via_proxy["x-forwarded-for"], via_proxy["x-real-ip"]) == ("203.0.113.9", "203.0.113.9")
+    assert (direct["x-forwarded-for"], direct["x-real-ip"]) == ("127.0.0.3", "127.0.0.3")
+    assert one_client == [200] * 10 + [429]
+    assert another.status == 200
+
+
+# --- immutable build assets cached at the LB -------------------------------------------------------
+
+ASSET = "_app/immutable/chunks/B8x2kQ1z.js"  # the shape of SvelteKit's content-hashed build output
+
+
+def build_asset(build: Path, source: Path | None = None) -> str:
+    """A build directory as Open WebUI ships it, with one immutable file (copied from `source`, or
+    generated); returns the file's URL path."""
+    target = build / ASSET
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(source.read_bytes() if source else
+                       b"".join(b"export const c%d=()=>'%d';\n" % (i, i * i) for i in range(2000)))
+    return "/" + ASSET
+
+
+def _assert_cached_and_gzipped(tmp_path: Path, build: Path, path: str) -> None:
+    original = (build / path.lstrip("/")).read_bytes()
+    with balancer(tmp_path, {"chat": 1}, static=build) as b:
+        stub = b.stubs["chat"][0]
+        before = stub.requests_seen()
+        first = request(b.http_port, "chat.test", path)
+        second = request(b.http_port, "chat.test", path)
+        zipped = request(b.http_port, "chat.test", path, headers={"Accept-Encoding": "gzip"})
+        reached = stub.requests_seen() - before
+    assert (first.status, second.status, zipped.status) == (200, 200, 200)
+    assert (first.headers["x-cache-status"], second.headers["x-cache-status"]) == ("MISS", "HIT")
+    assert reached == 1
+    assert first.body == second.body == original
+    assert second.headers["cache-control"] == "public, max-age=31536000, immutable"
+    assert zipped.headers["content-encoding"] == "gzip" and gzip.decompress(zipped.body) == original
+    assert len(zipped.body) < len(original)
+
+
+def test_an_immutable_asset_is_served_from_the_cache_the_second_time_and_gzipped(tmp_path: Path) -> None:
+    build = tmp_path / "build"
+    _assert_cached_and_gzipped(tmp_path, build, build_asset(build))
+
+
+def test_a_real_open_webui_build_asset_is_cached(tmp_path: Path) -> None:
+    """Needs Open WebUI's package (OPENWEBUI_VENV, default .cache/openwebui-venv): the suite that installs it."""
+    venv = Path(os.environ.get("OPENWEBUI_VENV", ".cache/openwebui-venv"))
+    chunks = sorted(venv.glob("lib/python3*/site-packages/open_webui/frontend/_app/immutable/entry/app.*.js"))
+    if not chunks:
+        if "OPENWEBUI_VENV" in os.environ:
+            pytest.fail(f"no open_webui/frontend/_app/immutable/entry/app.*.js under {venv}")
+        pytest.skip(f"Open WebUI is not installed at {venv} (set OPENWEBUI_VENV)")
+    build = chunks[0].parents[3]
+    _assert_cached_and_gzipped(tmp_path, build, "/" + str(chunks[0].relative_to(build)))
+
+
+def test_api_auth_and_missing_assets_are_never_cached(tmp_path: Path) -> None:
+    build_asset(tmp_path / "build")
+    with balancer(tmp_path, {"chat": 1}, static=tmp_path / "build") as b:
+        stub = b.stubs["chat"][0]
+        before = stub.requests_seen()
+        replies = [request(b.http_port, "chat.test", p, m, body)
+                   for p, m, body in [("/api/config", "GET", None), ("/api/config", "GET", None),
+                                      ("/api/v1/auths/", "GET", None), ("/api/v1/auths/", "GET", None),
+                                      (SIGNIN, "POST", CREDENTIALS), (SIGNIN, "POST", CREDENTIALS),
+                                      ("/_app/immutable/chunks/missing.js", "GET", None),
+                                      ("/_app/immutable/chunks/missing.js", "GET", None)]]
+        reached = stub.requests_seen() - before
+    assert [r.status for r in replies] == [200] * 6 + [404, 404]
+    assert reached == 8
+    assert all("cache-control" not in r.headers for r in replies[:6])
+    assert [r.headers.get("x-cache-status") for r in replies[6:]] == ["MISS", "MISS"]
