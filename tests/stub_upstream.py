@@ -101,9 +101,10 @@ class Stub:
         if file.is_file() and file.is_relative_to(self.static.resolve()):
             kind = mimetypes.guess_type(file.name)[0] or "application/octet-stream"
             if compress:
-                self.respond(writer, gzip.compress(file.read_bytes()), kind, {"Content-Encoding": "gzip"})
+                self.respond(writer, gzip.compress(file.read_bytes()), kind,
+                             {"Content-Encoding": "gzip", "Vary": "Accept-Encoding"})
             else:
-                self.respond(writer, file.read_bytes(), kind)
+                self.respond(writer, file.read_bytes(), kind, {"Vary": "Accept-Encoding"})
         else:
             self.respond(writer, b"not found\n", "text/plain", status="404 Not Found")
 

@@ -177,7 +177,12 @@ def _limits(e: Edge, t: str) -> str:
 
 # Immutable build assets only (see the {IMMUTABLE_PREFIX} location); bounded on disk and in keys.
 proxy_cache_path {t}/{STATIC_CACHE_ZONE} levels=1:2 keys_zone={STATIC_CACHE_ZONE}:{STATIC_CACHE_KEYS_MB}m \
-max_size={e.static_cache_max_mb}m inactive=30d use_temp_path=off;"""
+max_size={e.static_cache_max_mb}m inactive=30d use_temp_path=off;
+# Two variants per file at most: gzip (compressed once, by the replica) or identity.
+map $http_accept_encoding $static_encoding {{
+    default "";
+    "~*gzip" gzip;
+}}"""
     return f"""\
 {_client_address(e)}
 
@@ -309,7 +314,7 @@ location {AUTH_LOCATION} {{
 {_indent(proxy)}
 }}"""]
     if e.static_cache_max_mb is not None:
-        hidden = "\n".join(f"proxy_hide_header {h};" for h in ["Cache-Control", "Expires",
+        hidden = "\n".join(f"proxy_hide_header {h};" for h in ["Cache-Control", "Expires", "Vary",
                                                                *_hidden_upstream_headers(e)])
         gzip_types = " ".join(GZIP_TYPES)
         blocks.append(f"""\
@@ -320,21 +325,21 @@ location ^~ {IMMUTABLE_PREFIX} {{
     proxy_next_upstream_tries {NEXT_UPSTREAM_TRIES};
     proxy_buffering on;  # nginx caches buffered responses only
     proxy_cache {STATIC_CACHE_ZONE};
-    proxy_cache_key $proxy_host$request_uri;
+    proxy_cache_key $proxy_host$request_uri|$static_encoding;
     proxy_cache_valid 200 30d;
     proxy_cache_lock on;
     proxy_cache_use_stale error timeout updating;
-    proxy_ignore_headers Cache-Control Expires;
+    proxy_ignore_headers Cache-Control Expires Vary;  # the key holds the only variation
 {_indent(_proxy_headers())}
-    # The cache holds the uncompressed file; nginx compresses per client.
-    proxy_set_header Accept-Encoding "";
+    proxy_set_header Accept-Encoding $static_encoding;
 {_indent(hidden)}
+    # A replica that did not compress (ENABLE_COMPRESSION_MIDDLEWARE=false): nginx does, per request.
     gzip on;
-    gzip_vary on;
     gzip_proxied any;
     gzip_min_length 1024;
     gzip_types {gzip_types};
     add_header Cache-Control "public, max-age={e.static_cache_max_age_s}, immutable";
+    add_header Vary Accept-Encoding;
     add_header X-Cache-Status $upstream_cache_status always;
 {_indent(_security_headers(e, tls))}
 }}""")
