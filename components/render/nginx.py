@@ -7,9 +7,10 @@ rebuilt from the connection (or from trusted proxies), and the immutable build a
 """
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+from fleet_backup.settings import APP_NAME
 
 # Not user config: a dead replica must be skipped fast, and one request must not wander forever.
 CONNECT_TIMEOUT_S = 3
@@ -29,9 +30,6 @@ STATIC_CACHE_ZONE = "static_assets"
 STATIC_CACHE_KEYS_MB = 10  # key zone: ~80,000 cached files
 GZIP_TYPES = ("text/css", "text/javascript", "application/javascript", "application/json",
               "image/svg+xml", "application/wasm")
-
-_APP_NAME = re.compile(r"[a-z][a-z0-9-]*")
-
 
 @dataclass(frozen=True)
 class Upstream:
@@ -116,8 +114,8 @@ def _check_invariants(sites: Sequence[Site]) -> None:
     if len(set(apps)) != len(apps) or len(set(hostnames)) != len(hostnames):
         raise ValueError(f"apps and hostnames must be unique: {apps} {hostnames}")
     for site in sites:
-        if not _APP_NAME.fullmatch(site.app):
-            raise ValueError(f"app name {site.app!r} does not match {_APP_NAME.pattern}")
+        if not APP_NAME.fullmatch(site.app):
+            raise ValueError(f"app name {site.app!r} does not match {APP_NAME.pattern}")
         if not site.upstreams:
             raise ValueError(f"site {site.app!r} has no upstreams")
         if len(set(site.upstreams)) != len(site.upstreams):

@@ -195,7 +195,8 @@ def test_killing_one_of_three_replicas_fails_no_client_request(tmp_path: Path) -
 def test_reload_with_one_more_replica_fails_no_request_and_the_new_one_gets_traffic(tmp_path: Path) -> None:
     with balancer(tmp_path, {"chat": 2}) as b, stub_upstream("chat-new") as new:
         grown = loopback_render(settings(tmp_path), {"chat": [*b.stubs["chat"], new]}, b.http_port, b.https_port)
-        answered, failures = hammer(b.http_port, "chat.test", 300, 30, at={100: lambda: b.nginx.reload(grown)})
+        answered, failures = hammer(b.http_port, "chat.test", 300, 60, at={100: lambda: b.nginx.reload(grown)},
+                                    until=lambda seen: seen["chat-new"] > 0)
         new_seen = new.requests_seen()
     assert failures == []
     assert sum(answered.values()) >= 300
