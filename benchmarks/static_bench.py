@@ -16,15 +16,19 @@ import re
 import subprocess
 import sys
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from components.render.nginx import Edge, NginxSettings, Site, Upstream, render_nginx_conf  # noqa: E402
+from components.config import LoadBalancerSpec  # noqa: E402
+from components.load_balancer import edge_settings  # noqa: E402
+from components.render.nginx import NginxSettings, Site, Upstream, render_nginx_conf  # noqa: E402
 from realservices import free_port, loopback_conf, nginx_server, require_binary, stub_upstream  # noqa: E402
 
 HOST = "chat.test"
+EDGE = edge_settings(LoadBalancerSpec(node="lb"))  # the defaults
 
 
 def asset(build: Path) -> str:
@@ -44,7 +48,7 @@ def conf(prefix: Path, upstream_port: int, http_port: int, cached: bool) -> str:
                       proxy_read_timeout_s=600, max_fails=3, fail_timeout_s=10, keepalive=32,
                       pid_path=str(prefix / "nginx.pid"), error_log=str(prefix / "error.log"),
                       access_log="off", temp_dir=str(prefix / "temp"),
-                      edge=Edge() if cached else Edge(static_cache_max_mb=None))
+                      edge=replace(EDGE, static_cache_max_mb=EDGE.static_cache_max_mb if cached else None))
     text = render_nginx_conf(s, [Site("chat", HOST, (Upstream("127.0.0.1", upstream_port),))])
     return loopback_conf(text, {80: http_port, 443: free_port()}, {}, {})
 

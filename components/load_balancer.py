@@ -11,7 +11,7 @@ from pulumi_command import remote
 from components.config import LoadBalancerSpec
 from components.node import FleetNode
 from components.options import DependsOn, depends_on
-from components.render.nginx import NginxSettings, Site, Tls, Upstream, render_nginx_conf
+from components.render.nginx import Edge, NginxSettings, Site, Tls, Upstream, render_nginx_conf
 from components.render.nginx_runtime import (install_and_reload_script, install_config_script,
                                              reload_loop_script)
 from components.topology import AppTopology
@@ -35,7 +35,19 @@ def nginx_settings(spec: LoadBalancerSpec) -> NginxSettings:
         pid_path="/var/run/nginx.pid" if in_container else "/run/nginx.pid",
         error_log="/dev/stderr" if in_container else "/var/log/nginx/error.log",
         access_log="/dev/stdout" if in_container else "/var/log/nginx/access.log",
-        temp_dir="/var/cache/nginx" if in_container else "/var/lib/nginx")
+        temp_dir="/var/cache/nginx" if in_container else "/var/lib/nginx",
+        edge=edge_settings(spec))
+
+
+def edge_settings(spec: LoadBalancerSpec) -> Edge:
+    return Edge(
+        auth_per_minute=spec.auth_rate_limit_per_minute, auth_burst=spec.auth_burst,
+        connections_per_address=spec.connections_per_address, hsts_max_age_s=spec.hsts_max_age_s,
+        referrer_policy=spec.referrer_policy,
+        frame_options=None if spec.frame_options == "off" else spec.frame_options,
+        trusted_proxies=spec.trusted_proxies, real_ip_header=spec.real_ip_header,
+        static_cache_max_mb=spec.static_cache_mb or None,
+        acme_webroot=None)
 
 
 def tls_files(spec: LoadBalancerSpec) -> Tls | None:

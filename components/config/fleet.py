@@ -8,6 +8,7 @@ from pydantic import ValidationInfo, model_validator
 
 from components.config.apps import AppSecrets, AppSpec
 from components.config.backup import BackupSpec
+from components.config.firewall import FirewallSpec
 from components.config.load_balancer import LoadBalancerSpec
 from components.config.nodes import NodeSpec
 from components.config.shared_services import SharedServicesSpec
@@ -25,6 +26,7 @@ class FleetSpec(Model):
     apps: dict[Name, AppSpec]
     load_balancer: LoadBalancerSpec | None = None
     backup: BackupSpec | None = None
+    firewall: FirewallSpec = FirewallSpec()
     ssh_user: str | None = None
     ssh_opts: list[str] = []
 
@@ -42,6 +44,7 @@ class FleetSpec(Model):
                               "backupAccessKeyId ... and backupSecretAccessKey ... (only provider 'minio' "
                               "on the fleet's own MinIO can use the fleet's credentials)")
         self._check_tls(secrets)
+        self._check_firewall()
         if self.shared_services.mode == "external":
             missing = [k for k in EXTERNAL_REQUIRED_SECRETS if k not in secrets]
             if missing:
@@ -68,6 +71,14 @@ class FleetSpec(Model):
         elif tls_secrets:
             raise Invalid("loadBalancer.tls", "gives certificatePath and keyPath and the secrets "
                           f"{', '.join(sorted(tls_secrets))} are set too: keep one of the two")
+
+    def _check_firewall(self) -> None:
+        if not self.firewall.enabled:
+            return
+        for name, node in sorted(self.nodes.items()):
+            if node.host is None:
+                raise Invalid("firewall.enabled", f"true applies nftables rules over SSH, but node '{name}' has "
+                              f"no host: give nodes.{name}.host, or set firewall.enabled: false")
 
     def _check_nodes(self) -> None:
         if not self.nodes:

@@ -28,6 +28,7 @@ AUTH_LOCATION = r"~ ^/api/v1/auths/(signin|signup|ldap)/?$"
 IMMUTABLE_PREFIX = "/_app/immutable/"
 STATIC_CACHE_ZONE = "static_assets"
 STATIC_CACHE_KEYS_MB = 10  # key zone: ~80,000 cached files
+STATIC_MAX_AGE_S = 31536000  # a year, and `immutable`: browsers never ask again
 GZIP_TYPES = ("text/css", "text/javascript", "application/javascript", "application/json",
               "image/svg+xml", "application/wasm")
 
@@ -58,20 +59,18 @@ class Tls:
 class Edge:
     """What the load balancer does for every app at the edge (loadBalancer.* keys in the config)."""
 
-    auth_per_minute: int = 10
-    # Attempts one address may make at once before it is held to auth_per_minute.
-    auth_burst: int = 10
-    connections_per_address: int = 256
-    hsts_max_age_s: int = 31536000  # sent over HTTPS only; 0: no header
-    referrer_policy: str = "strict-origin-when-cross-origin"
-    frame_options: str | None = "SAMEORIGIN"  # Open WebUI frames its own /api/v1/files/…/content/html
+    auth_per_minute: int
+    auth_burst: int  # attempts one address may make at once before it is held to auth_per_minute
+    connections_per_address: int
+    hsts_max_age_s: int  # sent over HTTPS only; 0: no header
+    referrer_policy: str
+    frame_options: str | None  # None: no header
     # CIDRs of proxies (a CDN) in front of the LB whose real_ip_header is believed; else the connection's address.
-    trusted_proxies: tuple[str, ...] = ()
-    real_ip_header: str = "X-Forwarded-For"
-    static_cache_max_mb: int | None = 1024  # None: immutable assets are not cached
-    static_cache_max_age_s: int = 31536000
+    trusted_proxies: tuple[str, ...]
+    real_ip_header: str
+    static_cache_max_mb: int | None  # None: immutable assets are not cached
     # Directory the ACME client writes HTTP-01 tokens to; served at /.well-known/acme-challenge/.
-    acme_webroot: str | None = None
+    acme_webroot: str | None
 
 
 @dataclass(frozen=True)
@@ -90,7 +89,7 @@ class NginxSettings:
     access_log: str
     # An existing directory: nginx creates its temp dirs in it at start-up (compiled-in ones need root).
     temp_dir: str
-    edge: Edge = Edge()
+    edge: Edge
 
 
 def render_nginx_conf(settings: NginxSettings, sites: Sequence[Site]) -> str:
@@ -336,7 +335,7 @@ location ^~ {IMMUTABLE_PREFIX} {{
     gzip_proxied any;
     gzip_min_length 1024;
     gzip_types {gzip_types};
-    add_header Cache-Control "public, max-age={e.static_cache_max_age_s}, immutable";
+    add_header Cache-Control "public, max-age={STATIC_MAX_AGE_S}, immutable";
     add_header Vary Accept-Encoding;
     add_header X-Cache-Status $upstream_cache_status always;
 {_indent(_security_headers(e, tls))}

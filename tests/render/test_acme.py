@@ -16,12 +16,15 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from components.config import LoadBalancerSpec
+from components.load_balancer import edge_settings
 from components.render.acme import Acme, acme_loop_script
-from components.render.nginx import Edge, NginxSettings, Site, Tls, Upstream, render_nginx_conf
+from components.render.nginx import NginxSettings, Site, Tls, Upstream, render_nginx_conf
 from components.render.nginx_runtime import reload_loop_script
 from realservices import loopback_conf, require_binary, wait_until
 
@@ -147,7 +150,7 @@ def test_certificate_is_issued_renewed_and_served_by_the_reload_loop_without_a_f
                              health_path="/lb-health", proxy_read_timeout_s=600, max_fails=3, fail_timeout_s=10,
                              keepalive=16, pid_path=str(prefix / "nginx.pid"), error_log=str(prefix / "error.log"),
                              access_log=str(prefix / "access.log"), temp_dir=str(prefix / "temp"),
-                             edge=Edge(acme_webroot=acme.webroot))
+                             edge=replace(edge_settings(LoadBalancerSpec(node="lb")), acme_webroot=acme.webroot))
     conf = render_nginx_conf(settings, [Site(h.split(".")[0], h, (Upstream("127.0.0.1", STUB_PORT),)) for h in APPS])
     (prefix / "nginx.conf").write_text(loopback_conf(conf, {80: 80, 443: 443}, {}, {}))
     # What the deploy puts in place before the first issuance, so nginx can start at all.

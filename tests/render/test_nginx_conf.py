@@ -10,21 +10,25 @@ import socket
 import ssl
 import subprocess
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
 from websockets.sync.client import connect as ws_connect
 
+from components.config import LoadBalancerSpec
+from components.load_balancer import edge_settings
 from components.render.nginx import Edge, NginxSettings, Site, Tls, Upstream, render_nginx_conf
 from lbclient import hammer, request
 from realservices import (Nginx, StubUpstream, free_port, loopback_conf, nginx_server, nginx_test,
                           require_binary, stub_upstream)
 
 HEALTH = "/healthz"
+# What a stack gets without any loadBalancer edge key.
+DEFAULT_EDGE = edge_settings(LoadBalancerSpec(node="lb"))
 
 
-def settings(prefix: Path, *, tls: Tls | None = None, body_mb: int = 25, edge: Edge = Edge()) -> NginxSettings:
+def settings(prefix: Path, *, tls: Tls | None = None, body_mb: int = 25, edge: Edge = DEFAULT_EDGE) -> NginxSettings:
     """Production-like ports (moved to loopback by loopback_conf); files under a private prefix."""
     (prefix / "temp").mkdir(parents=True, exist_ok=True)
     return NginxSettings(http_port=80, https_port=443, tls=tls, client_max_body_size_mb=body_mb,
@@ -111,7 +115,8 @@ def test_production_config_moved_to_loopback_passes_nginx_syntax_check(tmp_path:
     prod = NginxSettings(http_port=80, https_port=443, tls=Tls("/etc/nginx/tls/cert.pem", "/etc/nginx/tls/key.pem"),
                          client_max_body_size_mb=100, health_path=HEALTH, proxy_read_timeout_s=600,
                          max_fails=3, fail_timeout_s=10, keepalive=32, pid_path="/var/run/nginx.pid",
-                         error_log="/dev/stderr", access_log="/dev/stdout", temp_dir="/var/cache/nginx")
+                         error_log="/dev/stderr", access_log="/dev/stdout", temp_dir="/var/cache/nginx",
+                         edge=DEFAULT_EDGE)
     sites = CONFIGS["several-apps"]
     conf = render_nginx_conf(prod, sites)
     prefix = tmp_path / "nginx"
@@ -147,7 +152,7 @@ def _pure_settings() -> NginxSettings:
     return NginxSettings(http_port=80, https_port=443, tls=None, client_max_body_size_mb=25,
                          health_path=HEALTH, proxy_read_timeout_s=600, max_fails=3, fail_timeout_s=10,
                          keepalive=32, pid_path="/var/run/nginx.pid", error_log="/dev/stderr",
-                         access_log="/dev/stdout", temp_dir="/var/cache/nginx")
+                         access_log="/dev/stdout", temp_dir="/var/cache/nginx", edge=DEFAULT_EDGE)
 
 
 def test_output_does_not_depend_on_the_order_of_sites_or_replicas() -> None:
@@ -327,7 +332,7 @@ def test_normal_page_loads_are_never_rate_limited(tmp_path: Path) -> None:
 
 
 def test_connections_beyond_the_per_address_limit_get_429(tmp_path: Path) -> None:
-    with balancer(tmp_path, {"chat": 1}, edge=Edge(connections_per_address=2)) as b:
+    with balancer(tmp_path, {"chat": 1}, edge=replace(DEFAULT_EDGE, connections_per_address=2)) as b:
         held = []
         for key in ("c1", "c2"):  # two streams in flight from 127.0.0.2
             conn = http.client.HTTPConnection("127.0.0.1", b.http_port, timeout=30, source_address=("127.0.0.2", 0))
@@ -375,7 +380,7 @@ def test_hsts_over_https(tmp_path: Path) -> None:
 
 def test_behind_a_trusted_proxy_the_client_is_the_address_it_forwards(tmp_path: Path) -> None:
     spoof = {"X-Forwarded-For": "203.0.113.7"}
-    with balancer(tmp_path, {"chat": 1}, edge=Edge(trusted_proxies=("127.0.0.2/32",))) as b:
+    with balancer(tmp_path, {"chat": 1}, edge=replace(DEFAULT_EDGE, trusted_proxies=("127.0.0.2/32",))) as b:
         via_proxy = request(b.http_port, "chat.test", "/api/config", headers={
             "X-Forwarded-For": "198.51.100.1, 203.0.113.9"}, source="127.0.0.2").json()["headers"]
         direct = request(b.http_port, "chat.test", "/api/config", headers=spoof, source="127.0.0.3").json()["headers"]
