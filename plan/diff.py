@@ -37,6 +37,7 @@ CONTAINER_UPDATABLE = frozenset({
 # Types the provider always replaces delete-before-replace (pulumi-docker: container names are unique).
 DELETE_BEFORE_REPLACE_TYPES = frozenset({CONTAINER})
 NGINX_OUTPUT = "lbNginxConf"
+FIREWALL_OUTPUT = "firewallRules"  # node -> nftables ruleset, when firewall.enabled
 _ENV_LINE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=")
 
 
@@ -92,6 +93,7 @@ class PlanDiff:
     # shows such inputs as unknown and may replace them too, even if the values come out equal.
     reads_replaced: dict[str, list[str]] = field(default_factory=dict)
     nginx_diff: str = ""
+    firewall_diff: str | None = None  # None: no firewall on either side
     error: str | None = None
 
     def of(self, action: str) -> list[Change]:
@@ -225,7 +227,18 @@ def diff_evaluations(old: Evaluation, new: Evaluation, old_label: str = "old",
         if read:
             result.reads_replaced[r.name] = read
     result.nginx_diff = nginx_conf_diff(old, new)
+    result.firewall_diff = firewall_rules_diff(old, new)
     return result
+
+
+def firewall_rules_diff(old: Evaluation, new: Evaluation) -> str | None:
+    """Each node's nftables ruleset, old vs new (a node without a firewall on one side: empty there)."""
+    if FIREWALL_OUTPUT not in old.outputs and FIREWALL_OUTPUT not in new.outputs:
+        return None
+    a, b = old.outputs.get(FIREWALL_OUTPUT) or {}, new.outputs.get(FIREWALL_OUTPUT) or {}
+    return "".join("".join(difflib.unified_diff(
+        (a.get(node) or "").splitlines(keepends=True), (b.get(node) or "").splitlines(keepends=True),
+        f"{FIREWALL_OUTPUT}.{node} (old)", f"{FIREWALL_OUTPUT}.{node} (new)")) for node in sorted({*a, *b}))
 
 
 def aliased_renames(old: Evaluation, new: Evaluation) -> dict[str, str]:
@@ -304,6 +317,9 @@ def render_diff(diff: PlanDiff) -> str:
     if notes:
         out += ["", "Notes"] + [f"- {n}" for n in notes]
     out += ["", f"{NGINX_OUTPUT}: " + ("unchanged" if not diff.nginx_diff else "\n" + diff.nginx_diff.rstrip())]
+    if diff.firewall_diff is not None:
+        out += ["", f"{FIREWALL_OUTPUT}: " + ("unchanged" if not diff.firewall_diff
+                                              else "\n" + diff.firewall_diff.rstrip())]
     return "\n".join(out)
 
 

@@ -162,6 +162,9 @@ class FleetSpec(Model):
             for node, ports in wants.items():
                 used[node].update(ports)
 
+        for name, node in sorted(self.nodes.items()):
+            if node.host is not None:  # sshd holds it on every address of the host
+                claim(f"nodes.{name}.sshPort", node.ssh_port, {name: [(node.ssh_port, f"nodes.{name}.sshPort")]})
         if self.shared_services.mode == "docker":
             for port, key in self.shared_services.published_ports():
                 claim(key, port, {self.shared_services.node: [(port, key)]})
