@@ -168,7 +168,9 @@ class Node:
     def rollback_timer_ends(self, ruleset: str) -> None:
         """End the pending rollback's wait now (instead of waiting it out): the job goes on to decide."""
         job = int((self.state / f"rollback-{ruleset_id(ruleset)}.pid").read_text())
-        for child in Path(f"/proc/{job}/task/{job}/children").read_text().split():
+        children = Path(f"/proc/{job}/task/{job}/children")
+        wait_until(lambda: children.read_text().split() != [], 15, "the rollback job's sleep to start")
+        for child in children.read_text().split():
             os.kill(int(child), 15)  # its sleep
 
     def stop_rollback_jobs(self) -> None:
