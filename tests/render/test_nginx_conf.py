@@ -111,6 +111,27 @@ def test_rendered_config_passes_nginx_syntax_check(tmp_path: Path, name: str, tl
             assert f"server {u.address}:{u.port} " in conf
 
 
+EDGE_VARIANTS = {
+    "defaults": DEFAULT_EDGE,
+    "behind-a-cdn": replace(DEFAULT_EDGE, trusted_proxies=("173.245.48.0/20", "2400:cb00::/32"),
+                            real_ip_header="CF-Connecting-IP"),
+    "no-cache-no-frame-no-hsts": replace(DEFAULT_EDGE, static_cache_max_mb=None, frame_options=None, hsts_max_age_s=0),
+    "acme": replace(DEFAULT_EDGE, acme_webroot="/var/www/acme"),
+}
+
+
+@pytest.mark.parametrize("variant", sorted(EDGE_VARIANTS))
+def test_every_edge_variant_passes_nginx_syntax_check(tmp_path: Path, variant: str) -> None:
+    prefix = tmp_path / "nginx"
+    prefix.mkdir()
+    s = settings(prefix, tls=self_signed(tmp_path), edge=EDGE_VARIANTS[variant])
+    conf = render_nginx_conf(s, CONFIGS["several-apps"])
+    (prefix / "nginx.conf").write_text(conf)
+    nginx_test(require_binary("nginx"), prefix)
+    assert ("proxy_cache_path" in conf) == (EDGE_VARIANTS[variant].static_cache_max_mb is not None)
+    assert ("set_real_ip_from 2400:cb00::/32;" in conf) == (variant == "behind-a-cdn")
+
+
 def test_production_config_moved_to_loopback_passes_nginx_syntax_check(tmp_path: Path) -> None:
     prod = NginxSettings(http_port=80, https_port=443, tls=Tls("/etc/nginx/tls/cert.pem", "/etc/nginx/tls/key.pem"),
                          client_max_body_size_mb=100, health_path=HEALTH, proxy_read_timeout_s=600,
