@@ -25,6 +25,9 @@ class Acme:
     key_path: str
     renew_days: int = 30  # renew when fewer days are left
     interval_s: int = 12 * 3600
+    # After a failure (DNS not pointing here yet, say): soon, but within Let's Encrypt's 5 failed
+    # validations per hostname and hour.
+    retry_s: int = 15 * 60
     # lego sleeps up to 8 minutes before a renewal so that many hosts do not renew at once.
     random_sleep: bool = True
 
@@ -56,10 +59,14 @@ while :; do
     {common} run && echo {q(wanted)} > {q(a.state_dir + '/domains')}
   fi
   if [ $? -ne 0 ]; then
-    echo "openwebui-fleet: ACME request failed; trying again in {a.interval_s}s" >&2
-  elif [ -s {q(issued + '.crt')} ]; then
-    install_file {q(issued + '.key')} {q(a.key_path)} && install_file {q(issued + '.crt')} {q(a.certificate_path)}
+    echo "openwebui-fleet: ACME request failed; trying again in {a.retry_s}s" >&2
+    wait_s={a.retry_s}
+  else
+    wait_s={a.interval_s}
+    if [ -s {q(issued + '.crt')} ]; then
+      install_file {q(issued + '.key')} {q(a.key_path)} && install_file {q(issued + '.crt')} {q(a.certificate_path)}
+    fi
   fi
-  sleep {a.interval_s} & wait $!
+  sleep "$wait_s" & wait $!
 done
 """
