@@ -35,13 +35,25 @@ def test_lb_runs_on_its_node_with_config_installed_by_a_one_shot_step(stack: Eva
     assert "nginx -t" in install.inputs["command"][0]
 
 
+# Written out from the stack files: nginx in a container reaches a replica on its own node by container
+# name at Open WebUI's port, and one on another node at that node's address and the replica's published
+# port (the app's port, plus one per further replica on the node).
+UPSTREAMS = {
+    "local": {"app_chat": [("openwebui-chat-local-1", 8080), ("openwebui-chat-local-2", 8080)]},
+    "prod": {"app_chat": [("192.168.1.21", 3000), ("192.168.1.21", 3001), ("openwebui-chat-master-1", 8080)],
+             "app_research": [("openwebui-research-master-1", 8080)]},
+}
+
+
+def replicas_in_stack_file(config: dict, app: str) -> int:
+    return sum(config["apps"][app]["replicas"].values())
+
+
 def test_every_replica_of_an_app_is_in_its_upstream_and_in_no_other(stack: Evaluation) -> None:
     conf = upstreams(stack.outputs["lbNginxConf"])
-    lb_node = stack.config["loadBalancer"]["node"]
-    for app, spec in stack.outputs["apps"].items():
-        expected = sorted(("openwebui-" + r["name"], 8080) if r["node"] == lb_node else (r["address"], r["port"])
-                          for r in spec["replicas"])
-        assert sorted(conf[f"app_{app}"]) == expected
+    assert conf == UPSTREAMS[stack.stack]
+    for app in stack.config["apps"]:
+        assert len(set(conf[f"app_{app}"])) == replicas_in_stack_file(stack.config, app)
 
 
 def test_adding_a_node_changes_the_upstream_list_and_only_the_config_step_of_the_lb(prod: Evaluation) -> None:
@@ -115,6 +127,7 @@ def test_each_stacks_nginx_conf_passes_nginx_t_and_routes_every_app_to_all_its_r
                 answered[reply.headers["x-upstream"]] += 1
             mine = {s.name for (name, _), s in stubs.items() if name == f"app_{app}"}
             assert set(answered) == mine, f"{app}: every replica answers, no other app's does"
+            assert len(answered) == replicas_in_stack_file(ev.config, app)
         assert request(http_port, "nobody.example.org", lb.get("healthPath", "/lb-health")).status == 200
 
 
