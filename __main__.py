@@ -5,6 +5,7 @@ from components.analytics_job import AnalyticsJob, analytics_env, analytics_secr
 from components.backup_bucket import BackupBucket
 from components.backup_job import BackupJob, backup_credentials, job_env, job_secrets
 from components.config import load_stack_config
+from components.firewall import HostFirewall
 from components.load_balancer import NginxLoadBalancer
 from components.node import FleetNode
 from components.openwebui_app import OpenWebUIApp
@@ -18,6 +19,11 @@ topology = resolve(fleet)
 pulumi.export("appUrls", app_urls(topology))  # first: `pulumi stack output` sorts names, and it sorts first
 
 nodes = {name: FleetNode(name, node, secrets.get("sshPrivateKey")) for name, node in topology.nodes.items()}
+firewalls = {name: HostFirewall(f"firewall-{name}", rules, fleet.firewall, nodes[name],
+                               topology.nodes[name].ssh.user)
+             for name, rules in topology.firewalls.items()}
+if firewalls:
+    pulumi.export("firewallRules", {name: fw.ruleset for name, fw in firewalls.items()})
 shared_node = nodes[topology.shared_node]
 shared = SharedServices("shared", fleet.shared_services, shared_node, secrets, topology.postgres_settings)
 apps = {name: OpenWebUIApp(name, fleet.apps[name], placed, topology.endpoints, shared, nodes, secrets.apps[name])

@@ -12,6 +12,7 @@ from components.config import FleetSpec
 from components.config.postgres_settings import effective_settings
 from components.endpoints import (INTERNAL_PORTS, OBJECT_STORAGE, OLLAMA, OPENWEBUI_PORT, POSTGRES, QDRANT,
                                   REDIS, Endpoint, SharedEndpoints)
+from components.render.firewall import NodeFirewall
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,7 @@ class Topology:
     apps: Mapping[str, AppTopology]
     backup_apps: tuple[str, ...]              # what the backup job dumps: every app, sorted
     postgres_settings: Mapping[str, str]      # the fleet's PostgreSQL's server settings (mode docker)
+    firewalls: Mapping[str, NodeFirewall]     # per node, when firewall.enabled; else empty
 
 
 def resolve(fleet: FleetSpec) -> Topology:
@@ -79,7 +81,24 @@ def resolve(fleet: FleetSpec) -> Topology:
         endpoints={name: shared_endpoints(fleet, name) for name in fleet.nodes},
         outside=shared_endpoints(fleet, None), apps=apps, backup_apps=tuple(sorted(fleet.apps)),
         postgres_settings=effective_settings(fleet.shared_services.postgres.settings,
-                                             fleet.nodes[fleet.shared_services.node].memory_mb))
+                                             fleet.nodes[fleet.shared_services.node].memory_mb),
+        firewalls=_firewalls(fleet, nodes, apps) if fleet.firewall.enabled else {})
+
+
+def _firewalls(fleet: FleetSpec, nodes: Mapping[str, NodeTopology],
+               apps: Mapping[str, AppTopology]) -> dict[str, NodeFirewall]:
+    """Each node's data and replica ports open to every node of the fleet (and allowFrom) only;
+    SSH and the load balancer's ports open to all."""
+    sources = tuple(sorted({n.address for n in nodes.values()})) + fleet.firewall.allow_from
+    shared, lb = fleet.shared_services, fleet.load_balancer
+    firewalls = {}
+    for name in nodes:
+        services = shared.published_ports() if shared.mode == "docker" and shared.node == name else []
+        replicas = [r.host_port for app in apps.values() for r in app.replicas if r.node == name]
+        public = [p for p, _ in lb.published_ports()] if lb is not None and lb.node == name else []
+        firewalls[name] = NodeFirewall(name, sources, tuple(sorted({p for p, _ in services} | set(replicas))),
+                                       tuple(sorted({fleet.nodes[name].ssh_port, *public})))
+    return firewalls
 
 
 def _node(fleet: FleetSpec, name: str) -> NodeTopology:

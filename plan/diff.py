@@ -38,6 +38,7 @@ CONTAINER_UPDATABLE = frozenset({
 # Types the provider always replaces delete-before-replace (pulumi-docker: container names are unique).
 DELETE_BEFORE_REPLACE_TYPES = frozenset({CONTAINER})
 NGINX_OUTPUT = "lb.nginxConf"  # as printed
+FIREWALL_OUTPUT = "firewallRules"  # node -> nftables ruleset, when firewall.enabled
 _ENV_LINE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=")
 
 
@@ -93,6 +94,7 @@ class PlanDiff:
     # shows such inputs as unknown and may replace them too, even if the values come out equal.
     reads_replaced: dict[str, list[str]] = field(default_factory=dict)
     nginx_diff: str = ""
+    firewall_diff: str | None = None  # None: no firewall on either side
     error: str | None = None
     # Edits `pulumi up` applies but Open WebUI will not act on (values saved in its database).
     warnings: list[str] = field(default_factory=list)
@@ -236,7 +238,18 @@ def diff_evaluations(old: Evaluation, new: Evaluation, old_label: str = "old",
             result.reads_replaced[r.name] = read
     result.nginx_diff = nginx_conf_diff(old, new)
     result.warnings = _persistent_config_warnings(result, before, after, renamed)
+    result.firewall_diff = firewall_rules_diff(old, new)
     return result
+
+
+def firewall_rules_diff(old: Evaluation, new: Evaluation) -> str | None:
+    """Each node's nftables ruleset, old vs new (a node without a firewall on one side: empty there)."""
+    if FIREWALL_OUTPUT not in old.outputs and FIREWALL_OUTPUT not in new.outputs:
+        return None
+    a, b = old.outputs.get(FIREWALL_OUTPUT) or {}, new.outputs.get(FIREWALL_OUTPUT) or {}
+    return "".join("".join(difflib.unified_diff(
+        (a.get(node) or "").splitlines(keepends=True), (b.get(node) or "").splitlines(keepends=True),
+        f"{FIREWALL_OUTPUT}.{node} (old)", f"{FIREWALL_OUTPUT}.{node} (new)")) for node in sorted({*a, *b}))
 
 
 def aliased_renames(old: Evaluation, new: Evaluation) -> dict[str, str]:
@@ -348,6 +361,9 @@ def render_diff(diff: PlanDiff) -> str:
     if diff.warnings:
         out += ["", "Warnings"] + [f"- {w}" for w in diff.warnings]
     out += ["", f"{NGINX_OUTPUT}: " + ("unchanged" if not diff.nginx_diff else "\n" + diff.nginx_diff.rstrip())]
+    if diff.firewall_diff is not None:
+        out += ["", f"{FIREWALL_OUTPUT}: " + ("unchanged" if not diff.firewall_diff
+                                              else "\n" + diff.firewall_diff.rstrip())]
     return "\n".join(out)
 
 

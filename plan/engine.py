@@ -244,6 +244,12 @@ class _Mocks(pulumi.runtime.Mocks):
             value = f"{GENERATED_PREFIX}{self.renamed_from.get(args.name, args.name)}"
             self.generated.append(value)
             state["result"] = value
+        elif args.typ == "tls:index/privateKey:PrivateKey":
+            value = f"{GENERATED_PREFIX}{self.renamed_from.get(args.name, args.name)}"
+            self.generated.append(value)
+            state["privateKeyPem"] = value
+        elif args.typ == "tls:index/selfSignedCert:SelfSignedCert":
+            state["certPem"] = f"-----BEGIN CERTIFICATE-----\n(mock: {args.name})\n-----END CERTIFICATE-----\n"
         elif args.typ == IMAGE:
             state["imageId"] = "sha256:" + hashlib.sha256(args.inputs["name"].encode()).hexdigest()
             state["repoDigest"] = f"{args.inputs['name'].split(':')[0]}@{state['imageId']}"

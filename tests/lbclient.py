@@ -24,14 +24,17 @@ class Reply:
 
 
 def request(port: int, host: str, path: str = "/", method: str = "GET", body: bytes | None = None,
-            headers: dict[str, str] | None = None, tls: bool = False) -> Reply:
-    """One request on a fresh connection to 127.0.0.1:port with the given Host (and SNI with tls)."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
+            headers: dict[str, str] | None = None, tls: bool = False, source: str | None = None) -> Reply:
+    """One request on a fresh connection to 127.0.0.1:port with the given Host (and SNI with tls),
+    from loopback address `source` (any 127.x.y.z) when given."""
+    bind = (source, 0) if source else None
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=20, source_address=bind)
     if tls:
         context = ssl.create_default_context()
         context.check_hostname, context.verify_mode = False, ssl.CERT_NONE  # self-signed test cert
-        conn.sock = context.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=20),
-                                        server_hostname=host)
+        conn.sock = context.wrap_socket(
+            socket.create_connection(("127.0.0.1", port), timeout=20, source_address=bind),
+            server_hostname=host)
     try:
         conn.request(method, path, body=body, headers={"Host": host, **(headers or {})})
         resp = conn.getresponse()

@@ -180,10 +180,12 @@ class StubUpstream:
 
 
 @contextlib.contextmanager
-def stub_upstream(name: str) -> Iterator[StubUpstream]:
+def stub_upstream(name: str, static: Path | None = None) -> Iterator[StubUpstream]:
+    """`static`: a directory whose _app/ files the replica serves, as Open WebUI serves its build."""
     port = free_port()
     script = Path(__file__).with_name("stub_upstream.py")
-    with running([sys.executable, str(script), name, str(port)], port) as proc:
+    with running([sys.executable, str(script), name, str(port), *([str(static)] if static else [])],
+                 port) as proc:
         yield StubUpstream(name, port, proc)
 
 
@@ -229,13 +231,15 @@ def nginx_server(conf_text: str, prefix: Path, port: int) -> Iterator[Nginx]:
     prefix.mkdir(parents=True, exist_ok=True)
     (prefix / "nginx.conf").write_text(conf_text)
     nginx_test(binary, prefix)
-    with running([binary, *_nginx_args(prefix), "-g", "daemon off;"], port) as proc:
+    # As root, workers would run as nobody, who cannot enter the test's private directories (the cache).
+    user = " user root;" if os.geteuid() == 0 else ""
+    with running([binary, *_nginx_args(prefix), "-g", f"daemon off;{user}"], port) as proc:
         yield Nginx(binary, prefix, proc)
 
 
 _LISTEN = re.compile(r"^(\s*)listen (\d+)\b(.*;)$")
 _UPSTREAM_SERVER = re.compile(r"^(\s*)server ([^\s:]+):(\d+)\b(.*;)$")
-_PATH_DIRECTIVE = re.compile(r"^(\s*)(pid|error_log|access_log|ssl_certificate|ssl_certificate_key"
+_PATH_DIRECTIVE = re.compile(r"^(\s*)(pid|error_log|access_log|ssl_certificate|ssl_certificate_key|proxy_cache_path|root"
                              r"|\w+_temp_path) (\S+?)(;|\s.*;)$")
 
 

@@ -1,4 +1,4 @@
-"""A stand-in Open WebUI replica for load balancer tests: `python stub_upstream.py NAME PORT`.
+"""A stand-in Open WebUI replica for load balancer tests: `python stub_upstream.py NAME PORT [STATIC]`.
 
 asyncio HTTP/1.1 on 127.0.0.1 with keep-alive. Every answer carries `X-Upstream: NAME`.
   GET  /health            200 ok
@@ -7,16 +7,22 @@ asyncio HTTP/1.1 on 127.0.0.1 with keep-alive. Every answer carries `X-Upstream:
                           "last released\\n" or "last timeout\\n"
   GET  /release?key=K     lets the stream K finish
   *    /ws/socket.io      websocket (Upgrade): echoes each text message as "NAME:<message>"
+  GET  /_app/…            the file under directory STATIC (as Open WebUI serves its build), else 404;
+                          gzipped when the request accepts gzip (Open WebUI's CompressMiddleware)
+  *    ?set_header=N:V    (any other path) the answer also carries header N: V
   *    anything else      JSON echo: upstream, method, path, headers, body_bytes
 """
 from __future__ import annotations
 
 import asyncio
 import base64
+import gzip
 import hashlib
 import json
+import mimetypes
 import struct
 import sys
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 _WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -26,8 +32,9 @@ _RELEASE_WAIT_S = 25.0
 
 
 class Stub:
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, static: Path | None = None) -> None:
         self.name = name
+        self.static = static
         self.requests = 0
         self.connections = 0
         self.releases: dict[str, asyncio.Event] = {}
@@ -73,17 +80,35 @@ class Stub:
             self.respond(writer, b"released\n", "text/plain")
         elif url.path == "/stream":
             await self.stream(writer, query["key"])
+        elif self.static is not None and url.path.startswith("/_app/"):
+            self.serve_file(writer, url.path, "gzip" in headers.get("accept-encoding", ""))
         else:
             echo = {"upstream": self.name, "method": method, "path": target,
                     "headers": headers, "body_bytes": body_bytes}
-            self.respond(writer, json.dumps(echo).encode(), "application/json")
+            extra = dict([query["set_header"].split(":", 1)]) if "set_header" in query else {}
+            self.respond(writer, json.dumps(echo).encode(), "application/json", extra)
         await writer.drain()
         return keep_alive
 
-    def respond(self, writer: asyncio.StreamWriter, body: bytes, content_type: str) -> None:
+    def respond(self, writer: asyncio.StreamWriter, body: bytes, content_type: str,
+                extra: dict[str, str] | None = None, status: str = "200 OK") -> None:
+        more = "".join(f"{k}: {v}\r\n" for k, v in (extra or {}).items())
         writer.write(
-            f"HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nContent-Length: {len(body)}\r\n"
-            f"X-Upstream: {self.name}\r\n\r\n".encode() + body)
+            f"HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {len(body)}\r\n"
+            f"X-Upstream: {self.name}\r\n{more}\r\n".encode() + body)
+
+    def serve_file(self, writer: asyncio.StreamWriter, path: str, compress: bool) -> None:
+        assert self.static is not None
+        file = (self.static / path.lstrip("/")).resolve()
+        if file.is_file() and file.is_relative_to(self.static.resolve()):
+            kind = mimetypes.guess_type(file.name)[0] or "application/octet-stream"
+            if compress:
+                self.respond(writer, gzip.compress(file.read_bytes()), kind,
+                             {"Content-Encoding": "gzip", "Vary": "Accept-Encoding"})
+            else:
+                self.respond(writer, file.read_bytes(), kind, {"Vary": "Accept-Encoding"})
+        else:
+            self.respond(writer, b"not found\n", "text/plain", status="404 Not Found")
 
     async def stream(self, writer: asyncio.StreamWriter, key: str) -> None:
         writer.write(f"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n"
@@ -161,12 +186,12 @@ def frame(opcode: int, payload: bytes) -> bytes:
     return header + payload
 
 
-async def serve(name: str, port: int) -> None:
-    stub = Stub(name)
+async def serve(name: str, port: int, static: Path | None) -> None:
+    stub = Stub(name, static)
     server = await asyncio.start_server(stub.handle, "127.0.0.1", port, backlog=1024)
     async with server:
         await server.serve_forever()
 
 
 if __name__ == "__main__":
-    asyncio.run(serve(sys.argv[1], int(sys.argv[2])))
+    asyncio.run(serve(sys.argv[1], int(sys.argv[2]), Path(sys.argv[3]) if len(sys.argv) > 3 else None))

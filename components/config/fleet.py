@@ -13,6 +13,7 @@ from components.config.apps import AppSecrets, AppSpec
 from components.config.backup import BackupSpec
 from components.config.budgets import (JOB_CONNECTIONS, AppLoad, BudgetError, check_node, check_postgres,
                                       check_redis)
+from components.config.firewall import FirewallSpec
 from components.config.load_balancer import LoadBalancerSpec
 from components.config.nodes import NodeSpec
 from components.config.postgres_settings import connection_limit, effective_settings
@@ -33,6 +34,7 @@ class FleetSpec(Model):
     load_balancer: LoadBalancerSpec | None = None
     backup: BackupSpec | None = None
     analytics: AnalyticsSpec | None = None
+    firewall: FirewallSpec = FirewallSpec()
     ssh_user: str | None = None
     ssh_opts: list[str] = []
     # Open WebUI variables for every app; an app's env wins.
@@ -63,12 +65,13 @@ class FleetSpec(Model):
             (lambda: _check_env("commonEnv", self.common_env), {"common_env"}, set()),
             (lambda: self._check_apps(app_secrets), {"apps", "shared_services", "common_env"}, {"apps"}),
             (lambda: self._check_app_secrets(app_secrets), {"apps"}, set()),
-            (self._check_ports, {"shared_services", "load_balancer", "apps"}, {"apps"}),
+            (self._check_ports, {"nodes", "shared_services", "load_balancer", "apps"}, {"nodes", "apps"}),
             (lambda: self._check_backup_credentials(secrets), {"backup", "shared_services"}, set()),
             (self._check_analytics, {"analytics", "backup"}, set()),
             (lambda: self._check_tls(secrets), {"load_balancer"}, set()),
             (lambda: self._check_external_secrets(secrets), {"shared_services"}, set()),
             (self._check_budgets, {"apps", "nodes", "shared_services", "backup"}, set()),
+            (self._check_firewall, {"firewall", "nodes"}, {"nodes"}),
         ]
         whole = None if validated is None else validated - partly
         found = [p for rule, reads, may_be_partial in rules
@@ -93,6 +96,14 @@ class FleetSpec(Model):
         if self.analytics is not None and self.backup is None:
             yield Invalid("analytics", "writes its reports to the backup bucket, but backup is not set: "
                           "configure backup, or remove analytics")
+    def _check_firewall(self) -> Iterator[Invalid]:
+        if not self.firewall.enabled:
+            return
+        for name, node in sorted(self.nodes.items()):
+            if node.host is None:
+                yield Invalid("firewall.enabled", f"true applies nftables rules over SSH, but node '{name}' has "
+                              f"no host: give nodes.{name}.host, or set firewall.enabled: false")
+                return
 
     def _check_external_secrets(self, secrets: set[str]) -> Iterator[Invalid]:
         if self.shared_services.mode == "external":
@@ -238,6 +249,10 @@ class FleetSpec(Model):
             for node, ports in wants.items():
                 used[node].update(ports)
 
+        for name, node in sorted(self.nodes.items()):
+            if node.host is not None:  # sshd holds it on every address of the host
+                yield from claim(f"nodes.{name}.sshPort", node.ssh_port,
+                                 {name: [(node.ssh_port, f"nodes.{name}.sshPort")]})
         if self.shared_services.mode == "docker":
             for port, key in self.shared_services.published_ports():
                 yield from claim(key, port, {self.shared_services.node: [(port, key)]})

@@ -1,7 +1,9 @@
 """The load balancer's whole nginx.conf, as text, from typed settings and the apps it fronts.
 
 Follows Open WebUI's reverse-proxy guidance: upstream keepalive, websockets at /ws/socket.io,
-no buffering for streamed answers, retries on connection errors only.
+no buffering for streamed answers, retries on connection errors only. At the edge: a per-address
+rate limit on sign-in/sign-up, a per-address connection limit, security headers, the client address
+rebuilt from the connection (or from trusted proxies), and the immutable build assets cached and gzipped.
 """
 from __future__ import annotations
 
@@ -19,6 +21,16 @@ NEXT_UPSTREAM_TRIES = 3
 KEEPALIVE_TIMEOUT_S = 60
 KEEPALIVE_REQUESTS = 1000
 
+# Open WebUI 0.12.4 (routers/auths.py under /api/v1/auths): password sign-in, sign-up, LDAP sign-in.
+# Matched on nginx's normalised URI, so //signin or %73ignin are limited too.
+AUTH_LOCATION = r"~ ^/api/v1/auths/(signin|signup|ldap)/?$"
+# SvelteKit's content-hashed build output (open_webui/frontend/_app/immutable/): a name never changes content.
+IMMUTABLE_PREFIX = "/_app/immutable/"
+STATIC_CACHE_ZONE = "static_assets"
+STATIC_CACHE_KEYS_MB = 10  # key zone: ~80,000 cached files
+STATIC_MAX_AGE_S = 31536000  # a year, and `immutable`: browsers never ask again
+GZIP_TYPES = ("text/css", "text/javascript", "application/javascript", "application/json",
+              "image/svg+xml", "application/wasm")
 
 @dataclass(frozen=True)
 class Upstream:
@@ -44,6 +56,24 @@ class Tls:
 
 
 @dataclass(frozen=True)
+class Edge:
+    """What the load balancer does for every app at the edge (loadBalancer.* keys in the config)."""
+
+    auth_per_minute: int
+    auth_burst: int  # attempts one address may make at once before it is held to auth_per_minute
+    connections_per_address: int
+    hsts_max_age_s: int  # sent over HTTPS only; 0: no header
+    referrer_policy: str
+    frame_options: str | None  # None: no header
+    # CIDRs of proxies (a CDN) in front of the LB whose real_ip_header is believed; else the connection's address.
+    trusted_proxies: tuple[str, ...]
+    real_ip_header: str
+    static_cache_max_mb: int | None  # None: immutable assets are not cached
+    # Directory the ACME client writes HTTP-01 tokens to; served at /.well-known/acme-challenge/.
+    acme_webroot: str | None
+
+
+@dataclass(frozen=True)
 class NginxSettings:
     http_port: int
     https_port: int
@@ -59,6 +89,7 @@ class NginxSettings:
     access_log: str
     # An existing directory: nginx creates its temp dirs in it at start-up (compiled-in ones need root).
     temp_dir: str
+    edge: Edge
 
 
 def render_nginx_conf(settings: NginxSettings, sites: Sequence[Site]) -> str:
@@ -95,8 +126,74 @@ def _indent(text: str, levels: int = 1) -> str:
     return "\n".join(pad + line if line else line for line in text.splitlines())
 
 
+def _proxy_headers() -> str:
+    """Every header the replicas get; a location that sets one more must repeat them all."""
+    return """\
+proxy_set_header Upgrade $http_upgrade;
+proxy_set_header Connection $connection_upgrade;
+proxy_set_header Host $host;
+# Rebuilt, never appended to: Open WebUI (uvicorn --forwarded-allow-ips '*') believes the first
+# address, so a client's own X-Forwarded-For must not reach it.
+proxy_set_header X-Real-IP $remote_addr;
+proxy_set_header X-Forwarded-For $remote_addr;
+proxy_set_header X-Forwarded-Proto $scheme;
+proxy_set_header X-Forwarded-Host $host;"""
+
+
+def _hidden_upstream_headers(e: Edge) -> list[str]:
+    """Headers the LB sets itself; the replica's copy is dropped so a response has exactly one."""
+    names = ["X-Content-Type-Options", "Referrer-Policy", "Strict-Transport-Security"]
+    if e.frame_options:
+        names.append("X-Frame-Options")
+    return names
+
+
+def _security_headers(e: Edge, tls: bool) -> str:
+    lines = ["add_header X-Content-Type-Options nosniff always;",
+             f"add_header Referrer-Policy {e.referrer_policy} always;"]
+    if e.frame_options:
+        lines.append(f"add_header X-Frame-Options {e.frame_options} always;")
+    if tls and e.hsts_max_age_s:
+        lines.append(f'add_header Strict-Transport-Security "max-age={e.hsts_max_age_s}" always;')
+    return "\n".join(lines)
+
+
+def _client_address(e: Edge) -> str:
+    if not e.trusted_proxies:
+        return "# No trusted proxies: the client is the address of the connection."
+    lines = ["# Behind the trusted proxies, the client is the last untrusted address in their header."]
+    lines += [f"set_real_ip_from {cidr};" for cidr in sorted(e.trusted_proxies)]
+    lines += [f"real_ip_header {e.real_ip_header};", "real_ip_recursive on;"]
+    return "\n".join(lines)
+
+
+def _limits(e: Edge, t: str) -> str:
+    cache = ""
+    if e.static_cache_max_mb is not None:
+        cache = f"""
+
+# Immutable build assets only (see the {IMMUTABLE_PREFIX} location); bounded on disk and in keys.
+proxy_cache_path {t}/{STATIC_CACHE_ZONE} levels=1:2 keys_zone={STATIC_CACHE_ZONE}:{STATIC_CACHE_KEYS_MB}m \
+max_size={e.static_cache_max_mb}m inactive=30d use_temp_path=off;
+# Two variants per file at most: gzip (compressed once, by the replica) or identity.
+map $http_accept_encoding $static_encoding {{
+    default "";
+    "~*gzip" gzip;
+}}"""
+    return f"""\
+{_client_address(e)}
+
+# Per client address: sign-in/sign-up attempts (see the auth location) and open connections.
+limit_req_zone $binary_remote_addr zone=auth:10m rate={e.auth_per_minute}r/m;
+limit_conn_zone $binary_remote_addr zone=per_address:10m;
+limit_conn per_address {e.connections_per_address};
+limit_req_status 429;
+limit_conn_status 429;{cache}"""
+
+
 def _main(s: NginxSettings, http_body: str) -> str:
     t = s.temp_dir
+    hidden = "\n".join(f"    proxy_hide_header {h};" for h in _hidden_upstream_headers(s.edge))
     return f"""\
 # Rendered by openwebui-fleet (components/render/nginx.py): change the stack config, not this file.
 worker_processes auto;
@@ -121,6 +218,8 @@ http {{
     uwsgi_temp_path {t}/uwsgi;
     scgi_temp_path {t}/scgi;
 
+{_indent(_limits(s.edge, t))}
+
     # Upgrade only when the client asks (socket.io at /ws/socket.io); otherwise an empty
     # Connection header keeps the upstream connection alive for reuse.
     map $http_upgrade $connection_upgrade {{
@@ -130,16 +229,11 @@ http {{
 
     # Set once here: any proxy_set_header in a location would drop all of these.
     proxy_http_version 1.1;
-    proxy_set_header Upgrade $http_upgrade;
-    proxy_set_header Connection $connection_upgrade;
-    proxy_set_header Host $host;
-    proxy_set_header X-Real-IP $remote_addr;
-    proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-    proxy_set_header X-Forwarded-Proto $scheme;
-    proxy_set_header X-Forwarded-Host $host;
+{_indent(_proxy_headers())}
+{hidden}
 
-    # Streamed chat answers and uploads pass through as they come. Nothing is cached, so
-    # /api/v1/auths/, /oauth/ and /ws/ are never cached either.
+    # Streamed chat answers and uploads pass through as they come. Nothing but the immutable
+    # assets is cached, so /api/, /oauth/ and /ws/ never are.
     proxy_buffering off;
     proxy_request_buffering off;
     proxy_cache off;
@@ -202,25 +296,80 @@ server {{
 }}"""
 
 
-def _site_servers(site: Site, s: NginxSettings) -> list[str]:
-    proxy = f"""\
+def _site_locations(site: Site, s: NginxSettings, tls: bool) -> str:
+    e, upstream = s.edge, upstream_name(site.app)
+    proxy = f"proxy_pass http://{upstream};\nproxy_next_upstream_tries {NEXT_UPSTREAM_TRIES};"
+    blocks = [f"""\
+{_security_headers(e, tls)}
+
 location / {{
-    proxy_pass http://{upstream_name(site.app)};
+{_indent(proxy)}
+}}""", f"""\
+location {AUTH_LOCATION} {{
+    # nginx's burst is what may exceed the rate: the first attempt plus burst-1 more at once.
+    limit_req zone=auth burst={e.auth_burst - 1} nodelay;
+{_indent(proxy)}
+}}"""]
+    if e.static_cache_max_mb is not None:
+        hidden = "\n".join(f"proxy_hide_header {h};" for h in ["Cache-Control", "Expires", "Vary",
+                                                               *_hidden_upstream_headers(e)])
+        gzip_types = " ".join(GZIP_TYPES)
+        blocks.append(f"""\
+location ^~ {IMMUTABLE_PREFIX} {{
+    proxy_pass http://{upstream};
+    # In a rolling upgrade a new build's file exists on some replicas only.
+    proxy_next_upstream error timeout http_404;
     proxy_next_upstream_tries {NEXT_UPSTREAM_TRIES};
+    proxy_buffering on;  # nginx caches buffered responses only
+    proxy_cache {STATIC_CACHE_ZONE};
+    proxy_cache_key $proxy_host$request_uri|$static_encoding;
+    proxy_cache_valid 200 30d;
+    proxy_cache_lock on;
+    proxy_cache_use_stale error timeout updating;
+    proxy_ignore_headers Cache-Control Expires Vary;  # the key holds the only variation
+{_indent(_proxy_headers())}
+    proxy_set_header Accept-Encoding $static_encoding;
+{_indent(hidden)}
+    # A replica that did not compress (ENABLE_COMPRESSION_MIDDLEWARE=false): nginx does, per request.
+    gzip on;
+    gzip_proxied any;
+    gzip_min_length 1024;
+    gzip_types {gzip_types};
+    add_header Cache-Control "public, max-age={STATIC_MAX_AGE_S}, immutable";
+    add_header Vary Accept-Encoding;
+    add_header X-Cache-Status $upstream_cache_status always;
+{_indent(_security_headers(e, tls))}
+}}""")
+    return "\n\n".join(blocks)
+
+
+def _acme_location(e: Edge) -> str:
+    """HTTP-01 tokens, answered on plain HTTP before any redirect."""
+    if e.acme_webroot is None:
+        return ""
+    return f"""
+location ^~ /.well-known/acme-challenge/ {{
+    root {e.acme_webroot};
+    default_type text/plain;
 }}"""
+
+
+def _site_servers(site: Site, s: NginxSettings) -> list[str]:
     if s.tls is None:
         return [f"""\
 server {{
     listen {s.http_port};
     server_name {site.hostname};
+{_indent(_acme_location(s.edge))}
 
-{_indent(proxy)}
+{_indent(_site_locations(site, s, tls=False))}
 }}"""]
     port = "" if s.https_port == 443 else f":{s.https_port}"
     return [f"""\
 server {{
     listen {s.http_port};
     server_name {site.hostname};
+{_indent(_acme_location(s.edge))}
 
     location / {{
         return 301 https://$host{port}$request_uri;
@@ -232,5 +381,5 @@ server {{
     ssl_certificate {s.tls.certificate_path};
     ssl_certificate_key {s.tls.key_path};
 
-{_indent(proxy)}
+{_indent(_site_locations(site, s, tls=True))}
 }}"""]

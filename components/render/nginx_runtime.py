@@ -30,12 +30,20 @@ def install_config_lines(staging: str, live: str, nginx: str = "nginx", sudo: bo
 
 
 def install_config_script(staging: str, live: str, nginx: str = "nginx",
-                          files: Sequence[tuple[str, str]] = ()) -> str:
+                          files: Sequence[tuple[str, str]] = (),
+                          placeholders: Sequence[tuple[str, str]] = ()) -> str:
     """For the nginx container: staged `files` (e.g. a certificate) go live first, then the staged
-    config is validated against them and installed; the reload loop picks both up."""
+    config is validated against them and installed; the reload loop picks both up.
+
+    `placeholders` go live only while the first target is missing (a self-signed certificate that lets
+    nginx start before the ACME client has issued the real one, which it then never overwrites).
+    """
     lines = ["set -eu"]
     for staged, target in files:
         lines += install_file_lines(staged, target)
+    if placeholders:
+        steps = [line for staged, target in placeholders for line in install_file_lines(staged, target)]
+        lines += [f"if [ ! -s {shlex.quote(placeholders[0][1])} ]; then", *("  " + s for s in steps), "fi"]
     return "\n".join(lines + install_config_lines(shlex.quote(staging), live, nginx))
 
 

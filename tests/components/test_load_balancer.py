@@ -152,3 +152,35 @@ def test_tls_from_secrets_is_staged_secretly_and_watched_by_the_reload_loop(prod
     for resource in ev.resources:
         assert plaintext_leaks(resource.raw_inputs, secret_needles(ev)) == [], resource.name
     assert "mock-secret:" not in ev.outputs["lb"]["nginxConf"]
+
+
+def test_acme_runs_lego_beside_nginx_with_a_placeholder_until_the_first_certificate(prod: Evaluation) -> None:
+    from fleet_queries import plaintext_leaks, secret_needles
+    from plan.engine import is_secret
+    config = copy.deepcopy(prod.config)
+    config["loadBalancer"]["tls"] = {"acme": {"email": "ops@example.com"}}
+    ev = evaluate("prod", config)
+    assert ev.error is None
+    install, lb, lego = ev.named("lb-config", CONTAINER), ev.named("lb", CONTAINER), ev.named("lb-acme", CONTAINER)
+    hostnames = sorted(spec["hostname"] for spec in config["apps"].values())
+    conf = ev.outputs["lb"]["nginxConf"]
+    loop = lego.inputs["command"][0]
+    # One certificate for every app hostname, from Let's Encrypt by default, renewed on a schedule.
+    assert all(f"--domains {h}" in loop for h in hostnames)
+    assert "--server https://acme-v02.api.letsencrypt.org/directory" in loop and " renew --days 30" in loop
+    assert "--http.webroot /var/www/acme" in loop and "--email ops@example.com" in loop
+    assert node_of(ev, lego) == config["loadBalancer"]["node"] and lb.urn in lego.dependencies
+    # nginx serves the tokens lego writes, from a volume both mount, and reloads on a new certificate.
+    webroot = {v["volumeName"] for v in lb.inputs["volumes"] if v["containerPath"] == "/var/www/acme"}
+    assert webroot and webroot == {v["volumeName"] for v in lego.inputs["volumes"]
+                                   if v["containerPath"] == "/var/www/acme"}
+    assert conf.count("location ^~ /.well-known/acme-challenge/ {") == len(hostnames)
+    assert "ssl_certificate /etc/nginx/fleet/acme/fullchain.pem;" in conf
+    assert "/etc/nginx/fleet/acme/fullchain.pem" in lb.inputs["command"][0]
+    # The placeholder goes live only where no certificate is yet; its key stays secret.
+    assert is_secret(install.raw_inputs["uploads"])
+    assert "if [ ! -s /etc/nginx/fleet/acme/fullchain.pem ]; then" in install.inputs["command"][0]
+    for resource in ev.resources:
+        assert plaintext_leaks(resource.raw_inputs, secret_needles(ev)) == [], resource.name
+    state = ev.named("lb-acme-state", "docker:index/volume:Volume")
+    assert state.protect, "lego's account and certificates survive a mistaken delete"

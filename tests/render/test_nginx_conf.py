@@ -2,34 +2,40 @@
 from __future__ import annotations
 
 import contextlib
+import gzip
 import http.client
 import json
+import os
 import socket
 import ssl
 import subprocess
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
 from websockets.sync.client import connect as ws_connect
 
-from components.render.nginx import NginxSettings, Site, Tls, Upstream, render_nginx_conf
+from components.config import LoadBalancerSpec
+from components.load_balancer import edge_settings
+from components.render.nginx import Edge, NginxSettings, Site, Tls, Upstream, render_nginx_conf
 from lbclient import hammer, request
 from realservices import (Nginx, StubUpstream, free_port, loopback_conf, nginx_server, nginx_test,
                           require_binary, stub_upstream)
 
 HEALTH = "/healthz"
+# What a stack gets without any loadBalancer edge key.
+DEFAULT_EDGE = edge_settings(LoadBalancerSpec(node="lb"))
 
 
-def settings(prefix: Path, *, tls: Tls | None = None, body_mb: int = 25) -> NginxSettings:
+def settings(prefix: Path, *, tls: Tls | None = None, body_mb: int = 25, edge: Edge = DEFAULT_EDGE) -> NginxSettings:
     """Production-like ports (moved to loopback by loopback_conf); files under a private prefix."""
     (prefix / "temp").mkdir(parents=True, exist_ok=True)
     return NginxSettings(http_port=80, https_port=443, tls=tls, client_max_body_size_mb=body_mb,
                          health_path=HEALTH, proxy_read_timeout_s=600, max_fails=3, fail_timeout_s=10,
                          keepalive=16, pid_path=str(prefix / "nginx.pid"),
                          error_log=str(prefix / "error.log"), access_log=str(prefix / "access.log"),
-                         temp_dir=str(prefix / "temp"))
+                         temp_dir=str(prefix / "temp"), edge=edge)
 
 
 def site(app: str, stubs: list[StubUpstream]) -> Site:
@@ -54,11 +60,11 @@ def loopback_render(s: NginxSettings, stubs: dict[str, list[StubUpstream]], http
 
 
 @contextlib.contextmanager
-def balancer(tmp_path: Path, replicas: dict[str, int], **kw) -> Iterator[Balancer]:
-    """Stub replicas per app and nginx in front of them, all stopped afterwards."""
+def balancer(tmp_path: Path, replicas: dict[str, int], static: Path | None = None, **kw) -> Iterator[Balancer]:
+    """Stub replicas per app (serving `static`'s build files) and nginx in front, all stopped afterwards."""
     require_binary("nginx")
     with contextlib.ExitStack() as stack:
-        stubs = {app: [stack.enter_context(stub_upstream(f"{app}-{i}")) for i in range(n)]
+        stubs = {app: [stack.enter_context(stub_upstream(f"{app}-{i}", static)) for i in range(n)]
                  for app, n in replicas.items()}
         http_port, https_port = free_port(), free_port()
         conf = loopback_render(settings(tmp_path, **kw), stubs, http_port, https_port)
@@ -105,11 +111,33 @@ def test_rendered_config_passes_nginx_syntax_check(tmp_path: Path, name: str, tl
             assert f"server {u.address}:{u.port} " in conf
 
 
+EDGE_VARIANTS = {
+    "defaults": DEFAULT_EDGE,
+    "behind-a-cdn": replace(DEFAULT_EDGE, trusted_proxies=("173.245.48.0/20", "2400:cb00::/32"),
+                            real_ip_header="CF-Connecting-IP"),
+    "no-cache-no-frame-no-hsts": replace(DEFAULT_EDGE, static_cache_max_mb=None, frame_options=None, hsts_max_age_s=0),
+    "acme": replace(DEFAULT_EDGE, acme_webroot="/var/www/acme"),
+}
+
+
+@pytest.mark.parametrize("variant", sorted(EDGE_VARIANTS))
+def test_every_edge_variant_passes_nginx_syntax_check(tmp_path: Path, variant: str) -> None:
+    prefix = tmp_path / "nginx"
+    prefix.mkdir()
+    s = settings(prefix, tls=self_signed(tmp_path), edge=EDGE_VARIANTS[variant])
+    conf = render_nginx_conf(s, CONFIGS["several-apps"])
+    (prefix / "nginx.conf").write_text(conf)
+    nginx_test(require_binary("nginx"), prefix)
+    assert ("proxy_cache_path" in conf) == (EDGE_VARIANTS[variant].static_cache_max_mb is not None)
+    assert ("set_real_ip_from 2400:cb00::/32;" in conf) == (variant == "behind-a-cdn")
+
+
 def test_production_config_moved_to_loopback_passes_nginx_syntax_check(tmp_path: Path) -> None:
     prod = NginxSettings(http_port=80, https_port=443, tls=Tls("/etc/nginx/tls/cert.pem", "/etc/nginx/tls/key.pem"),
                          client_max_body_size_mb=100, health_path=HEALTH, proxy_read_timeout_s=600,
                          max_fails=3, fail_timeout_s=10, keepalive=32, pid_path="/var/run/nginx.pid",
-                         error_log="/dev/stderr", access_log="/dev/stdout", temp_dir="/var/cache/nginx")
+                         error_log="/dev/stderr", access_log="/dev/stdout", temp_dir="/var/cache/nginx",
+                         edge=DEFAULT_EDGE)
     sites = CONFIGS["several-apps"]
     conf = render_nginx_conf(prod, sites)
     prefix = tmp_path / "nginx"
@@ -129,7 +157,8 @@ def test_production_config_moved_to_loopback_passes_nginx_syntax_check(tmp_path:
 
 def _rewritten(line: str) -> bool:
     return line.strip().startswith(("listen ", "server 1", "pid ", "client_body_temp_path", "proxy_temp_path",
-                                    "fastcgi_temp_path", "uwsgi_temp_path", "scgi_temp_path", "ssl_certificate"))
+                                    "fastcgi_temp_path", "uwsgi_temp_path", "scgi_temp_path", "ssl_certificate",
+                                    "proxy_cache_path"))
 
 
 def test_loopback_rewrite_refuses_an_unmapped_upstream() -> None:
@@ -144,7 +173,7 @@ def _pure_settings() -> NginxSettings:
     return NginxSettings(http_port=80, https_port=443, tls=None, client_max_body_size_mb=25,
                          health_path=HEALTH, proxy_read_timeout_s=600, max_fails=3, fail_timeout_s=10,
                          keepalive=32, pid_path="/var/run/nginx.pid", error_log="/dev/stderr",
-                         access_log="/dev/stdout", temp_dir="/var/cache/nginx")
+                         access_log="/dev/stdout", temp_dir="/var/cache/nginx", edge=DEFAULT_EDGE)
 
 
 def test_output_does_not_depend_on_the_order_of_sites_or_replicas() -> None:
@@ -240,13 +269,14 @@ def test_upload_at_the_body_limit_passes_and_one_byte_more_is_refused(tmp_path: 
     assert seen_after == seen_before
 
 
-def test_forwarded_headers_reach_the_upstream(tmp_path: Path) -> None:
+def test_forwarded_headers_reach_the_upstream_and_a_spoofed_client_address_does_not(tmp_path: Path) -> None:
     with balancer(tmp_path, {"chat": 1}) as b:
-        echo = request(b.http_port, "chat.test", "/api/config",
-                       headers={"X-Forwarded-For": "203.0.113.7"}).json()["headers"]
+        echo = request(b.http_port, "chat.test", "/api/config", source="127.0.0.5",
+                       headers={"X-Forwarded-For": "203.0.113.7", "X-Real-IP": "203.0.113.8"}).json()["headers"]
     assert echo["host"] == "chat.test"
-    assert echo["x-real-ip"] == "127.0.0.1"
-    assert echo["x-forwarded-for"] == "203.0.113.7, 127.0.0.1"
+    # Open WebUI believes the first X-Forwarded-For address: only the connection's own may be there.
+    assert echo["x-real-ip"] == "127.0.0.5"
+    assert echo["x-forwarded-for"] == "127.0.0.5"
     assert echo["x-forwarded-proto"] == "http"
     assert echo["x-forwarded-host"] == "chat.test"
 
@@ -278,3 +308,183 @@ def test_tls_site_serves_https_and_redirects_http_while_health_stays_on_http(tmp
     assert (redirect.status, redirect.headers["location"]) == (301, "https://chat.test/c/1?x=2")
     assert health.status == 200
     assert resp.status == 200 and echo["headers"]["x-forwarded-proto"] == "https"
+
+
+# --- the edge: limits, headers, client address ---------------------------------------------------
+
+SIGNIN = "/api/v1/auths/signin"
+SIGNUP = "/api/v1/auths/signup"
+CREDENTIALS = b'{"email": "a@example.com", "password": "wrong"}'
+JSON = {"Content-Type": "application/json"}
+
+
+def test_the_eleventh_sign_in_from_one_address_within_a_minute_gets_429(tmp_path: Path) -> None:
+    with balancer(tmp_path, {"chat": 1}) as b:
+        stub = b.stubs["chat"][0]
+        first_ten = [request(b.http_port, "chat.test", SIGNIN, "POST", CREDENTIALS, JSON, source="127.0.0.2").status
+                     for _ in range(10)]
+        seen_after_ten = stub.requests_seen()
+        eleventh = request(b.http_port, "chat.test", SIGNIN, "POST", CREDENTIALS, JSON, source="127.0.0.2")
+        # Sign-up, a trailing slash and an encoded path share the budget; another address has its own.
+        signup = request(b.http_port, "chat.test", SIGNUP, "POST", CREDENTIALS, JSON, source="127.0.0.2")
+        slash = request(b.http_port, "chat.test", SIGNIN + "/", "POST", CREDENTIALS, JSON, source="127.0.0.2")
+        encoded = request(b.http_port, "chat.test", "/api/v1/auths/%73ignin", "POST", CREDENTIALS, JSON,
+                          source="127.0.0.2")
+        seen_after_rejections = stub.requests_seen()
+        other = request(b.http_port, "chat.test", SIGNIN, "POST", CREDENTIALS, JSON, source="127.0.0.3")
+    assert first_ten == [200] * 10
+    assert (eleventh.status, signup.status, slash.status, encoded.status) == (429, 429, 429, 429)
+    assert seen_after_rejections == seen_after_ten == 10
+    assert other.status == 200
+
+
+def _page_load(port: int, asset: str) -> list[int]:
+    """What a browser asks for when it opens Open WebUI (signed in)."""
+    paths = ["/", "/api/config", "/api/v1/auths/", asset, "/api/models", "/api/v1/users/user/settings",
+             "/api/v1/chats/?page=1", "/api/v1/folders/", "/static/favicon.png", "/api/changelog"]
+    return [request(port, "chat.test", p, source="127.0.0.2").status for p in paths]
+
+
+def test_normal_page_loads_are_never_rate_limited(tmp_path: Path) -> None:
+    asset = build_asset(tmp_path / "build")
+    with balancer(tmp_path, {"chat": 2}, static=tmp_path / "build") as b:
+        statuses = [s for _ in range(5) for s in _page_load(b.http_port, asset)]
+    assert statuses == [200] * 50
+
+
+def test_connections_beyond_the_per_address_limit_get_429(tmp_path: Path) -> None:
+    with balancer(tmp_path, {"chat": 1}, edge=replace(DEFAULT_EDGE, connections_per_address=2)) as b:
+        held = []
+        for key in ("c1", "c2"):  # two streams in flight from 127.0.0.2
+            conn = http.client.HTTPConnection("127.0.0.1", b.http_port, timeout=30, source_address=("127.0.0.2", 0))
+            conn.request("GET", f"/stream?key={key}", headers={"Host": "chat.test"})
+            assert conn.getresponse().readline() == b"first\n"
+            held.append(conn)
+        third = request(b.http_port, "chat.test", "/api/config", source="127.0.0.2")
+        elsewhere = request(b.http_port, "chat.test", "/api/config", source="127.0.0.3")
+        for key in ("c1", "c2"):
+            request(b.stubs["chat"][0].port, "127.0.0.1", f"/release?key={key}")
+        for conn in held:
+            conn.close()
+    assert (third.status, elsewhere.status) == (429, 200)
+
+
+SECURITY_HEADERS = {"x-content-type-options": "nosniff", "referrer-policy": "strict-origin-when-cross-origin",
+                    "x-frame-options": "SAMEORIGIN"}
+
+
+def test_security_headers_on_every_answer_replacing_the_replicas_own(tmp_path: Path) -> None:
+    asset = build_asset(tmp_path / "build")
+    with balancer(tmp_path, {"chat": 1}, static=tmp_path / "build") as b:
+        api = request(b.http_port, "chat.test", "/api/config?set_header=X-Frame-Options:DENY")
+        page = request(b.http_port, "chat.test", "/")
+        static = request(b.http_port, "chat.test", asset)
+        limited = [request(b.http_port, "chat.test", SIGNIN, "POST", CREDENTIALS, JSON) for _ in range(11)][-1]
+    assert limited.status == 429
+    for reply in (api, page, static, limited):
+        assert {k: reply.headers.get(k) for k in SECURITY_HEADERS} == SECURITY_HEADERS
+        assert "strict-transport-security" not in reply.headers  # plain HTTP: HSTS would be ignored
+    # http.client joins repeated headers with ", ": one value means the replica's DENY was dropped.
+    assert api.headers["x-frame-options"] == "SAMEORIGIN"
+
+
+def test_hsts_over_https(tmp_path: Path) -> None:
+    tls = self_signed(tmp_path)
+    with balancer(tmp_path, {"chat": 1}, tls=tls) as b:
+        https = request(b.https_port, "chat.test", "/api/config", tls=True)
+        limited = [request(b.https_port, "chat.test", SIGNIN, "POST", CREDENTIALS, JSON, tls=True)
+                   for _ in range(11)][-1]
+    assert https.headers["strict-transport-security"] == "max-age=31536000"
+    assert limited.status == 429 and limited.headers["strict-transport-security"] == "max-age=31536000"
+    assert {k: https.headers.get(k) for k in SECURITY_HEADERS} == SECURITY_HEADERS
+
+
+def test_behind_a_trusted_proxy_the_client_is_the_address_it_forwards(tmp_path: Path) -> None:
+    spoof = {"X-Forwarded-For": "203.0.113.7"}
+    with balancer(tmp_path, {"chat": 1}, edge=replace(DEFAULT_EDGE, trusted_proxies=("127.0.0.2/32",))) as b:
+        via_proxy = request(b.http_port, "chat.test", "/api/config", headers={
+            "X-Forwarded-For": "198.51.100.1, 203.0.113.9"}, source="127.0.0.2").json()["headers"]
+        direct = request(b.http_port, "chat.test", "/api/config", headers=spoof, source="127.0.0.3").json()["headers"]
+        # The rate limit counts the forwarded client, not the proxy all clients share.
+        one_client = [request(b.http_port, "chat.test", SIGNIN, "POST", CREDENTIALS,
+                              {**JSON, "X-Forwarded-For": "203.0.113.9"}, source="127.0.0.2").status
+                      for _ in range(11)]
+        another = request(b.http_port, "chat.test", SIGNIN, "POST", CREDENTIALS,
+                          {**JSON, "X-Forwarded-For": "203.0.113.10"}, source="127.0.0.2")
+    assert (via_proxy["x-forwarded-for"], via_proxy["x-real-ip"]) == ("203.0.113.9", "203.0.113.9")
+    assert (direct["x-forwarded-for"], direct["x-real-ip"]) == ("127.0.0.3", "127.0.0.3")
+    assert one_client == [200] * 10 + [429]
+    assert another.status == 200
+
+
+# --- immutable build assets cached at the LB -------------------------------------------------------
+
+ASSET = "_app/immutable/chunks/B8x2kQ1z.js"  # the shape of SvelteKit's content-hashed build output
+
+
+def build_asset(build: Path, source: Path | None = None) -> str:
+    """A build directory as Open WebUI ships it, with one immutable file (copied from `source`, or
+    generated); returns the file's URL path."""
+    target = build / ASSET
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(source.read_bytes() if source else
+                       b"".join(b"export const c%d=()=>'%d';\n" % (i, i * i) for i in range(2000)))
+    return "/" + ASSET
+
+
+def _assert_cached_and_gzipped(tmp_path: Path, build: Path, path: str) -> None:
+    original = (build / path.lstrip("/")).read_bytes()
+    with balancer(tmp_path, {"chat": 1}, static=build) as b:
+        stub = b.stubs["chat"][0]
+        before = stub.requests_seen()
+        first = request(b.http_port, "chat.test", path)
+        second = request(b.http_port, "chat.test", path)
+        # The gzip variant (as browsers ask, in any spelling) is cached apart from the identity one.
+        zipped = [request(b.http_port, "chat.test", path, headers={"Accept-Encoding": ae})
+                  for ae in ("gzip, deflate, br, zstd", "gzip")]
+        reached = stub.requests_seen() - before
+    assert [r.status for r in (first, second, *zipped)] == [200] * 4
+    assert [r.headers["x-cache-status"] for r in (first, second, *zipped)] == ["MISS", "HIT", "MISS", "HIT"]
+    assert reached == 2
+    assert first.body == second.body == original and "content-encoding" not in second.headers
+    for reply in (second, *zipped):
+        assert reply.headers["cache-control"] == "public, max-age=31536000, immutable"
+        assert reply.headers["vary"] == "Accept-Encoding"
+    for reply in zipped:
+        assert reply.headers["content-encoding"] == "gzip" and gzip.decompress(reply.body) == original
+        assert len(reply.body) < len(original)
+
+
+def test_an_immutable_asset_is_served_from_the_cache_the_second_time_and_gzipped(tmp_path: Path) -> None:
+    build = tmp_path / "build"
+    _assert_cached_and_gzipped(tmp_path, build, build_asset(build))
+
+
+def test_a_real_open_webui_build_asset_is_cached(tmp_path: Path) -> None:
+    """Needs Open WebUI's package (OPENWEBUI_VENV, default .cache/openwebui-venv): the suite that installs it."""
+    venv = Path(os.environ.get("OPENWEBUI_VENV", ".cache/openwebui-venv"))
+    chunks = sorted(venv.glob("lib/python3*/site-packages/open_webui/frontend/_app/immutable/entry/app.*.js"))
+    if not chunks:
+        if "OPENWEBUI_VENV" in os.environ:
+            pytest.fail(f"no open_webui/frontend/_app/immutable/entry/app.*.js under {venv}")
+        pytest.skip(f"Open WebUI is not installed at {venv} (set OPENWEBUI_VENV)")
+    build = chunks[0].parents[3]
+    _assert_cached_and_gzipped(tmp_path, build, "/" + str(chunks[0].relative_to(build)))
+
+
+def test_api_auth_and_missing_assets_are_never_cached(tmp_path: Path) -> None:
+    build_asset(tmp_path / "build")
+    with balancer(tmp_path, {"chat": 1}, static=tmp_path / "build") as b:
+        stub = b.stubs["chat"][0]
+        before = stub.requests_seen()
+        replies = [request(b.http_port, "chat.test", p, m, body)
+                   for p, m, body in [("/api/config", "GET", None), ("/api/config", "GET", None),
+                                      ("/api/v1/auths/", "GET", None), ("/api/v1/auths/", "GET", None),
+                                      (SIGNIN, "POST", CREDENTIALS), (SIGNIN, "POST", CREDENTIALS),
+                                      ("/_app/immutable/chunks/missing.js", "GET", None),
+                                      ("/_app/immutable/chunks/missing.js", "GET", None)]]
+        reached = stub.requests_seen() - before
+    assert [r.status for r in replies] == [200] * 6 + [404, 404]
+    assert reached == 8
+    assert all("cache-control" not in r.headers for r in replies[:6])
+    assert [r.headers.get("x-cache-status") for r in replies[6:]] == ["MISS", "MISS"]

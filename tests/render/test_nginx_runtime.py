@@ -5,6 +5,8 @@ import os
 import subprocess
 from pathlib import Path
 
+from components.config import LoadBalancerSpec
+from components.load_balancer import edge_settings
 from components.render.nginx import NginxSettings, Site, Upstream, render_nginx_conf
 from components.render.nginx_runtime import (install_and_reload_script, install_config_script,
                                              reload_loop_script)
@@ -20,7 +22,7 @@ def conf(prefix: Path, port: int, upstream_ports: list[int]) -> str:
                              health_path="/lb-health", proxy_read_timeout_s=60, max_fails=1,
                              fail_timeout_s=5, keepalive=4, pid_path=str(prefix / "nginx.pid"),
                              error_log=str(prefix / "error.log"), access_log=str(prefix / "access.log"),
-                             temp_dir=str(prefix / "temp"))
+                             temp_dir=str(prefix / "temp"), edge=edge_settings(LoadBalancerSpec(node="lb")))
     site = Site("chat", "chat.test", tuple(Upstream("127.0.0.1", p) for p in upstream_ports))
     return render_nginx_conf(settings, [site]).replace(f"listen {port};", f"listen 127.0.0.1:{port};")
 
@@ -116,3 +118,24 @@ def test_install_script_puts_staged_tls_files_live_and_a_bad_certificate_stops_t
     refused = subprocess.run(["sh", "-c", script], capture_output=True, text=True)
     assert refused.returncode != 0 and "fullchain.pem" in refused.stderr
     assert live_conf.read_text() == "# the working config\n", "nginx -t failed: the config stays"
+
+
+def test_install_script_puts_a_placeholder_certificate_only_where_there_is_none(tmp_path: Path) -> None:
+    staged, live = tmp_path / "staging", tmp_path / "live"
+    staged.mkdir()
+    (staged / "cert.pem").write_text("placeholder cert\n")
+    (staged / "key.pem").write_text("placeholder key\n")
+    (staged / "nginx.conf").write_text(conf(tmp_path, free_port(), [free_port()]))
+    pairs = [(str(staged / "cert.pem"), str(live / "acme/fullchain.pem")),
+             (str(staged / "key.pem"), str(live / "acme/privkey.pem"))]
+    script = install_config_script(str(staged / "nginx.conf"), str(live / "nginx.conf"),
+                                   nginx=nginx_command(tmp_path), placeholders=pairs)
+    first = subprocess.run(["sh", "-c", script], capture_output=True, text=True)
+    placed = (live / "acme/fullchain.pem").read_text(), (live / "acme/privkey.pem").read_text()
+    (live / "acme/fullchain.pem").write_text("issued cert\n")  # what the ACME client put there since
+    (live / "acme/privkey.pem").write_text("issued key\n")
+    second = subprocess.run(["sh", "-c", script], capture_output=True, text=True)
+    assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
+    assert placed == ("placeholder cert\n", "placeholder key\n")
+    assert (live / "acme/fullchain.pem").read_text() == "issued cert\n"
+    assert (live / "acme/privkey.pem").read_text() == "issued key\n"
