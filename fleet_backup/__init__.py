@@ -12,9 +12,12 @@ Environment (secrets are never logged; AWS and PostgreSQL ones are read by boto3
   AWS_ACCESS_KEY_ID       secret    read by boto3 itself (absent = boto3's default credential chain)
   AWS_SECRET_ACCESS_KEY   secret    read by boto3 itself
   PGHOST, PGPORT          required/optional (default 5432)  the shared PostgreSQL
-  PGUSER                  required  the cluster's admin (superuser): restore creates, renames and
-                                    drops databases and SETs ROLE to each app role
-  PGPASSWORD              secret    read by libpq (pg_dump, pg_restore, psycopg), never by our code
+  PGUSER                  required  the job's own role (fleet_backup: CREATEDB, a member of each app
+                                    role, not superuser): creates, renames and drops app databases
+  PGPASSWORD              secret    its password, read by libpq, never by our code
+  APP_DB_PASSWORD_<APP>   secret    required for each app (APP = name upper-cased, '-' as '_'): pg_dump,
+                                    pg_restore and row counts log in as the app's own role, so SQL the
+                                    app created (a CHECK, a default) never runs with more than its rights
   BACKUP_APPS             required  comma-separated app names ([a-z][a-z0-9-]*); app `chat-2` has
                                     role and database openwebui_chat_2 and Qdrant collections `chat-2_*`
   QDRANT_URL              optional  e.g. http://qdrant:6333; absent = no Qdrant snapshots

@@ -65,7 +65,7 @@ def _backup_files(files: FileStore, app: App, work: Path, run_id: str,
 
 def run_backup(settings: Settings, store: BackupStore) -> dict[str, Any]:
     """Dump every app database, the roles, the apps' Qdrant collections and files; manifest last."""
-    Settings.require_postgres()
+    settings.require_postgres()
     with run_lock(settings.lock_file, store, "backup", settings.lock_stale_seconds), _scratch(settings) as work:
         started = datetime.now(UTC)
         run_id = new_run_id(started)
@@ -142,7 +142,7 @@ def run_restore(settings: Settings, store: BackupStore, backup: str = "latest",
                 apps: list[str] | None = None, skip_qdrant: bool = False, skip_files: bool = False,
                 prune_files: bool = False) -> str:
     """Verify every object the restore needs, then restore databases, collections and files; returns the id."""
-    Settings.require_postgres()
+    settings.require_postgres()
     with run_lock(settings.lock_file, store, "restore", settings.lock_stale_seconds), _scratch(settings) as work:
         run_id = resolve_backup(store, backup)
         manifest = store.read_manifest(run_id)

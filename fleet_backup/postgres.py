@@ -1,9 +1,18 @@
-"""pg_dump / pg_restore and the database swap; connection settings come from libpq's PG* env."""
+"""pg_dump / pg_restore and the database swap; connection settings come from libpq's PG* env.
+
+Two logins, never mixed: everything that reads or runs an app's own SQL (pg_dump, pg_restore, the row
+counts) connects as that app's role with its password, so a function a tenant planted runs with the
+tenant's rights and nothing more (SET ROLE would not do: RESET ROLE climbs back to the session user).
+The job's own login (PG* in the environment) only creates, renames and drops whole databases, on the
+`postgres` database, and never runs a statement inside an app database.
+"""
 from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import subprocess
+from collections.abc import Mapping
 from pathlib import Path
 
 import psycopg
@@ -15,9 +24,15 @@ from fleet_backup.settings import App
 log = logging.getLogger("fleet_backup")
 
 
-def _run(argv: list[str], code: int, what: str) -> str:
-    # The password reaches pg_dump via PGPASSWORD in the inherited env, never via argv.
-    proc = subprocess.run(argv, capture_output=True, text=True)
+def app_login(app: App, env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """libpq environment that logs in as the app's own role (the password stays out of argv)."""
+    env = os.environ if env is None else env
+    return {**env, "PGUSER": app.role, "PGPASSWORD": env[app.password_env], "PGDATABASE": app.database}
+
+
+def _run(argv: list[str], code: int, what: str, env: Mapping[str, str] | None = None) -> str:
+    # Passwords reach libpq via PGPASSWORD in the environment, never via argv.
+    proc = subprocess.run(argv, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
         raise JobError(code, f"{what} failed (exit {proc.returncode}): {proc.stderr.strip()[-1500:]}")
     return proc.stdout
@@ -30,7 +45,7 @@ def client_version() -> str:
 def dump_database(app: App, dest: Path) -> None:
     """One custom-format archive; pg_dump reads it all in one repeatable-read snapshot."""
     _run(["pg_dump", "--format=custom", "--compress=6", f"--file={dest}", f"--dbname={app.database}"],
-         DUMP_FAILED, f"pg_dump of {app.database}")
+         DUMP_FAILED, f"pg_dump of {app.database}", app_login(app))
 
 
 def dump_roles(dest: Path) -> None:
@@ -62,7 +77,8 @@ def restore_database(app: App, dump: Path) -> None:
     """Restore into a fresh database, then swap it in: the live one is untouched until that succeeds.
 
     A fresh database (rather than pg_restore --clean) also removes tables created after the backup,
-    so the result equals the backup exactly. Objects end up owned by the app's role.
+    so the result equals the backup exactly. pg_restore logs in as the app's role, so every object
+    is owned by it and any function the dump runs (a CHECK, a default) has only the app's rights.
     """
     fresh, replaced = _scratch_names(app)
     ident = sql.Identifier
@@ -70,9 +86,12 @@ def restore_database(app: App, dump: Path) -> None:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(ident(fresh)))
         conn.execute(sql.SQL("CREATE DATABASE {} OWNER {} TEMPLATE template0")
                      .format(ident(fresh), ident(app.role)))
+        # As deploy leaves an app database: other apps' roles (members of PUBLIC) cannot connect.
+        conn.execute(sql.SQL("REVOKE ALL ON DATABASE {} FROM PUBLIC").format(ident(fresh)))
+        conn.execute(sql.SQL("GRANT CONNECT, TEMPORARY ON DATABASE {} TO {}").format(ident(fresh), ident(app.role)))
     try:
-        _run(["pg_restore", f"--dbname={fresh}", "--no-owner", f"--role={app.role}", "--exit-on-error",
-              "--single-transaction", str(dump)], RESTORE_FAILED, f"pg_restore of {app.database}")
+        _run(["pg_restore", f"--dbname={fresh}", "--no-owner", "--exit-on-error", "--single-transaction",
+              str(dump)], RESTORE_FAILED, f"pg_restore of {app.database}", app_login(app))
     except JobError:
         with _admin() as conn:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(ident(fresh)))

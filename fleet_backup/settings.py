@@ -24,6 +24,11 @@ class App:
         return self.database
 
     @property
+    def password_env(self) -> str:
+        """The variable holding the app role's own password: its dump and restore run as that role."""
+        return "APP_DB_PASSWORD_" + self.name.upper().replace("-", "_")
+
+    @property
     def collection_prefix(self) -> str:
         return self.name + "_"  # Open WebUI names collections <QDRANT_COLLECTION_PREFIX>_<name>
 
@@ -57,13 +62,16 @@ class Settings:
     work_dir: str | None
     files: FilesSource | None = None
 
-    @staticmethod
-    def require_postgres(env: Mapping[str, str] | None = None) -> None:
-        """backup/restore need the admin connection; libpq reads these variables itself."""
+    def require_postgres(self, env: Mapping[str, str] | None = None) -> None:
+        """backup/restore need the job's own login and each app role's; libpq reads PG* itself."""
         env = os.environ if env is None else env
         for name in ("PGHOST", "PGUSER"):
             if not env.get(name, "").strip():
-                raise JobError(CONFIG, f"{name} is not set; backup and restore need the PostgreSQL admin login")
+                raise JobError(CONFIG, f"{name} is not set; backup and restore need the job's PostgreSQL login")
+        missing = [a.password_env for a in self.apps if not env.get(a.password_env)]
+        if missing:
+            raise JobError(CONFIG, f"{', '.join(missing)} not set: each app's dump and restore run as the app's "
+                                   "own database role, with its password")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:

@@ -13,10 +13,12 @@ import psycopg
 import pytest
 
 from appdata import app_password, create_app
+from components.render.postgres import BACKUP_ROLE, BACKUP_ROLE_SQL, backup_role_command, backup_role_env
 from qdrant_stub import QdrantState, qdrant_stub
 from realservices import Postgres, moto_s3_server, postgres_server, require_binary
 
 REPO = Path(__file__).resolve().parent.parent
+BACKUP_ROLE_PASSWORD = "test-backup-role-password"
 APPS = ("chat", "docs-team")
 
 
@@ -54,17 +56,31 @@ def env(pg: Postgres, s3_endpoint: str, s3, qdrant: tuple[str, QdrantState], tmp
             admin.execute(f"DROP DATABASE IF EXISTS openwebui_{app.replace('-', '_')} WITH (FORCE)")
     for app in APPS:
         create_app(pg, app, rows=3000)
+    bootstrap_backup_role(pg, APPS, tmp_path)
     url, state = qdrant
     state.collections.update({"chat_knowledge": b"chat vectors \x00\x01" * 100,
                               "docs-team_files": b"docs vectors" * 50, "other_x": b"not ours"})
     pg_bin = str(Path(require_binary("pg_dump")).parent)
     return {"PATH": f"{pg_bin}:{os.environ['PATH']}", "PGHOST": pg.host, "PGPORT": str(pg.port),
-            "PGUSER": pg.superuser, "PGPASSWORD": pg.password,
+            "PGUSER": BACKUP_ROLE, "PGPASSWORD": BACKUP_ROLE_PASSWORD,
             "BACKUP_STACK": "prod", "BACKUP_S3_BUCKET": bucket, "BACKUP_S3_ENDPOINT": s3_endpoint,
             "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
             "BACKUP_APPS": ",".join(APPS), "QDRANT_URL": url, "QDRANT_API_KEY": state.api_key,
             "BACKUP_LOCK_FILE": str(tmp_path / "backup.lock"), "BACKUP_WORK_DIR": str(tmp_path),
             **app_password_env(APPS)}
+
+
+def bootstrap_backup_role(pg: Postgres, apps: tuple[str, ...], tmp_path: Path,
+                          password: str = BACKUP_ROLE_PASSWORD) -> subprocess.CompletedProcess[str]:
+    """The job's own role, exactly as its one-shot container creates it: rendered command, script, env."""
+    script = tmp_path / "backup-role.sql"
+    script.write_text(BACKUP_ROLE_SQL)
+    env = {**os.environ, **backup_role_env(list(apps), pg.host, pg.port, pg.superuser),
+           "PATH": f"{Path(require_binary('psql')).parent}:{os.environ['PATH']}",
+           "PGPASSWORD": pg.password, "BACKUP_DB_PASSWORD": password}
+    result = subprocess.run(backup_role_command(str(script)), env=env, text=True, capture_output=True)
+    assert result.returncode == 0, result.stderr
+    return result
 
 
 def app_password_env(apps: tuple[str, ...]) -> dict[str, str]:

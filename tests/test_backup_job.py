@@ -150,7 +150,7 @@ def test_restore_is_refused_before_any_change_when_an_app_role_is_missing(pg, en
 
 
 def test_failing_pg_dump_exits_with_dump_failed_and_writes_no_manifest(env):
-    result = job({**env, "BACKUP_APPS": "chat,missing-app"}, "backup")
+    result = job({**env, "BACKUP_APPS": "chat,missing-app", "APP_DB_PASSWORD_MISSING_APP": "x"}, "backup")
     assert result.returncode == 4 and "pg_dump of openwebui_missing_app failed" in result.stderr
     assert run_ids(env) == []
 
@@ -286,6 +286,7 @@ def test_files_prefix_overlapping_the_backups_in_the_same_bucket_is_a_config_err
     ({"BACKUP_APPS": "Chat"}, "BACKUP_APPS: 'Chat' is not an app name"),
     ({"BACKUP_S3_PREFIX": "/abs/"}, "BACKUP_S3_PREFIX='/abs/'"),
     ({"PGHOST": ""}, "PGHOST is not set"),
+    ({"APP_DB_PASSWORD_DOCS_TEAM": ""}, "APP_DB_PASSWORD_DOCS_TEAM not set"),
 ])
 def test_bad_environment_exits_with_config_error_naming_the_variable(env, change, message):
     result = job({**env, **change}, "backup")
