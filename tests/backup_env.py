@@ -1,6 +1,9 @@
 """The backup job's test bed: real PostgreSQL, moto's S3 server, a Qdrant stub, and the job's environment."""
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 import os
 import subprocess
 import sys
@@ -19,6 +22,7 @@ from realservices import Postgres, moto_s3_server, postgres_server, require_bina
 
 REPO = Path(__file__).resolve().parent.parent
 BACKUP_ROLE_PASSWORD = "test-backup-role-password"
+SIGNING_KEY = "test-signing-key-46b6a33f6b4f9035957a3f38b165a788"
 APPS = ("chat", "docs-team")
 
 
@@ -67,6 +71,7 @@ def env(pg: Postgres, s3_endpoint: str, s3, qdrant: tuple[str, QdrantState], tmp
             "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
             "BACKUP_APPS": ",".join(APPS), "QDRANT_URL": url, "QDRANT_API_KEY": state.api_key,
             "BACKUP_LOCK_FILE": str(tmp_path / "backup.lock"), "BACKUP_WORK_DIR": str(tmp_path),
+            "BACKUP_SIGNING_KEY": SIGNING_KEY, "BACKUP_STATE_FILE": str(tmp_path / "state" / "state.json"),
             **app_password_env(APPS)}
 
 
@@ -86,6 +91,22 @@ def bootstrap_backup_role(pg: Postgres, apps: tuple[str, ...], tmp_path: Path,
 def app_password_env(apps: tuple[str, ...]) -> dict[str, str]:
     """APP_DB_PASSWORD_<APP>: each app role's own login, which dump and restore run as."""
     return {"APP_DB_PASSWORD_" + a.upper().replace("-", "_"): app_password(a) for a in apps}
+
+
+def manifest_of(s3, env: dict[str, str], run: str) -> dict:
+    return json.loads(s3.get_object(Bucket=env["BACKUP_S3_BUCKET"], Key=f"backups/prod/{run}/manifest.json")
+                      ["Body"].read())
+
+
+def write_manifest(s3, env: dict[str, str], run: str, manifest: dict, signing_key: str | None) -> None:
+    """What someone with write access to the bucket can do: any manifest, with matching sha256 metadata
+    (and, given the stack's key, a valid signature)."""
+    body = json.dumps(manifest).encode()
+    metadata = {"sha256": hashlib.sha256(body).hexdigest()}
+    if signing_key is not None:
+        metadata["signature"] = "hmac-sha256=" + hmac.new(signing_key.encode(), body, hashlib.sha256).hexdigest()
+    s3.put_object(Bucket=env["BACKUP_S3_BUCKET"], Key=f"backups/prod/{run}/manifest.json", Body=body,
+                  Metadata=metadata)
 
 
 def bucket_contents(s3, bucket: str) -> dict[str, bytes]:
