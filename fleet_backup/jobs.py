@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from fleet_backup import postgres
-from fleet_backup.errors import CONFIG, DUMP_FAILED, RESTORE_FAILED, RESTORE_REFUSED, JobError
+from fleet_backup.errors import CONFIG, DUMP_FAILED, RESTORE_FAILED, RESTORE_REFUSED, VERIFY_FAILED, JobError
 from fleet_backup.files import FileStore
 from fleet_backup.lock import run_lock
 from fleet_backup.qdrant import Qdrant, QdrantError
@@ -73,7 +73,7 @@ def run_backup(settings: Settings, store: BackupStore) -> dict[str, Any]:
                  settings.bucket, store.run_prefix(run_id))
         objects: list[dict[str, Any]] = []
 
-        def keep(path: Path, key: str, **about: str) -> dict[str, Any]:
+        def keep(path: Path, key: str, **about: Any) -> dict[str, Any]:
             stored = store.upload_verified(path, run_id, key)
             objects.append({"key": key, "sha256": stored.sha256, "size": stored.size, **about})
             if about.get("kind") != "file":  # files are summed up per app: there can be thousands
@@ -84,9 +84,11 @@ def run_backup(settings: Settings, store: BackupStore) -> dict[str, Any]:
         pg_version = postgres.client_version()
         for app in settings.apps:
             dump = work / f"{app.name}.dump"
-            postgres.dump_database(app, dump)
-            log.info("backup %s: dumped database %s", run_id, app.database)
-            keep(dump, f"postgres/{app.name}.dump", kind="postgres", app=app.name, database=app.database)
+            counts = postgres.dump_database(app, dump)
+            log.info("backup %s: dumped database %s (%d tables, %d rows)", run_id, app.database, len(counts),
+                     sum(counts.values()))
+            keep(dump, f"postgres/{app.name}.dump", kind="postgres", app=app.name, database=app.database,
+                 rowCounts=counts)
         roles = work / "roles.sql"
         postgres.dump_roles(roles)
         log.info("backup %s: dumped roles (without passwords)", run_id)
@@ -121,12 +123,90 @@ def run_backup(settings: Settings, store: BackupStore) -> dict[str, Any]:
         store.put_manifest(run_id, manifest)
         log.info("backup %s: complete, manifest written (%d objects, %d bytes)", run_id, len(objects),
                  sum(o["size"] for o in objects))
+        if settings.keep_last:
+            prune(store, settings.keep_last)
         return manifest
 
 
+def prune(store: BackupStore, keep_last: int) -> list[str]:
+    """Delete all but the newest `keep_last` complete runs, and never the newest verified one.
+
+    Only runs with a valid signed manifest count (a planted one cannot push real runs out); a run
+    without a manifest may still be in progress, so it is left to the lifecycle rules' age limit.
+    """
+    complete = [m["id"] for m in list_backups(store)]
+    drilled = store.verified_runs()
+    verified = [run for run in complete if run in drilled]
+    keep = set(complete[:keep_last]) | set(verified[:1])
+    doomed = [run for run in complete if run not in keep]
+    for run in doomed:
+        store.delete_run(run)
+        log.info("prune: deleted run %s (keepLast %d)", run, keep_last)
+    return doomed
+
+
+def bytes_per_app(manifest: dict[str, Any]) -> dict[str, int]:
+    sizes: dict[str, int] = {}
+    for o in manifest["objects"]:
+        if o.get("app"):
+            sizes[o["app"]] = sizes.get(o["app"], 0) + o["size"]
+    return sizes
+
+
+def run_verify(settings: Settings, store: BackupStore, backup: str = "latest") -> dict[str, Any]:
+    """A restore drill: every object's checksum, every database restored into a scratch database
+    (never the live one) with its row counts compared to the backup's; the result goes to the bucket."""
+    settings.require_postgres()
+    with run_lock(settings.lock_file, store, "verify", settings.lock_stale_seconds), _scratch(settings) as work:
+        run_id = resolve_backup(store, backup)
+        started = datetime.now(UTC)
+        try:
+            manifest = store.read_manifest(run_id)
+            _drill(store, run_id, manifest, work)
+        except JobError as e:
+            store.put_verify_record(run_id, {"ok": False, "reason": str(e), "startedAt": started.isoformat(),
+                                             "finishedAt": datetime.now(UTC).isoformat()})
+            raise JobError(VERIFY_FAILED, f"backup {run_id} failed verification: {e}") from None
+        record = {"ok": True, "startedAt": started.isoformat(), "finishedAt": datetime.now(UTC).isoformat(),
+                  "objects": len(manifest["objects"])}
+        store.put_verify_record(run_id, record)
+        log.info("verify %s: ok, %d objects checked, every database restored with matching row counts", run_id,
+                 len(manifest["objects"]))
+        return {"runId": run_id, **record}
+
+
+def _drill(store: BackupStore, run_id: str, manifest: dict[str, Any], work: Path) -> None:
+    for entry in manifest["objects"]:
+        if entry["kind"] != "postgres":
+            store.check_verified(run_id, entry, VERIFY_FAILED)
+            continue
+        dump = work / "drill.dump"
+        store.download_verified(run_id, entry, dump, VERIFY_FAILED)
+        try:
+            counts = postgres.verify_database(App(entry["app"]), dump)
+        except JobError as e:
+            raise JobError(VERIFY_FAILED, f"{store.run_prefix(run_id)}{entry['key']}: {e}") from None
+        finally:
+            dump.unlink(missing_ok=True)
+        expected = entry.get("rowCounts")
+        if counts != expected:
+            differ = sorted(t for t in set(counts) | set(expected or {}) if counts.get(t) != (expected or {}).get(t))
+            detail = ", ".join(f"{t}: backup recorded {(expected or {}).get(t)}, restored {counts.get(t)}"
+                               for t in differ[:5])
+            raise JobError(VERIFY_FAILED, f"{store.run_prefix(run_id)}{entry['key']}: row counts differ ({detail})")
+        log.info("verify %s: database of app %s restored into a scratch database, %d tables' row counts match",
+                 run_id, entry["app"], len(counts))
+
+
 def list_backups(store: BackupStore) -> list[dict[str, Any]]:
-    """Completed backups (with a manifest), newest first."""
-    return [store.read_manifest(run) for run in store.completed_runs()]
+    """Completed backups (with a manifest that is signed and well-formed), newest first."""
+    manifests = []
+    for run in store.completed_runs():
+        try:
+            manifests.append(store.read_manifest(run))
+        except JobError as e:
+            log.warning("list: skipping run %s: %s", run, e)
+    return manifests
 
 
 def resolve_backup(store: BackupStore, backup: str) -> str:

@@ -8,7 +8,20 @@ from dataclasses import dataclass
 
 from fleet_backup.errors import CONFIG, JobError
 
-APP_NAME = re.compile(r"^[a-z][a-z0-9-]*$")
+APP_NAME = re.compile(r"[a-z][a-z0-9-]*")  # always fullmatch: '$' would let a trailing newline through
+# http(s)://host[:port][/path]; no user:password (credentials come in their own variables), no spaces.
+_URL = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[^\s@]*)?")
+
+
+def _url(env: Mapping[str, str], name: str) -> str | None:
+    """An endpoint URL, or None if unset; the value is not echoed: a mistaken one may hold a password."""
+    value = (env.get(name) or "").strip()
+    if not value:
+        return None
+    if not _URL.fullmatch(value):
+        raise JobError(CONFIG, f"{name} must be an http(s) URL like http://host:port, without user:password "
+                               "(credentials go in their own variables); the value is not shown")
+    return value
 
 
 @dataclass(frozen=True)
@@ -61,6 +74,10 @@ class Settings:
     lock_stale_seconds: int
     work_dir: str | None
     files: FilesSource | None = None
+    state_file: str = "/var/lib/fleet-backup/state.json"
+    keep_last: int | None = None
+    metrics_address: str = "0.0.0.0"
+    metrics_port: int | None = None
 
     def require_postgres(self, env: Mapping[str, str] | None = None) -> None:
         """backup/restore need the job's own login and each app role's; libpq reads PG* itself."""
@@ -84,24 +101,31 @@ class Settings:
             return value
 
         stack = required("BACKUP_STACK")
-        if not re.match(r"^[A-Za-z0-9][A-Za-z0-9._-]*$", stack):
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", stack):
             raise JobError(CONFIG, f"BACKUP_STACK={stack!r} may only hold letters, digits, '.', '_', '-'")
         apps = tuple(App(a.strip()) for a in required("BACKUP_APPS").split(",") if a.strip())
         for app in apps:
-            if not APP_NAME.match(app.name) or len(app.database) > 63:
+            if not APP_NAME.fullmatch(app.name) or len(app.database) > 63:
                 raise JobError(CONFIG, f"BACKUP_APPS: {app.name!r} is not an app name "
                                        "([a-z][a-z0-9-]*, at most 53 characters)")
         if len({a.database for a in apps}) != len(apps):
             raise JobError(CONFIG, "BACKUP_APPS lists an app twice (or two names that map to one database)")
         prefix = env.get("BACKUP_S3_PREFIX") or f"backups/{stack}/"
-        if not prefix.endswith("/") or prefix.startswith("/"):
+        if not prefix.endswith("/") or prefix.startswith("/") or ".." in prefix.split("/"):
             raise JobError(CONFIG, f"BACKUP_S3_PREFIX={prefix!r} must look like 'backups/<stack>/'")
         stale = env.get("BACKUP_LOCK_STALE_SECONDS", "21600")
         if not stale.isdigit() or int(stale) <= 0:
             raise JobError(CONFIG, f"BACKUP_LOCK_STALE_SECONDS={stale!r} must be a positive integer")
+        keep_last = env.get("BACKUP_KEEP_LAST", "").strip()
+        if keep_last and not (keep_last.isdigit() and int(keep_last) > 0):
+            raise JobError(CONFIG, f"BACKUP_KEEP_LAST={keep_last!r} must be a positive integer (runs to keep)")
+        metrics_port = env.get("BACKUP_METRICS_PORT", "").strip()
+        if metrics_port and not (metrics_port.isdigit() and 0 < int(metrics_port) < 65536):
+            raise JobError(CONFIG, f"BACKUP_METRICS_PORT={metrics_port!r} must be a TCP port (1-65535)")
+        _url(env, "BACKUP_WEBHOOK_URL")  # checked here, read where it is used: a secret stays out of Settings
         files = _files_source(env)
         bucket = required("BACKUP_S3_BUCKET")
-        endpoint = env.get("BACKUP_S3_ENDPOINT") or None
+        endpoint = _url(env, "BACKUP_S3_ENDPOINT")
         if files and (files.bucket, files.endpoint) == (bucket, endpoint):
             # One bucket for both: an app prefix overlapping the backups would copy (or prune) backups.
             for app in apps:
@@ -116,12 +140,26 @@ class Settings:
             region=env.get("BACKUP_S3_REGION") or "us-east-1",
             prefix=prefix,
             apps=apps,
-            qdrant_url=(env.get("QDRANT_URL") or "").rstrip("/") or None,
+            qdrant_url=(_url(env, "QDRANT_URL") or "").rstrip("/") or None,
             lock_file=env.get("BACKUP_LOCK_FILE") or "/var/lock/fleet-backup.lock",
             lock_stale_seconds=int(stale),
             work_dir=env.get("BACKUP_WORK_DIR") or None,
             files=files,
+            state_file=env.get("BACKUP_STATE_FILE") or "/var/lib/fleet-backup/state.json",
+            keep_last=int(keep_last) if keep_last else None,
+            metrics_address=env.get("BACKUP_METRICS_ADDRESS") or "0.0.0.0",
+            metrics_port=int(metrics_port) if metrics_port else None,
         )
+
+
+def signing_key(env: Mapping[str, str] | None = None) -> bytes:
+    """BACKUP_SIGNING_KEY: signs each run's manifest; kept in stack secrets, never in the bucket."""
+    env = os.environ if env is None else env
+    key = env.get("BACKUP_SIGNING_KEY", "")
+    if len(key) < 32:
+        raise JobError(CONFIG, "BACKUP_SIGNING_KEY is " + ("not set" if not key else "shorter than 32 characters")
+                       + "; it signs every manifest (a stack secret, the same for backup and restore)")
+    return key.encode()
 
 
 def _files_source(env: Mapping[str, str]) -> FilesSource | None:
@@ -145,5 +183,5 @@ def _files_source(env: Mapping[str, str]) -> FilesSource | None:
             or "{" in template.replace("{app}", "") or "}" in template.replace("{app}", "")):
         raise JobError(CONFIG, f"FILES_S3_PREFIX_TEMPLATE={template!r} must contain {{app}}, end in '/' and "
                                "not start with '/', e.g. 'apps/{app}/'")
-    return FilesSource(bucket=bucket, endpoint=env.get("FILES_S3_ENDPOINT") or None,
+    return FilesSource(bucket=bucket, endpoint=_url(env, "FILES_S3_ENDPOINT"),
                        region=env.get("FILES_S3_REGION") or "us-east-1", prefix_template=template)

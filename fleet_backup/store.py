@@ -15,6 +15,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from fleet_backup import manifest as signed
 from fleet_backup.errors import BUSY, RESTORE_REFUSED, UPLOAD_FAILED, JobError
 from fleet_backup.settings import Settings
 
@@ -54,9 +55,11 @@ def s3_client(endpoint: str | None, region: str, access_key_id: str | None = Non
 class BackupStore:
     """Objects under <prefix><run id>/ in one bucket."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, signing_key: bytes) -> None:
         self.bucket = settings.bucket
         self.prefix = settings.prefix
+        self.stack = settings.stack
+        self._signing_key = signing_key
         # Credentials: boto3 reads AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY itself; we never touch them.
         self.s3 = s3_client(settings.endpoint, settings.region)
 
@@ -81,7 +84,7 @@ class BackupStore:
         full = self.run_prefix(run_id) + MANIFEST
         try:
             self.s3.put_object(Bucket=self.bucket, Key=full, Body=body, ContentType="application/json",
-                               Metadata={"sha256": digest})
+                               Metadata={"sha256": digest, "signature": signed.sign(self._signing_key, body)})
             self._verify(full, digest, len(body))
         except (BotoCoreError, ClientError) as e:
             raise JobError(UPLOAD_FAILED, f"upload of s3://{self.bucket}/{full} failed: {e}") from None
@@ -120,9 +123,11 @@ class BackupStore:
                                                 "`list` shows the completed ones") from None
             raise
         body = obj["Body"].read()
-        if hashlib.sha256(body).hexdigest() != obj.get("Metadata", {}).get("sha256"):
-            raise JobError(RESTORE_REFUSED, f"s3://{self.bucket}/{full} does not match its sha256 metadata")
-        return json.loads(body)
+        where = f"s3://{self.bucket}/{full}"
+        signed.check_signature(self._signing_key, body, obj.get("Metadata", {}).get("signature"), where)
+        manifest = json.loads(body)
+        signed.check_entries(manifest, run_id, self.stack, where)
+        return manifest
 
     def download_verified(self, run_id: str, entry: dict[str, Any], dest: Path, code: int = RESTORE_REFUSED) -> None:
         """Download one object and fail with `code` unless it matches the manifest's size and SHA-256."""
@@ -133,7 +138,34 @@ class BackupStore:
             raise JobError(code, f"cannot download s3://{self.bucket}/{full}: {e}") from None
         self._check(full, entry, sha256_file(dest), dest.stat().st_size, code)
 
-    def check_verified(self, run_id: str, entry: dict[str, Any]) -> None:
+    def put_verify_record(self, run_id: str, record: dict[str, Any]) -> None:
+        """A drill's result beside the run it checked (signed like a manifest)."""
+        body = json.dumps({**record, "runId": run_id}, indent=2, sort_keys=True).encode()
+        key = f"{self.run_prefix(run_id)}verify/{datetime.now(UTC).strftime('%Y%m%dT%H%M%S.%fZ')}.json"
+        self.s3.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType="application/json",
+                           Metadata={"signature": signed.sign(self._signing_key, body)})
+
+    def verified_runs(self) -> set[str]:
+        """Runs with at least one successful, correctly signed drill record."""
+        runs = set()
+        pages = self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self.prefix)
+        for page in pages:
+            for obj in page.get("Contents", []):
+                run, _, name = obj["Key"][len(self.prefix):].partition("/")
+                if not name.startswith("verify/") or run in runs:
+                    continue
+                got = self.s3.get_object(Bucket=self.bucket, Key=obj["Key"])
+                body = got["Body"].read()
+                try:
+                    signed.check_signature(self._signing_key, body, got.get("Metadata", {}).get("signature"),
+                                           obj["Key"])
+                except JobError:
+                    continue
+                if json.loads(body).get("ok") is True:
+                    runs.add(run)
+        return runs
+
+    def check_verified(self, run_id: str, entry: dict[str, Any], code: int = RESTORE_REFUSED) -> None:
         """Stream one object through SHA-256 without keeping it: the check before any change."""
         full = self.run_prefix(run_id) + entry["key"]
         h, n = hashlib.sha256(), 0
@@ -142,8 +174,8 @@ class BackupStore:
                 h.update(chunk)
                 n += len(chunk)
         except (BotoCoreError, ClientError) as e:
-            raise JobError(RESTORE_REFUSED, f"cannot download s3://{self.bucket}/{full}: {e}") from None
-        self._check(full, entry, h.hexdigest(), n)
+            raise JobError(code, f"cannot download s3://{self.bucket}/{full}: {e}") from None
+        self._check(full, entry, h.hexdigest(), n, code)
 
     def _check(self, full: str, entry: dict[str, Any], digest: str, size: int, code: int = RESTORE_REFUSED) -> None:
         if digest != entry["sha256"] or size != entry["size"]:
@@ -151,6 +183,17 @@ class BackupStore:
                            f"checksum mismatch for s3://{self.bucket}/{full}: manifest says sha256 "
                            f"{entry['sha256']} ({entry['size']} bytes), downloaded {digest} ({size} bytes)"
                            + ("; nothing was restored" if code == RESTORE_REFUSED else ""))
+
+    def delete_run(self, run_id: str) -> None:
+        """Manifest first, so a half-deleted run is incomplete (ignored), never a broken complete one."""
+        prefix = self.run_prefix(run_id)
+        self.s3.delete_object(Bucket=self.bucket, Key=prefix + MANIFEST)
+        keys = [o["Key"] for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket,
+                                                                                       Prefix=prefix)
+                for o in page.get("Contents", [])]
+        for start in range(0, len(keys), 1000):
+            self.s3.delete_objects(Bucket=self.bucket,
+                                   Delete={"Objects": [{"Key": k} for k in keys[start:start + 1000]], "Quiet": True})
 
     # --- the lock object -----------------------------------------------------------------------
     @property
