@@ -1,12 +1,12 @@
 """Offline plan: `python -m plan STACK` prints what `pulumi up` would create, without the CLI.
 
-`python -m plan diff STACK --against-ref origin/main` (or `--old FILE [--new FILE]`) prints what an
-edit of the stack file would change: resources to create, replace, update and delete.
+`python -m plan diff STACK --against-ref origin/main` (or `--old FILE [--new FILE]`) prints what a
+change would do: resources to create, replace, update and delete. Against a ref, the project as it was
+there (its program and its stack file) is compared with the work tree's.
 """
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -36,15 +36,6 @@ class StackFileError(Exception):
     """A stack file that cannot be read (missing at a ref, broken YAML); the message says which."""
 
 
-def stack_file_at_ref(stack: str, ref: str, project_dir: Path = PROJECT_DIR) -> dict[str, Any]:
-    """The stack file as committed at `ref` (`git show REF:./Pulumi.STACK.yaml`)."""
-    spec = f"{ref}:./Pulumi.{stack}.yaml"
-    result = subprocess.run(["git", "show", spec], cwd=project_dir, capture_output=True, text=True)
-    if result.returncode != 0:
-        raise StackFileError(f"git show {spec}: {result.stderr.strip() or 'failed'}")
-    return _parse(result.stdout, spec)
-
-
 def _parse(text: str, source: str) -> dict[str, Any]:
     try:
         return parse_stack_text(text)
@@ -60,26 +51,28 @@ def _read(path: Path) -> dict[str, Any]:
 
 
 def diff_main(argv: list[str]) -> int:
+    from plan.at_ref import RefError, evaluate_at_ref
     from plan.diff import diff_evaluations, render_diff
     parser = argparse.ArgumentParser(
         prog="python -m plan diff",
         description="What changes between two versions of a stack file: create, replace, update, delete.")
     parser.add_argument("stack", help="stack name: Pulumi.<stack>.yaml")
     old = parser.add_mutually_exclusive_group(required=True)
-    old.add_argument("--against-ref", metavar="REF", help="old = the stack file at this git ref (e.g. origin/main)")
+    old.add_argument("--against-ref", metavar="REF",
+                     help="old = the project at this git ref, its program and stack file (e.g. origin/main)")
     old.add_argument("--old", type=Path, metavar="FILE", help="old = this stack file")
     parser.add_argument("--new", type=Path, metavar="FILE", help="new = this stack file (default: the work tree's)")
     args = parser.parse_args(argv)
     new_path = args.new or PROJECT_DIR / f"Pulumi.{args.stack}.yaml"
     try:
-        old_config = stack_file_at_ref(args.stack, args.against_ref) if args.against_ref else _read(args.old)
         new_config = _read(new_path)
-    except StackFileError as e:
+        old = evaluate_at_ref(args.stack, args.against_ref) if args.against_ref else evaluate(args.stack, _read(args.old))
+    except (StackFileError, RefError) as e:
         print(f"stack '{args.stack}': {e}")
         return 1
     old_label = f"{args.against_ref}:Pulumi.{args.stack}.yaml" if args.against_ref else str(args.old)
-    diff = diff_evaluations(evaluate(args.stack, old_config), evaluate(args.stack, new_config),
-                            old_label, str(new_path if args.new else new_path.name))
+    diff = diff_evaluations(old, evaluate(args.stack, new_config), old_label,
+                            str(new_path if args.new else new_path.name))
     print(render_diff(diff))
     return 1 if diff.error else 0
 
