@@ -4,11 +4,11 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import dataclass
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import field_validator, model_validator
+from pydantic import Field, Strict, field_validator, model_validator
 
-from components.config.types import Invalid, Model
+from components.config.types import Invalid, Model, Port
 from fleet_backup.schedule import validate_cron
 
 ProviderName = Literal["aws", "minio", "generic"]
@@ -73,6 +73,12 @@ class BackupSpec(Model):
     region: str = "us-east-1"
     schedule: str = "0 2 * * *"
     retention: tuple[RetentionRule, ...] = _default_retention()
+    # After each successful run, delete all but the newest N runs (never the newest verified one).
+    keep_last: Annotated[int, Strict(), Field(ge=1, le=10000)] | None = None
+    # When to run a restore drill (`verify`) on the latest backup, e.g. "0 5 * * 0"; None = never.
+    verify_schedule: str | None = None
+    # The job's Prometheus metrics, published on the shared node's address.
+    metrics_port: Port = 9464
 
     @property
     def features(self) -> ProviderFeatures:
@@ -92,9 +98,11 @@ class BackupSpec(Model):
             return v
         raise Invalid("", f"{v!r} looks like an IP address, which S3 rejects; choose a name")
 
-    @field_validator("schedule")
+    @field_validator("schedule", "verify_schedule")
     @classmethod
-    def _cron(cls, v: str) -> str:
+    def _cron(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
         try:
             return validate_cron(v)  # the job's own check: what passes here, the job accepts
         except ValueError:
