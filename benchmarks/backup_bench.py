@@ -1,9 +1,11 @@
 """Time and size of a backup and a restore: real PostgreSQL + moto S3 on loopback, the real CLI.
 
-    /tmp/venv/bin/python benchmarks/backup_bench.py [--rows 100000] [--apps 2]
+    .venv/bin/python benchmarks/backup_bench.py [--rows 100000] [--apps 2] [--files 200] [--file-kb 16]
 
-Each app gets `rows` messages (+ rows/20 users, rows/10 files of 128 B bytea). Bounded: one backup,
-drop every database, one restore, then every table is compared with the original.
+Each app gets `rows` messages (+ rows/20 users, rows/10 files of 128 B bytea) and `files` uploaded
+files of `file-kb` KB under apps/<app>/ in a files bucket. Bounded: the same data is backed up and
+restored twice in one run, without and with client-side encryption (BACKUP_ENCRYPTION_KEY); after each
+restore every table and every file is compared with the original. Prints both times and their ratio.
 """
 from __future__ import annotations
 
@@ -24,51 +26,77 @@ import boto3  # noqa: E402
 import psycopg  # noqa: E402
 
 from appdata import create_app, drop_database, fingerprint  # noqa: E402
+from backup_env import BACKUP_ROLE_PASSWORD, SIGNING_KEY, app_password_env, bootstrap_backup_role  # noqa: E402
+from components.render.postgres import BACKUP_ROLE  # noqa: E402
 from realservices import moto_s3_server, postgres_server, require_binary  # noqa: E402
+
+ENCRYPTION_KEY = "bench-encryption-key-0f1e2d3c4b5a69788796a5b4"
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--apps", type=int, default=2)
+    parser.add_argument("--files", type=int, default=200, help="uploaded files per app")
+    parser.add_argument("--file-kb", type=int, default=16)
     args = parser.parse_args()
-    apps = [f"bench{i}" for i in range(1, args.apps + 1)]
+    apps = tuple(f"bench{i}" for i in range(1, args.apps + 1))
+    work = Path(tempfile.mkdtemp(prefix="fleet-bench-"))
     with postgres_server() as pg, moto_s3_server() as endpoint:
         t = time.monotonic()
         dbs = [create_app(pg, app, args.rows) for app in apps]
+        bootstrap_backup_role(pg, apps, work)
+        s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
+                          aws_access_key_id="bench", aws_secret_access_key="bench")
+        files_bucket = f"files-{uuid.uuid4().hex[:8]}"
+        s3.create_bucket(Bucket=files_bucket)
+        originals = {f"apps/{app}/{i:05d}.bin": os.urandom(args.file_kb * 1024)
+                     for app in apps for i in range(args.files)}
+        for key, body in originals.items():
+            s3.put_object(Bucket=files_bucket, Key=key, Body=body)
         seed_s = time.monotonic() - t
         with psycopg.connect(pg.dsn()) as conn:
             db_bytes = sum(conn.execute("SELECT pg_database_size(%s)", (db,)).fetchone()[0] for db in dbs)
         before = {db: fingerprint(pg, db) for db in dbs}
-        bucket = f"bench-{uuid.uuid4().hex[:8]}"
-        s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
-                          aws_access_key_id="bench", aws_secret_access_key="bench")
-        s3.create_bucket(Bucket=bucket)
-        work = Path(tempfile.mkdtemp(prefix="fleet-bench-"))
-        env = {"PATH": f"{Path(require_binary('pg_dump')).parent}:{os.environ['PATH']}",
-               "PGHOST": pg.host, "PGPORT": str(pg.port), "PGUSER": pg.superuser, "PGPASSWORD": pg.password,
-               "BACKUP_STACK": "bench", "BACKUP_S3_BUCKET": bucket, "BACKUP_S3_ENDPOINT": endpoint,
-               "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "BACKUP_APPS": ",".join(apps),
-               "BACKUP_LOCK_FILE": str(work / "lock"), "BACKUP_WORK_DIR": str(work)}
+        base = {"PATH": f"{Path(require_binary('pg_dump')).parent}:{os.environ['PATH']}",
+                "PGHOST": pg.host, "PGPORT": str(pg.port), "PGUSER": BACKUP_ROLE, "PGPASSWORD": BACKUP_ROLE_PASSWORD,
+                "BACKUP_STACK": "bench", "BACKUP_S3_ENDPOINT": endpoint, "AWS_ACCESS_KEY_ID": "bench",
+                "AWS_SECRET_ACCESS_KEY": "bench", "BACKUP_APPS": ",".join(apps), "BACKUP_SIGNING_KEY": SIGNING_KEY,
+                "FILES_S3_BUCKET": files_bucket, "FILES_S3_ENDPOINT": endpoint,
+                "BACKUP_LOCK_FILE": str(work / "lock"), "BACKUP_WORK_DIR": str(work),
+                "BACKUP_STATE_FILE": str(work / "state.json"), **app_password_env(apps)}
 
-        def cli(*argv: str) -> float:
+        def cli(env: dict[str, str], *argv: str) -> float:
             start = time.monotonic()
             subprocess.run([sys.executable, "-m", "fleet_backup", *argv], cwd=REPO, env=env, check=True,
-                           capture_output=True, timeout=1800)
+                           capture_output=True, timeout=3600)
             return time.monotonic() - start
 
-        backup_s = cli("backup")
-        stored = sum(o["Size"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"])
-        for db in dbs:
-            drop_database(pg, db)
-        restore_s = cli("restore")
-        equal = {db: fingerprint(pg, db) for db in dbs} == before
-        shutil.rmtree(work)
-    print(f"apps={args.apps} messages/app={args.rows} users/app={args.rows // 20} files/app={args.rows // 10}")
+        results = {}
+        for label, extra in (("plain", {}), ("encrypted", {"BACKUP_ENCRYPTION_KEY": ENCRYPTION_KEY})):
+            bucket = f"bench-{label}-{uuid.uuid4().hex[:8]}"
+            s3.create_bucket(Bucket=bucket)
+            env = {**base, **extra, "BACKUP_S3_BUCKET": bucket}
+            backup_s = cli(env, "backup")
+            stored = sum(o["Size"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
+                         for o in page.get("Contents", []))
+            for db in dbs:
+                drop_database(pg, db)
+            for key in originals:
+                s3.delete_object(Bucket=files_bucket, Key=key)
+            restore_s = cli(env, "restore")
+            equal = ({db: fingerprint(pg, db) for db in dbs} == before and all(
+                s3.get_object(Bucket=files_bucket, Key=k)["Body"].read() == body for k, body in originals.items()))
+            results[label] = (backup_s, restore_s, stored, equal)
+    shutil.rmtree(work)
+    print(f"apps={args.apps} messages/app={args.rows} files/app={args.files} x {args.file_kb} KB")
     print(f"seed={seed_s:.1f}s database size={db_bytes / 1e6:.1f} MB (pg_database_size, all apps)")
-    print(f"backup={backup_s:.2f}s stored={stored / 1e6:.2f} MB in S3 (dumps + roles + manifest)")
-    print(f"restore={restore_s:.2f}s every table equal after restore: {equal}")
-    return 0 if equal else 1
+    for label, (backup_s, restore_s, stored, equal) in results.items():
+        print(f"{label:9} backup={backup_s:.2f}s restore={restore_s:.2f}s stored={stored / 1e6:.2f} MB "
+              f"everything equal after restore: {equal}")
+    (pb, pr, _, _), (eb, er, _, _) = results["plain"], results["encrypted"]
+    print(f"encryption cost: backup x{eb / pb:.2f}, restore x{er / pr:.2f} (encrypted / plain, same data, one run)")
+    return 0 if all(r[3] for r in results.values()) else 1
 
 
 if __name__ == "__main__":

@@ -126,5 +126,8 @@ def job_secrets(credentials: dict[str, pulumi.Output[str]], shared: SharedServic
            "FILES_AWS_ACCESS_KEY_ID": shared.s3_access_key, "FILES_AWS_SECRET_ACCESS_KEY": shared.s3_secret_key}
     if (webhook := secrets.get("backupWebhookUrl")) is not None:
         env["BACKUP_WEBHOOK_URL"] = webhook
+    # Optional, and never generated: losing Pulumi's state must not lose the key to every backup.
+    if (encryption := secrets.get("backupEncryptionKey")) is not None:
+        env["BACKUP_ENCRYPTION_KEY"] = encryption
     env.update({JobApp(app).password_env: password for app, password in app_passwords.items()})
     return env

@@ -15,7 +15,7 @@ from fleet_backup import alerts, errors, logs
 from fleet_backup.errors import JobError
 from fleet_backup.jobs import bytes_per_app, list_backups, run_backup, run_restore, run_verify
 from fleet_backup.schedule import run_schedule, validate_cron
-from fleet_backup.settings import Settings, signing_key
+from fleet_backup.settings import Settings, encryption_key, signing_key
 from fleet_backup.status import State, health, render, report
 from fleet_backup.store import BackupStore
 
@@ -49,7 +49,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _run(settings: Settings, command: str, args: argparse.Namespace) -> dict[str, Any]:
     """Run one command; returns what the state file records about it."""
-    store = BackupStore(settings, signing_key())
+    store = BackupStore(settings, signing_key(), encryption_key())
     if command == "backup":
         manifest = run_backup(settings, store)
         return {"runId": manifest["id"], "bytesPerApp": bytes_per_app(manifest),
@@ -113,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = Settings.from_env()
         signing_key()
+        encryption_key()
         if args.command == "schedule":
             validate_cron(args.cron)
             if args.verify_cron:

@@ -75,7 +75,7 @@ def run_backup(settings: Settings, store: BackupStore) -> dict[str, Any]:
 
         def keep(path: Path, key: str, **about: Any) -> dict[str, Any]:
             stored = store.upload_verified(path, run_id, key)
-            objects.append({"key": key, "sha256": stored.sha256, "size": stored.size, **about})
+            objects.append({**stored.entry(), **about})
             if about.get("kind") != "file":  # files are summed up per app: there can be thousands
                 log.info("backup %s: uploaded and verified %s (%d bytes)", run_id, key, stored.size)
             path.unlink()  # keep scratch space to one object at a time
@@ -226,6 +226,7 @@ def run_restore(settings: Settings, store: BackupStore, backup: str = "latest",
     with run_lock(settings.lock_file, store, "restore", settings.lock_stale_seconds), _scratch(settings) as work:
         run_id = resolve_backup(store, backup)
         manifest = store.read_manifest(run_id)
+        store.require_encryption_key(manifest, run_id)
         chosen = apps or list(manifest["apps"])
         unknown = sorted(set(chosen) - set(manifest["apps"]))
         if unknown:

@@ -58,6 +58,10 @@ def check_entries(manifest: dict[str, Any], run_id: str, stack: str, where: str)
         if not (isinstance(entry.get("sha256"), str) and _SHA256.fullmatch(entry["sha256"])
                 and type(entry.get("size")) is int and entry["size"] >= 0):
             raise refuse(f"entry {key!r} has no valid sha256 and size")
+        if entry.get("encrypted") is not None and not (
+                entry["encrypted"] is True and isinstance(entry.get("storedSha256"), str)
+                and _SHA256.fullmatch(entry["storedSha256"]) and type(entry.get("storedSize")) is int):
+            raise refuse(f"entry {key!r} is marked encrypted without a valid storedSha256 and storedSize")
         if kind == "roles":
             expected = "postgres/roles.sql"
         elif app not in apps:

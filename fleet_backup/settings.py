@@ -162,6 +162,18 @@ def signing_key(env: Mapping[str, str] | None = None) -> bytes:
     return key.encode()
 
 
+def encryption_key(env: Mapping[str, str] | None = None) -> bytes | None:
+    """BACKUP_ENCRYPTION_KEY (optional): every object is encrypted with a key derived from it."""
+    env = os.environ if env is None else env
+    secret = env.get("BACKUP_ENCRYPTION_KEY", "")
+    if not secret:
+        return None
+    if len(secret) < 32:
+        raise JobError(CONFIG, "BACKUP_ENCRYPTION_KEY is shorter than 32 characters; use a long random secret")
+    from fleet_backup.crypto import derive_key
+    return derive_key(secret)
+
+
 def _files_source(env: Mapping[str, str]) -> FilesSource | None:
     """FILES_S3_* (None without FILES_S3_BUCKET); credentials are only checked for presence here."""
     bucket = env.get("FILES_S3_BUCKET", "").strip()

@@ -15,6 +15,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from fleet_backup import crypto
 from fleet_backup import manifest as signed
 from fleet_backup.errors import BUSY, RESTORE_REFUSED, UPLOAD_FAILED, JobError
 from fleet_backup.settings import Settings
@@ -35,8 +36,24 @@ def sha256_file(path: Path) -> str:
 @dataclass(frozen=True)
 class StoredObject:
     key: str  # relative to the run's folder
-    sha256: str
+    sha256: str  # of the plaintext
     size: int
+    stored_sha256: str | None = None  # of the ciphertext, when encrypted
+    stored_size: int | None = None
+
+    def entry(self) -> dict[str, Any]:
+        """The manifest's fields for this object."""
+        out: dict[str, Any] = {"key": self.key, "sha256": self.sha256, "size": self.size}
+        if self.stored_sha256 is not None:
+            out.update(encrypted=True, storedSha256=self.stored_sha256, storedSize=self.stored_size)
+        return out
+
+
+def _stored(entry: dict[str, Any]) -> tuple[str, int]:
+    """What the bucket holds for an entry: the ciphertext's hash and size when encrypted."""
+    if entry.get("encrypted"):
+        return entry["storedSha256"], entry["storedSize"]
+    return entry["sha256"], entry["size"]
 
 
 def s3_client(endpoint: str | None, region: str, access_key_id: str | None = None,
@@ -52,14 +69,30 @@ def s3_client(endpoint: str | None, region: str, access_key_id: str | None = Non
                         aws_access_key_id=access_key_id, aws_secret_access_key=secret_access_key)
 
 
+class _HashingReader:
+    """A file-like view of a download that hashes every byte read through it."""
+
+    def __init__(self) -> None:
+        self.body: Any = None
+        self.digest = hashlib.sha256()
+        self.size = 0
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.body.read(n)
+        self.digest.update(data)
+        self.size += len(data)
+        return data
+
+
 class BackupStore:
     """Objects under <prefix><run id>/ in one bucket."""
 
-    def __init__(self, settings: Settings, signing_key: bytes) -> None:
+    def __init__(self, settings: Settings, signing_key: bytes, encryption_key: bytes | None = None) -> None:
         self.bucket = settings.bucket
         self.prefix = settings.prefix
         self.stack = settings.stack
         self._signing_key = signing_key
+        self._encryption_key = encryption_key
         # Credentials: boto3 reads AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY itself; we never touch them.
         self.s3 = s3_client(settings.endpoint, settings.region)
 
@@ -68,15 +101,26 @@ class BackupStore:
 
     # --- writing -------------------------------------------------------------------------------
     def upload_verified(self, path: Path, run_id: str, key: str) -> StoredObject:
-        """Upload with its SHA-256 as metadata, then download it again and compare the hash."""
+        """Upload (encrypted first, with a key) with the stored bytes' SHA-256 as metadata, then read
+        it back and compare the hash."""
         digest, size = sha256_file(path), path.stat().st_size
+        stored = path
+        if self._encryption_key is not None:
+            stored = path.with_name(path.name + ".enc")
+            crypto.encrypt_file(self._encryption_key, path, stored)
+        stored_digest, stored_size = sha256_file(stored), stored.stat().st_size
         full = self.run_prefix(run_id) + key
         try:
-            self.s3.upload_file(str(path), self.bucket, full, ExtraArgs={"Metadata": {"sha256": digest}})
-            self._verify(full, digest, size)
+            self.s3.upload_file(str(stored), self.bucket, full, ExtraArgs={"Metadata": {"sha256": stored_digest}})
+            self._verify(full, stored_digest, stored_size)
         except (BotoCoreError, ClientError) as e:
             raise JobError(UPLOAD_FAILED, f"upload of s3://{self.bucket}/{full} failed: {e}") from None
-        return StoredObject(key, digest, size)
+        finally:
+            if stored != path:
+                stored.unlink(missing_ok=True)
+        if stored == path:
+            return StoredObject(key, digest, size)
+        return StoredObject(key, digest, size, stored_digest, stored_size)
 
     def put_manifest(self, run_id: str, manifest: dict[str, Any]) -> None:
         body = json.dumps(manifest, indent=2, sort_keys=True).encode()
@@ -130,13 +174,37 @@ class BackupStore:
         return manifest
 
     def download_verified(self, run_id: str, entry: dict[str, Any], dest: Path, code: int = RESTORE_REFUSED) -> None:
-        """Download one object and fail with `code` unless it matches the manifest's size and SHA-256."""
+        """Download one object (and decrypt it) and fail with `code` unless both the stored bytes and
+        the plaintext match the manifest's size and SHA-256."""
         full = self.run_prefix(run_id) + entry["key"]
+        fetched = dest.with_name(dest.name + ".enc") if entry.get("encrypted") else dest
         try:
-            self.s3.download_file(self.bucket, full, str(dest))
+            self.s3.download_file(self.bucket, full, str(fetched))
         except (BotoCoreError, ClientError) as e:
             raise JobError(code, f"cannot download s3://{self.bucket}/{full}: {e}") from None
-        self._check(full, entry, sha256_file(dest), dest.stat().st_size, code)
+        try:
+            self._check(full, entry, sha256_file(fetched), fetched.stat().st_size, code, _stored(entry))
+            if fetched != dest:
+                try:
+                    crypto.decrypt_file(self._require_key(full, code), fetched, dest)
+                except crypto.DecryptError as e:
+                    raise JobError(code, f"cannot decrypt s3://{self.bucket}/{full}: {e}") from None
+                self._check(full, entry, sha256_file(dest), dest.stat().st_size, code)
+        finally:
+            if fetched != dest:
+                fetched.unlink(missing_ok=True)
+
+    def _require_key(self, full: str, code: int) -> bytes:
+        if self._encryption_key is None:
+            raise JobError(code, f"s3://{self.bucket}/{full} is encrypted and BACKUP_ENCRYPTION_KEY is not set; "
+                                 "set the stack's key to restore it")
+        return self._encryption_key
+
+    def require_encryption_key(self, manifest: dict[str, Any], run_id: str) -> None:
+        """Before a restore changes anything: an encrypted backup needs the key."""
+        if any(o.get("encrypted") for o in manifest["objects"]) and self._encryption_key is None:
+            raise JobError(RESTORE_REFUSED, f"backup {run_id} is encrypted and BACKUP_ENCRYPTION_KEY is not set; "
+                                            "set the stack's backupEncryptionKey, nothing was restored")
 
     def put_verify_record(self, run_id: str, record: dict[str, Any]) -> None:
         """A drill's result beside the run it checked (signed like a manifest)."""
@@ -166,22 +234,37 @@ class BackupStore:
         return runs
 
     def check_verified(self, run_id: str, entry: dict[str, Any], code: int = RESTORE_REFUSED) -> None:
-        """Stream one object through SHA-256 without keeping it: the check before any change."""
+        """Stream one object through SHA-256 (and decryption) without keeping it: the check before any change."""
         full = self.run_prefix(run_id) + entry["key"]
-        h, n = hashlib.sha256(), 0
+        stored, plain = _HashingReader(), hashlib.sha256()
+        plain_size = 0
         try:
-            for chunk in self.s3.get_object(Bucket=self.bucket, Key=full)["Body"].iter_chunks(_CHUNK):
-                h.update(chunk)
-                n += len(chunk)
+            stored.body = self.s3.get_object(Bucket=self.bucket, Key=full)["Body"]
+            if entry.get("encrypted"):
+                for chunk in crypto.decrypt_stream(self._require_key(full, code), stored):
+                    plain.update(chunk)
+                    plain_size += len(chunk)
+            else:
+                while stored.read(_CHUNK):
+                    pass
         except (BotoCoreError, ClientError) as e:
             raise JobError(code, f"cannot download s3://{self.bucket}/{full}: {e}") from None
-        self._check(full, entry, h.hexdigest(), n, code)
+        except crypto.DecryptError as e:
+            while stored.read(_CHUNK):  # the rest, so a changed object reads as a checksum mismatch
+                pass
+            self._check(full, entry, stored.digest.hexdigest(), stored.size, code, _stored(entry))
+            raise JobError(code, f"cannot decrypt s3://{self.bucket}/{full}: {e}") from None
+        self._check(full, entry, stored.digest.hexdigest(), stored.size, code, _stored(entry))
+        if entry.get("encrypted"):
+            self._check(full, entry, plain.hexdigest(), plain_size, code)
 
-    def _check(self, full: str, entry: dict[str, Any], digest: str, size: int, code: int = RESTORE_REFUSED) -> None:
-        if digest != entry["sha256"] or size != entry["size"]:
+    def _check(self, full: str, entry: dict[str, Any], digest: str, size: int, code: int = RESTORE_REFUSED,
+               expected: tuple[str, int] | None = None) -> None:
+        want, want_size = expected or (entry["sha256"], entry["size"])
+        if digest != want or size != want_size:
             raise JobError(code,
                            f"checksum mismatch for s3://{self.bucket}/{full}: manifest says sha256 "
-                           f"{entry['sha256']} ({entry['size']} bytes), downloaded {digest} ({size} bytes)"
+                           f"{want} ({want_size} bytes), downloaded {digest} ({size} bytes)"
                            + ("; nothing was restored" if code == RESTORE_REFUSED else ""))
 
     def delete_run(self, run_id: str) -> None:

@@ -124,3 +124,17 @@ def test_keep_last_and_verify_schedule_reach_the_job(local: Evaluation) -> None:
     assert env(job)["BACKUP_KEEP_LAST"] == "7"
     assert job.inputs["command"][-2:] == ["--verify-cron", "0 5 * * 0"]
     assert "BACKUP_KEEP_LAST" not in env(local.named("backup", CONTAINER))
+
+
+def test_webhook_encryption_and_signing_keys_from_stack_secrets_reach_the_job_only_as_secrets(prod: Evaluation) -> None:
+    config = copy.deepcopy(prod.config)
+    for key in ("backupWebhookUrl", "backupEncryptionKey", "backupSigningKey"):
+        config[key] = {"secure": f"placeholder-{key}"}
+    ev = evaluate("prod", config)
+    job = ev.named("backup", CONTAINER)
+    e = env(job)
+    assert {e["BACKUP_WEBHOOK_URL"], e["BACKUP_ENCRYPTION_KEY"], e["BACKUP_SIGNING_KEY"]} <= {
+        v for v in e.values() if v.startswith("mock-secret:")}
+    assert "backup-signing-key" not in {r.name for r in ev.resources}  # given, so not generated
+    assert is_secret(job.raw_inputs["envs"]) and plaintext_leaks(job.raw_inputs, secret_needles(ev)) == []
+    assert "BACKUP_ENCRYPTION_KEY" not in env(prod.named("backup", CONTAINER))  # off unless given

@@ -35,3 +35,33 @@ def test_without_keep_last_nothing_is_pruned(env):
     for _ in range(3):
         ok(env, "backup")
     assert len(run_ids(env)) == 3
+
+
+def test_with_object_lock_neither_the_jobs_keys_nor_keep_last_can_delete_a_run_early(env, s3):
+    from botocore.exceptions import ClientError
+
+    from components.config import parse_backup
+    from components.render.lifecycle import render_object_lock
+
+    bucket = env["BACKUP_S3_BUCKET"] + "-locked"
+    s3.create_bucket(Bucket=bucket, ObjectLockEnabledForBucket=True)
+    lock = render_object_lock(parse_backup({"bucket": "b-ok", "lockDays": 3}))  # what BackupBucket declares
+    s3.put_object_lock_configuration(Bucket=bucket, ObjectLockConfiguration=lock)
+    env = {**env, "BACKUP_S3_BUCKET": bucket, "BACKUP_KEEP_LAST": "1"}
+    ok(env, "backup")
+    (first,) = run_ids(env)
+    versions = s3.list_object_versions(Bucket=bucket, Prefix=f"backups/prod/{first}/")["Versions"]
+    head = s3.head_object(Bucket=bucket, Key=versions[0]["Key"], VersionId=versions[0]["VersionId"])
+    assert head["ObjectLockMode"] == "COMPLIANCE"
+    for version in versions:
+        try:
+            s3.delete_object(Bucket=bucket, Key=version["Key"], VersionId=version["VersionId"])
+        except ClientError as e:
+            assert e.response["Error"]["Code"] == "AccessDenied"
+        else:
+            raise AssertionError(f"deleted locked version of {version['Key']}")
+
+    ok(env, "backup")  # keepLast 1 "deletes" the first run: delete markers only, every version stays
+    assert len(run_ids(env)) == 1
+    kept = s3.list_object_versions(Bucket=bucket, Prefix=f"backups/prod/{first}/")["Versions"]
+    assert sorted((v["Key"], v["VersionId"]) for v in kept) == sorted((v["Key"], v["VersionId"]) for v in versions)

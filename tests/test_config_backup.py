@@ -75,6 +75,10 @@ def _rule(**change):
     ({"bucket": "b-ok", "keepLast": "5"}, "backup.keepLast", ""),
     ({"bucket": "b-ok", "verifySchedule": "weekly"}, "backup.verifySchedule", "not a 5-field cron"),
     ({"bucket": "b-ok", "metricsPort": 70000}, "backup.metricsPort", ""),
+    ({"bucket": "b-ok", "provider": "minio", "endpoint": "http://minio:9000", "lockDays": 7}, "backup.lockDays",
+     "provider 'minio' has no S3 Object Lock"),
+    ({"bucket": "b-ok", "lockDays": 31}, "backup.lockDays", "31 is longer than retention[0].days (30)"),
+    ({"bucket": "b-ok", "lockDays": 0}, "backup.lockDays", "greater than or equal to 1"),
 ])
 def test_bad_backup_setting_is_rejected_with_one_message_naming_the_key(raw, key, fragment):
     with pytest.raises(BackupConfigError) as err:

@@ -23,12 +23,14 @@ class ProviderFeatures:
     encryption: bool  # default server-side encryption (SSE-S3)
     public_access_block: bool
     transitions: bool  # lifecycle transitions to other storage classes
+    object_lock: bool = False  # S3 Object Lock enabled on an existing versioned bucket
 
 
 # MinIO: versioning yes; SSE-S3 needs a KMS (KES) and transitions need remote tiers, so both off.
 # generic: assume only the core object + lifecycle-expiration API (e.g. Hetzner, Ceph RGW).
 PROVIDER_FEATURES: dict[str, ProviderFeatures] = {
-    "aws": ProviderFeatures(versioning=True, encryption=True, public_access_block=True, transitions=True),
+    "aws": ProviderFeatures(versioning=True, encryption=True, public_access_block=True, transitions=True,
+                            object_lock=True),
     "minio": ProviderFeatures(versioning=True, encryption=False, public_access_block=False, transitions=False),
     "generic": ProviderFeatures(versioning=False, encryption=False, public_access_block=False,
                                 transitions=False),
@@ -79,6 +81,8 @@ class BackupSpec(Model):
     verify_schedule: str | None = None
     # The job's Prometheus metrics, published on the shared node's address.
     metrics_port: Port = 9464
+    # S3 Object Lock (COMPLIANCE): every object version is undeletable for this many days.
+    lock_days: Annotated[int, Strict(), Field(ge=1, le=36500)] | None = None
 
     @property
     def features(self) -> ProviderFeatures:
@@ -121,6 +125,15 @@ class BackupSpec(Model):
                 raise Invalid("endpoint", f"{self.endpoint!r} is not a URL; use https://<host>[:port]")
         if not self.retention:
             raise Invalid("retention", "is empty; add at least one rule, e.g. {prefix: backups/, days: 30}")
+        if self.lock_days is not None:
+            if not self.features.object_lock:
+                raise Invalid("lockDays", f"provider {self.provider!r} has no S3 Object Lock here; remove lockDays "
+                                          "(AWS supports it; MinIO only on buckets created with locking)")
+            short = [i for i, r in enumerate(self.retention) if r.days < self.lock_days]
+            if short:
+                raise Invalid("lockDays", f"{self.lock_days} is longer than retention[{short[0]}].days "
+                                          f"({self.retention[short[0]].days}): objects could not expire when "
+                                          "their rule says; make lockDays at most the shortest retention")
         seen_ids: dict[str, int] = {}
         for i, rule in enumerate(self.retention):
             self._check_rule(f"retention[{i}]", rule)
