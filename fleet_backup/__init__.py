@@ -1,6 +1,7 @@
 """Backup and restore of the fleet's PostgreSQL databases, Qdrant collections and uploaded files to S3.
 
-Runs as `python -m fleet_backup {backup,restore,list,schedule}` in a container on the shared node.
+Runs as `python -m fleet_backup {backup,restore,verify,list,status,health,schedule}` in a container on
+the shared node.
 
 Environment (secrets are never logged; AWS and PostgreSQL ones are read by boto3/libpq directly):
 
@@ -34,6 +35,16 @@ Environment (secrets are never logged; AWS and PostgreSQL ones are read by boto3
                                     the scratch dir is removed after the run
   BACKUP_LOCK_FILE        optional  default /var/lock/fleet-backup.lock
   BACKUP_LOCK_STALE_SECONDS optional default 21600 (6 h): an older lock object in S3 is ignored
+  BACKUP_SIGNING_KEY      secret    required, >= 32 characters: signs every manifest (HMAC-SHA256); restore,
+                                    verify and list trust only manifests signed with it
+  BACKUP_ENCRYPTION_KEY   secret    optional, >= 32 characters: every object is encrypted (AES-256-GCM)
+                                    before upload; restoring an encrypted backup needs it
+  BACKUP_STATE_FILE       optional  default /var/lib/fleet-backup/state.json: last runs, for status/health
+  BACKUP_KEEP_LAST        optional  after each successful backup keep only the newest N complete runs
+                                    (never the newest verified one)
+  BACKUP_WEBHOOK_URL      secret    optional: JSON POST on a failure, the first success after one, a failed drill
+  BACKUP_METRICS_PORT     optional  `schedule` serves Prometheus metrics on this port
+  BACKUP_METRICS_ADDRESS  optional  default 0.0.0.0 (inside the container)
 
 Files: every object under an app's prefix is copied to files/<app>/<key relative to the prefix>,
 one at a time through BACKUP_WORK_DIR, after the database dumps. That order is the safe one: every
@@ -47,6 +58,7 @@ them, but keeping them is the choice that cannot lose data.
 
 Exit codes: 0 ok; 1 unexpected error; 2 configuration/arguments; 3 another backup or restore is
 running; 4 a dump, Qdrant snapshot or file download failed; 5 an S3 upload or its read-back check failed;
-6 restore refused before changing anything (unknown backup, checksum mismatch, missing role);
-7 restore failed while restoring.
+6 restore refused before changing anything (unknown backup, checksum mismatch, missing role, unsigned
+or forged manifest, missing encryption key); 7 restore failed while restoring; 8 a restore drill
+(`verify`) failed; 9 `health`: unhealthy.
 """
