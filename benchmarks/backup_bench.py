@@ -10,6 +10,8 @@ restore every table and every file is compared with the original. Prints both ti
 from __future__ import annotations
 
 import argparse
+import contextlib
+from concurrent.futures import ThreadPoolExecutor
 import os
 import shutil
 import subprocess
@@ -33,16 +35,57 @@ from realservices import moto_s3_server, postgres_server, require_binary  # noqa
 ENCRYPTION_KEY = "bench-encryption-key-0f1e2d3c4b5a69788796a5b4"
 
 
+@contextlib.contextmanager
+def netem_s3(delay_ms: float):
+    """moto's S3 server in namespace bk-s3 at 198.18.20.2, every packet to it delayed; always removed."""
+    def sh(*argv: str) -> None:
+        subprocess.run(argv, check=True, capture_output=True)
+
+    ns, host, peer = "bk-s3", "bk-veth0", "bk-veth1"
+    sh("ip", "netns", "add", ns)
+    try:
+        sh("ip", "link", "add", host, "type", "veth", "peer", "name", peer)
+        sh("ip", "link", "set", peer, "netns", ns)
+        sh("ip", "addr", "add", "198.18.20.1/24", "dev", host)
+        sh("ip", "link", "set", host, "up")
+        for argv in (["ip", "addr", "add", "198.18.20.2/24", "dev", peer], ["ip", "link", "set", peer, "up"],
+                     ["ip", "link", "set", "lo", "up"]):
+            sh("ip", "netns", "exec", ns, *argv)
+        sh("tc", "qdisc", "add", "dev", host, "root", "netem", "delay", f"{delay_ms}ms")
+        server = subprocess.Popen(["ip", "netns", "exec", ns, sys.executable, "-m", "moto.server",
+                                   "-H", "198.18.20.2", "-p", "9000"], stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + 30
+            while subprocess.run(["ip", "netns", "exec", ns, sys.executable, "-c",
+                                  "import socket; socket.create_connection(('198.18.20.2', 9000), 1)"],
+                                 capture_output=True).returncode != 0:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise RuntimeError("moto did not start in the namespace")
+                time.sleep(0.2)
+            yield "http://198.18.20.2:9000"
+        finally:
+            server.terminate()
+            server.wait(timeout=10)
+    finally:
+        subprocess.run(["ip", "link", "del", host], capture_output=True)
+        subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--apps", type=int, default=2)
     parser.add_argument("--files", type=int, default=200, help="uploaded files per app")
     parser.add_argument("--file-kb", type=int, default=16)
+    parser.add_argument("--workers", type=int, default=8, help="the job's BACKUP_FILE_WORKERS and the baseline's threads")
+    parser.add_argument("--netem-ms", type=float, default=0,
+                        help="run moto in network namespace bk-s3 (198.18.20.2) behind this much added latency "
+                             "per packet to it (tc netem; needs root); 0 = moto on loopback")
     args = parser.parse_args()
     apps = tuple(f"bench{i}" for i in range(1, args.apps + 1))
     work = Path(tempfile.mkdtemp(prefix="fleet-bench-"))
-    with postgres_server() as pg, moto_s3_server() as endpoint:
+    with postgres_server() as pg, (netem_s3(args.netem_ms) if args.netem_ms else moto_s3_server()) as endpoint:
         t = time.monotonic()
         dbs = [create_app(pg, app, args.rows) for app in apps]
         bootstrap_backup_role(pg, apps, work)
@@ -88,6 +131,33 @@ def main() -> int:
             equal = ({db: fingerprint(pg, db) for db in dbs} == before and all(
                 s3.get_object(Bucket=files_bucket, Key=k)["Body"].read() == body for k, body in originals.items()))
             results[label] = (backup_s, restore_s, stored, equal)
+
+        # Files on the same store as the backups: the job (server-side copies) against a plain parallel
+        # server-side copy of the same objects with as many threads (what `aws s3 sync` does).
+        same = {**base, "FILES_AWS_ACCESS_KEY_ID": "bench", "FILES_AWS_SECRET_ACCESS_KEY": "bench",
+                "BACKUP_FILE_WORKERS": str(args.workers)}
+
+        def parallel_copy(src: str, dst: str, keys: list[str], to_key=lambda k: k) -> float:
+            start = time.monotonic()
+            with ThreadPoolExecutor(args.workers) as pool:
+                list(pool.map(lambda k: s3.copy_object(Bucket=dst, Key=to_key(k), ChecksumAlgorithm="SHA256",
+                                                       CopySource={"Bucket": src, "Key": k}), keys))
+            return time.monotonic() - start
+
+        baseline_bucket = f"bench-baseline-{uuid.uuid4().hex[:8]}"
+        s3.create_bucket(Bucket=baseline_bucket)
+        copy_backup_s = parallel_copy(files_bucket, baseline_bucket, list(originals))
+        copy_restore_s = parallel_copy(baseline_bucket, files_bucket, list(originals))
+        job_bucket = f"bench-files-{uuid.uuid4().hex[:8]}"
+        s3.create_bucket(Bucket=job_bucket)
+        env = {**same, "BACKUP_S3_BUCKET": job_bucket}
+        job_backup_s = cli(env, "backup")
+        for key in originals:
+            s3.delete_object(Bucket=files_bucket, Key=key)
+        job_restore_s = cli(env, "restore", "--skip-qdrant")
+        files_equal = all(s3.get_object(Bucket=files_bucket, Key=k)["Body"].read() == body
+                          for k, body in originals.items())
+        results["files"] = (job_backup_s, job_restore_s, copy_backup_s, files_equal)
     shutil.rmtree(work)
     print(f"apps={args.apps} messages/app={args.rows} files/app={args.files} x {args.file_kb} KB")
     print(f"seed={seed_s:.1f}s database size={db_bytes / 1e6:.1f} MB (pg_database_size, all apps)")
@@ -96,6 +166,11 @@ def main() -> int:
               f"everything equal after restore: {equal}")
     (pb, pr, _, _), (eb, er, _, _) = results["plain"], results["encrypted"]
     print(f"encryption cost: backup x{eb / pb:.2f}, restore x{er / pr:.2f} (encrypted / plain, same data, one run)")
+    job_b, job_r, _, files_equal = results["files"]
+    print(f"files on the backup store ({args.workers} workers): job backup={job_b:.2f}s restore={job_r:.2f}s "
+          f"(whole CLI run, databases included); parallel server-side copy backup={copy_backup_s:.2f}s "
+          f"restore={copy_restore_s:.2f}s; ratio backup x{job_b / copy_backup_s:.2f} restore "
+          f"x{job_r / copy_restore_s:.2f}; files equal after restore: {files_equal}")
     return 0 if all(r[3] for r in results.values()) else 1
 
 

@@ -47,6 +47,12 @@ def job_env(stack: str, spec: BackupSpec, apps: Sequence[str], shared: SharedEnd
            "BACKUP_METRICS_PORT": str(METRICS_PORT)}
     if spec.keep_last is not None:
         env["BACKUP_KEEP_LAST"] = str(spec.keep_last)
+    if spec.copy_to is not None:
+        env.update({"BACKUP_COPY_S3_BUCKET": spec.copy_to.bucket, "BACKUP_COPY_S3_REGION": spec.copy_to.region})
+        if spec.copy_to.endpoint:
+            env["BACKUP_COPY_S3_ENDPOINT"] = spec.copy_to.endpoint
+    if spec.lock_days is not None:
+        env["BACKUP_S3_OBJECT_LOCK"] = "true"  # writes to a locked bucket must carry a checksum
     endpoint = spec.job_endpoint or spec.endpoint
     if endpoint:
         env["BACKUP_S3_ENDPOINT"] = endpoint
@@ -126,6 +132,10 @@ def job_secrets(credentials: dict[str, pulumi.Output[str]], shared: SharedServic
            "FILES_AWS_ACCESS_KEY_ID": shared.s3_access_key, "FILES_AWS_SECRET_ACCESS_KEY": shared.s3_secret_key}
     if (webhook := secrets.get("backupWebhookUrl")) is not None:
         env["BACKUP_WEBHOOK_URL"] = webhook
+    for key, variable in (("backupCopyAccessKeyId", "BACKUP_COPY_AWS_ACCESS_KEY_ID"),
+                          ("backupCopySecretAccessKey", "BACKUP_COPY_AWS_SECRET_ACCESS_KEY")):
+        if (value := secrets.get(key)) is not None:
+            env[variable] = value
     # Optional, and never generated: losing Pulumi's state must not lose the key to every backup.
     if (encryption := secrets.get("backupEncryptionKey")) is not None:
         env["BACKUP_ENCRYPTION_KEY"] = encryption

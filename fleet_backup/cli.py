@@ -27,7 +27,7 @@ def _parser() -> argparse.ArgumentParser:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
     sub.add_parser("backup", help="dump databases, roles, Qdrant collections and the apps' files to S3")
-    sub.add_parser("list", help="completed backups, newest first")
+    ls = sub.add_parser("list", help="completed backups, newest first")
     r = sub.add_parser("restore", help="verify, then restore databases, Qdrant collections and files")
     r.add_argument("--backup", default="latest", help="backup id from `list`, or latest (default)")
     r.add_argument("--app", action="append", dest="apps", metavar="NAME", help="restore only this app (repeat)")
@@ -38,6 +38,9 @@ def _parser() -> argparse.ArgumentParser:
     v = sub.add_parser("verify", help="restore drill: restore into scratch databases, compare row counts, "
                                       "check every checksum, record the result in the bucket")
     v.add_argument("--backup", default="latest", help="backup id from `list`, or latest (default)")
+    for command in (ls, r, v):
+        command.add_argument("--from-copy", action="store_true",
+                             help="use the second bucket (BACKUP_COPY_S3_BUCKET) instead of the backup bucket")
     st = sub.add_parser("status", help="last success, last failure, next runs, last drill, health")
     st.add_argument("--json", action="store_true", help="as one JSON object")
     sub.add_parser("health", help=f"exit 0 if healthy, {errors.UNHEALTHY} if not (the container's healthcheck)")
@@ -49,7 +52,10 @@ def _parser() -> argparse.ArgumentParser:
 
 def _run(settings: Settings, command: str, args: argparse.Namespace) -> dict[str, Any]:
     """Run one command; returns what the state file records about it."""
-    store = BackupStore(settings, signing_key(), encryption_key())
+    from_copy = getattr(args, "from_copy", False)
+    if from_copy and settings.copy_to is None:
+        raise JobError(errors.CONFIG, "--from-copy: BACKUP_COPY_S3_BUCKET is not set")
+    store = BackupStore(settings, signing_key(), encryption_key(), copy=from_copy)
     if command == "backup":
         manifest = run_backup(settings, store)
         return {"runId": manifest["id"], "bytesPerApp": bytes_per_app(manifest),

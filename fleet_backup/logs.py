@@ -1,10 +1,15 @@
-"""The job's log lines on stderr: never a secret, never a URL's user:password."""
+"""The job's log lines on stderr: never a secret, never a URL's user:password.
+
+One line per step, for grep and cron: `<UTC time> fleet-backup <LEVEL> <command> <run id>: [app=<name>] ...`,
+and the exit code (fleet_backup/errors.py) says how the run ended.
+"""
 from __future__ import annotations
 
 import logging
 import os
 import re
 import sys
+import time
 from collections.abc import Mapping
 
 # Variables whose values are secrets (the job's contract in fleet_backup/__init__.py).
@@ -28,8 +33,10 @@ def redact(text: str, secrets: list[str]) -> str:
 class RedactingFormatter(logging.Formatter):
     """A last line of defence: messages are written not to hold secrets, and this cuts any that slip in."""
 
+    converter = time.gmtime  # timestamps in UTC, like the schedule and the run ids
+
     def __init__(self, fmt: str, secrets: list[str]) -> None:
-        super().__init__(fmt)
+        super().__init__(fmt, datefmt="%Y-%m-%dT%H:%M:%SZ")
         self.secrets = secrets
 
     def format(self, record: logging.LogRecord) -> str:

@@ -61,6 +61,17 @@ class FilesSource:
         return self.prefix_template.replace("{app}", app.name)
 
 
+COPY_CREDENTIALS = ("BACKUP_COPY_AWS_ACCESS_KEY_ID", "BACKUP_COPY_AWS_SECRET_ACCESS_KEY")
+
+
+@dataclass(frozen=True)
+class CopyTarget:
+    """The second bucket every run is copied to (another store or region); keys in BACKUP_COPY_AWS_*."""
+    bucket: str
+    endpoint: str | None
+    region: str
+
+
 @dataclass(frozen=True)
 class Settings:
     stack: str
@@ -78,6 +89,9 @@ class Settings:
     keep_last: int | None = None
     metrics_address: str = "0.0.0.0"
     metrics_port: int | None = None
+    copy_to: CopyTarget | None = None
+    object_lock: bool = False
+    file_workers: int = 8
 
     def require_postgres(self, env: Mapping[str, str] | None = None) -> None:
         """backup/restore need the job's own login and each app role's; libpq reads PG* itself."""
@@ -149,6 +163,9 @@ class Settings:
             keep_last=int(keep_last) if keep_last else None,
             metrics_address=env.get("BACKUP_METRICS_ADDRESS") or "0.0.0.0",
             metrics_port=int(metrics_port) if metrics_port else None,
+            copy_to=_copy_target(env, bucket, endpoint),
+            object_lock=_flag(env, "BACKUP_S3_OBJECT_LOCK"),
+            file_workers=_workers(env),
         )
 
 
@@ -172,6 +189,34 @@ def encryption_key(env: Mapping[str, str] | None = None) -> bytes | None:
         raise JobError(CONFIG, "BACKUP_ENCRYPTION_KEY is shorter than 32 characters; use a long random secret")
     from fleet_backup.crypto import derive_key
     return derive_key(secret)
+
+
+def _workers(env: Mapping[str, str]) -> int:
+    value = env.get("BACKUP_FILE_WORKERS", "8").strip()
+    if not (value.isdigit() and 1 <= int(value) <= 64):
+        raise JobError(CONFIG, f"BACKUP_FILE_WORKERS={value!r} must be a whole number from 1 to 64")
+    return int(value)
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    value = env.get(name, "").strip().lower()
+    if value not in ("", "true", "false"):
+        raise JobError(CONFIG, f"{name}={value!r} must be true or false")
+    return value == "true"
+
+
+def _copy_target(env: Mapping[str, str], bucket: str, endpoint: str | None) -> CopyTarget | None:
+    copy_bucket = env.get("BACKUP_COPY_S3_BUCKET", "").strip()
+    if not copy_bucket:
+        return None
+    given = [n for n in COPY_CREDENTIALS if env.get(n)]
+    if len(given) == 1:
+        raise JobError(CONFIG, f"{given[0]} is set but not the other of {', '.join(COPY_CREDENTIALS)}; set both, "
+                               "or neither (boto3's default credential chain)")
+    target = CopyTarget(copy_bucket, _url(env, "BACKUP_COPY_S3_ENDPOINT"), env.get("BACKUP_COPY_S3_REGION") or "us-east-1")
+    if (target.bucket, target.endpoint) == (bucket, endpoint):
+        raise JobError(CONFIG, "BACKUP_COPY_S3_BUCKET is the backup bucket itself; the copy must go elsewhere")
+    return target
 
 
 def _files_source(env: Mapping[str, str]) -> FilesSource | None:

@@ -1,11 +1,12 @@
 """The backup bucket: verified uploads/downloads, manifests and the run lock object."""
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import logging
-import socket
 import os
+import socket
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,12 +18,13 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from fleet_backup import crypto
 from fleet_backup import manifest as signed
-from fleet_backup.errors import BUSY, RESTORE_REFUSED, UPLOAD_FAILED, JobError
+from fleet_backup.errors import BUSY, RESTORE_FAILED, RESTORE_REFUSED, UPLOAD_FAILED, JobError
 from fleet_backup.settings import Settings
 
 log = logging.getLogger("fleet_backup")
 MANIFEST = "manifest.json"
 _CHUNK = 1024 * 1024
+SERVER_SIDE_COPY_LIMIT = 5 * 1024**3  # one CopyObject request copies up to 5 GiB
 
 
 def sha256_file(path: Path) -> str:
@@ -69,6 +71,10 @@ def s3_client(endpoint: str | None, region: str, access_key_id: str | None = Non
                         aws_access_key_id=access_key_id, aws_secret_access_key=secret_access_key)
 
 
+def _hex(b64: str) -> str:
+    return base64.b64decode(b64).hex()
+
+
 class _HashingReader:
     """A file-like view of a download that hashes every byte read through it."""
 
@@ -87,14 +93,29 @@ class _HashingReader:
 class BackupStore:
     """Objects under <prefix><run id>/ in one bucket."""
 
-    def __init__(self, settings: Settings, signing_key: bytes, encryption_key: bytes | None = None) -> None:
-        self.bucket = settings.bucket
+    def __init__(self, settings: Settings, signing_key: bytes, encryption_key: bytes | None = None,
+                 copy: bool = False) -> None:
+        """The backup bucket, or with `copy` the second one (BACKUP_COPY_S3_*) holding the same runs."""
         self.prefix = settings.prefix
         self.stack = settings.stack
+        self._settings = settings
+        # A bucket with Object Lock refuses writes without a checksum header; other S3-compatible
+        # stores may not implement these headers, so they are sent only where the lock needs them.
+        self._checksum: dict[str, str] = {"ChecksumAlgorithm": "SHA256"} if settings.object_lock else {}
         self._signing_key = signing_key
         self._encryption_key = encryption_key
-        # Credentials: boto3 reads AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY itself; we never touch them.
-        self.s3 = s3_client(settings.endpoint, settings.region)
+        self._copy = copy
+        self._endpoint = settings.copy_to.endpoint if copy and settings.copy_to else settings.endpoint
+        if copy:
+            assert settings.copy_to is not None
+            self.bucket = settings.copy_to.bucket
+            self.s3 = s3_client(settings.copy_to.endpoint, settings.copy_to.region,
+                                os.environ.get("BACKUP_COPY_AWS_ACCESS_KEY_ID") or None,
+                                os.environ.get("BACKUP_COPY_AWS_SECRET_ACCESS_KEY") or None)
+        else:
+            self.bucket = settings.bucket
+            # Credentials: boto3 reads AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY itself; we never touch them.
+            self.s3 = s3_client(settings.endpoint, settings.region)
 
     def run_prefix(self, run_id: str) -> str:
         return f"{self.prefix}{run_id}/"
@@ -111,7 +132,8 @@ class BackupStore:
         stored_digest, stored_size = sha256_file(stored), stored.stat().st_size
         full = self.run_prefix(run_id) + key
         try:
-            self.s3.upload_file(str(stored), self.bucket, full, ExtraArgs={"Metadata": {"sha256": stored_digest}})
+            self.s3.upload_file(str(stored), self.bucket, full,
+                                ExtraArgs={"Metadata": {"sha256": stored_digest}, **self._checksum})
             self._verify(full, stored_digest, stored_size)
         except (BotoCoreError, ClientError) as e:
             raise JobError(UPLOAD_FAILED, f"upload of s3://{self.bucket}/{full} failed: {e}") from None
@@ -127,7 +149,7 @@ class BackupStore:
         digest = hashlib.sha256(body).hexdigest()
         full = self.run_prefix(run_id) + MANIFEST
         try:
-            self.s3.put_object(Bucket=self.bucket, Key=full, Body=body, ContentType="application/json",
+            self.s3.put_object(Bucket=self.bucket, Key=full, Body=body, ContentType="application/json", **self._checksum,
                                Metadata={"sha256": digest, "signature": signed.sign(self._signing_key, body)})
             self._verify(full, digest, len(body))
         except (BotoCoreError, ClientError) as e:
@@ -210,7 +232,7 @@ class BackupStore:
         """A drill's result beside the run it checked (signed like a manifest)."""
         body = json.dumps({**record, "runId": run_id}, indent=2, sort_keys=True).encode()
         key = f"{self.run_prefix(run_id)}verify/{datetime.now(UTC).strftime('%Y%m%dT%H%M%S.%fZ')}.json"
-        self.s3.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType="application/json",
+        self.s3.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType="application/json", **self._checksum,
                            Metadata={"signature": signed.sign(self._signing_key, body)})
 
     def verified_runs(self) -> set[str]:
@@ -236,6 +258,8 @@ class BackupStore:
     def check_verified(self, run_id: str, entry: dict[str, Any], code: int = RESTORE_REFUSED) -> None:
         """Stream one object through SHA-256 (and decryption) without keeping it: the check before any change."""
         full = self.run_prefix(run_id) + entry["key"]
+        if not entry.get("encrypted") and self._store_checksum_matches(full, entry):
+            return  # the store's own SHA-256 of these bytes (a server-side copy) is the manifest's
         stored, plain = _HashingReader(), hashlib.sha256()
         plain_size = 0
         try:
@@ -258,6 +282,15 @@ class BackupStore:
         if entry.get("encrypted"):
             self._check(full, entry, plain.hexdigest(), plain_size, code)
 
+    def _store_checksum_matches(self, full: str, entry: dict[str, Any]) -> bool:
+        try:
+            head = self.s3.head_object(Bucket=self.bucket, Key=full, ChecksumMode="ENABLED")
+        except (BotoCoreError, ClientError):
+            return False  # the download below reports it
+        checksum = head.get("ChecksumSHA256")
+        return bool(checksum) and "-" not in checksum and _hex(checksum) == entry["sha256"] \
+            and head["ContentLength"] == entry["size"]
+
     def _check(self, full: str, entry: dict[str, Any], digest: str, size: int, code: int = RESTORE_REFUSED,
                expected: tuple[str, int] | None = None) -> None:
         want, want_size = expected or (entry["sha256"], entry["size"])
@@ -266,6 +299,69 @@ class BackupStore:
                            f"checksum mismatch for s3://{self.bucket}/{full}: manifest says sha256 "
                            f"{want} ({want_size} bytes), downloaded {digest} ({size} bytes)"
                            + ("; nothing was restored" if code == RESTORE_REFUSED else ""))
+
+    def shares_store_with(self, files: Any) -> bool:
+        """Server-side copies are possible: same endpoint, same keys, and no client-side encryption."""
+        env = os.environ
+        same_keys = (files.source.endpoint == self._endpoint and not self._copy and self._encryption_key is None
+                     and (env.get("FILES_AWS_ACCESS_KEY_ID") or None) in (None, env.get("AWS_ACCESS_KEY_ID"))
+                     and (env.get("FILES_AWS_SECRET_ACCESS_KEY") or None) in (None, env.get("AWS_SECRET_ACCESS_KEY")))
+        return same_keys
+
+    def copy_in_verified(self, source_bucket: str, source_key: str, run_id: str, key: str) -> StoredObject | None:
+        """Copy one object into the run on the store itself, which computes its SHA-256; None if the
+        source was deleted since it was listed. The copy's stored checksum is read back to confirm it."""
+        full = self.run_prefix(run_id) + key
+        try:
+            result = self.s3.copy_object(Bucket=self.bucket, Key=full, ChecksumAlgorithm="SHA256",
+                                         CopySource={"Bucket": source_bucket, "Key": source_key})
+            digest = _hex(result["CopyObjectResult"]["ChecksumSHA256"])
+            head = self.s3.head_object(Bucket=self.bucket, Key=full, ChecksumMode="ENABLED")
+        except ClientError as e:
+            if e.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                return None
+            raise JobError(UPLOAD_FAILED, f"copy of s3://{source_bucket}/{source_key} to s3://{self.bucket}/{full} "
+                                          f"failed: {e}") from None
+        except (BotoCoreError, KeyError) as e:
+            raise JobError(UPLOAD_FAILED, f"copy of s3://{source_bucket}/{source_key} to s3://{self.bucket}/{full} "
+                                          f"failed (no SHA-256 from the store: {e})") from None
+        if _hex(head.get("ChecksumSHA256", "")) != digest:
+            raise JobError(UPLOAD_FAILED, f"s3://{self.bucket}/{full}: the stored SHA-256 is not the copy's")
+        return StoredObject(key, digest, head["ContentLength"])
+
+    def copy_out_verified(self, run_id: str, entry: dict[str, Any], dest_bucket: str, dest_key: str) -> None:
+        """Copy one backed-up object back on the store; the store's SHA-256 of the copy must be the manifest's."""
+        full = self.run_prefix(run_id) + entry["key"]
+        try:
+            result = self.s3.copy_object(Bucket=dest_bucket, Key=dest_key, ChecksumAlgorithm="SHA256",
+                                         CopySource={"Bucket": self.bucket, "Key": full})
+            digest = _hex(result["CopyObjectResult"]["ChecksumSHA256"])
+        except (BotoCoreError, ClientError, KeyError) as e:
+            raise JobError(RESTORE_FAILED, f"copy of s3://{self.bucket}/{full} to s3://{dest_bucket}/{dest_key} "
+                                           f"failed: {e}") from None
+        if digest != entry["sha256"]:
+            raise JobError(RESTORE_FAILED, f"s3://{dest_bucket}/{dest_key}: the store's SHA-256 of the restored "
+                                           f"copy is {digest}, the manifest says {entry['sha256']}")
+
+    def copy_store(self) -> BackupStore:
+        return BackupStore(self._settings, self._signing_key, self._encryption_key, copy=True)
+
+    def copy_run_to(self, other: BackupStore, run_id: str, manifest: dict[str, Any]) -> None:
+        """Stream every object of a complete run to `other`, read each back there, manifest last."""
+        prefix = self.run_prefix(run_id)
+        entries: list[tuple[str, tuple[str, int] | None]] = [(o["key"], _stored(o)) for o in manifest["objects"]]
+        for key, expected in [*entries, (MANIFEST, None)]:
+            full = prefix + key
+            try:
+                source = self.s3.get_object(Bucket=self.bucket, Key=full)
+                metadata = source.get("Metadata", {})
+                other.s3.upload_fileobj(source["Body"], other.bucket, full, ExtraArgs={
+                    "Metadata": metadata, **other._checksum, "ContentType": source.get("ContentType", "binary/octet-stream")})
+                # The manifest's own metadata holds its hash (and signature).
+                digest, size = expected or (metadata["sha256"], source["ContentLength"])
+                other._verify(full, digest, size)
+            except (BotoCoreError, ClientError) as e:
+                raise JobError(UPLOAD_FAILED, f"copy of {full} to s3://{other.bucket} failed: {e}") from None
 
     def delete_run(self, run_id: str) -> None:
         """Manifest first, so a half-deleted run is incomplete (ignored), never a broken complete one."""
@@ -300,7 +396,7 @@ class BackupStore:
                 raise
         body = {"host": me, "pid": os.getpid(), "command": command,
                 "started": datetime.now(UTC).isoformat(timespec="seconds")}
-        self.s3.put_object(Bucket=self.bucket, Key=self.lock_key, Body=json.dumps(body).encode())
+        self.s3.put_object(Bucket=self.bucket, Key=self.lock_key, Body=json.dumps(body).encode(), **self._checksum)
 
     def release_lock_object(self) -> None:
         self.s3.delete_object(Bucket=self.bucket, Key=self.lock_key)

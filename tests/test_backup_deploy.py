@@ -122,6 +122,7 @@ def test_keep_last_and_verify_schedule_reach_the_job(local: Evaluation) -> None:
     config["backup"] = {**config["backup"], "keepLast": 7, "verifySchedule": "0 5 * * 0"}
     job = evaluate("local", config).named("backup", CONTAINER)
     assert env(job)["BACKUP_KEEP_LAST"] == "7"
+    assert "BACKUP_COPY_S3_BUCKET" not in env(job)
     assert job.inputs["command"][-2:] == ["--verify-cron", "0 5 * * 0"]
     assert "BACKUP_KEEP_LAST" not in env(local.named("backup", CONTAINER))
 
@@ -138,3 +139,17 @@ def test_webhook_encryption_and_signing_keys_from_stack_secrets_reach_the_job_on
     assert "backup-signing-key" not in {r.name for r in ev.resources}  # given, so not generated
     assert is_secret(job.raw_inputs["envs"]) and plaintext_leaks(job.raw_inputs, secret_needles(ev)) == []
     assert "BACKUP_ENCRYPTION_KEY" not in env(prod.named("backup", CONTAINER))  # off unless given
+
+
+def test_copy_to_reaches_the_job_with_its_own_keys_as_secrets(prod: Evaluation) -> None:
+    config = copy.deepcopy(prod.config)
+    config["backup"] = {**config["backup"], "copyTo": {"bucket": "offsite-b", "endpoint": "https://s3.example.net",
+                                                       "region": "eu-west-1"}}
+    config["backupCopyAccessKeyId"] = {"secure": "copy-id"}
+    config["backupCopySecretAccessKey"] = {"secure": "copy-secret"}
+    ev = evaluate("prod", config)
+    e = env(ev.named("backup", CONTAINER))
+    assert (e["BACKUP_COPY_S3_BUCKET"], e["BACKUP_COPY_S3_ENDPOINT"], e["BACKUP_COPY_S3_REGION"]) == (
+        "offsite-b", "https://s3.example.net", "eu-west-1")
+    assert e["BACKUP_COPY_AWS_ACCESS_KEY_ID"].startswith("mock-secret:")
+    assert Settings.from_env(e).copy_to is not None

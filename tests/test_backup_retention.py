@@ -47,7 +47,7 @@ def test_with_object_lock_neither_the_jobs_keys_nor_keep_last_can_delete_a_run_e
     s3.create_bucket(Bucket=bucket, ObjectLockEnabledForBucket=True)
     lock = render_object_lock(parse_backup({"bucket": "b-ok", "lockDays": 3}))  # what BackupBucket declares
     s3.put_object_lock_configuration(Bucket=bucket, ObjectLockConfiguration=lock)
-    env = {**env, "BACKUP_S3_BUCKET": bucket, "BACKUP_KEEP_LAST": "1"}
+    env = {**env, "BACKUP_S3_BUCKET": bucket, "BACKUP_KEEP_LAST": "1", "BACKUP_S3_OBJECT_LOCK": "true"}
     ok(env, "backup")
     (first,) = run_ids(env)
     versions = s3.list_object_versions(Bucket=bucket, Prefix=f"backups/prod/{first}/")["Versions"]

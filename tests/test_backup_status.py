@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -164,3 +165,14 @@ def test_a_damaged_qdrant_snapshot_fails_verification_naming_it(env, s3):
     s3.put_object(Bucket=env["BACKUP_S3_BUCKET"], Key=key, Body=b"bit rot")
     result = job(env, "verify")
     assert result.returncode == 8 and f"checksum mismatch for s3://{env['BACKUP_S3_BUCKET']}/{key}" in result.stderr
+
+
+LINE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ fleet-backup (INFO|WARNING|ERROR) .+")
+
+
+def test_every_log_line_has_utc_time_level_and_the_app_where_one_is_concerned(env):
+    lines = ok(env, "backup").stderr.splitlines() + job({**env, "APP_DB_PASSWORD_CHAT": "x"}, "backup").stderr.splitlines()
+    assert lines and all(LINE.fullmatch(line) for line in lines), [l for l in lines if not LINE.fullmatch(l)]
+    for app in ("chat", "docs-team"):
+        assert any(f"app={app} dumped database" in line for line in lines)
+    assert lines[-1].split(" ", 3)[2] == "ERROR" and "backup failed: pg_dump of openwebui_chat failed" in lines[-1]

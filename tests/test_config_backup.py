@@ -79,6 +79,9 @@ def _rule(**change):
      "provider 'minio' has no S3 Object Lock"),
     ({"bucket": "b-ok", "lockDays": 31}, "backup.lockDays", "31 is longer than retention[0].days (30)"),
     ({"bucket": "b-ok", "lockDays": 0}, "backup.lockDays", "greater than or equal to 1"),
+    ({"bucket": "b-ok", "copyTo": {"bucket": "b-ok"}}, "backup.copyTo.bucket", "is the backup bucket itself"),
+    ({"bucket": "b-ok", "copyTo": {"bucket": "other", "endpoint": "https://k:s@x.example"}}, "backup.copyTo.endpoint",
+     "is not a URL"),
 ])
 def test_bad_backup_setting_is_rejected_with_one_message_naming_the_key(raw, key, fragment):
     with pytest.raises(BackupConfigError) as err:

@@ -64,6 +64,21 @@ def _default_retention() -> tuple[RetentionRule, ...]:
     return (RetentionRule(prefix="backups/", days=30, noncurrent_days=7),)
 
 
+class CopyTo(Model):
+    """A second bucket (another store or region) every run is copied to and verified in."""
+    bucket: str
+    endpoint: str | None = None  # absent = AWS
+    region: str = "us-east-1"
+
+    @field_validator("endpoint")
+    @classmethod
+    def _endpoint(cls, v: str | None) -> str | None:
+        if v is not None and not re.fullmatch(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?/?", v):
+            raise Invalid("", f"{v!r} is not a URL; use https://<host>[:port] (keys go in backupCopyAccessKeyId "
+                              "and backupCopySecretAccessKey)")
+        return v
+
+
 class BackupSpec(Model):
     """Where backups go, when they run and how long they are kept."""
     bucket: str
@@ -83,6 +98,7 @@ class BackupSpec(Model):
     metrics_port: Port = 9464
     # S3 Object Lock (COMPLIANCE): every object version is undeletable for this many days.
     lock_days: Annotated[int, Strict(), Field(ge=1, le=36500)] | None = None
+    copy_to: CopyTo | None = None
 
     @property
     def features(self) -> ProviderFeatures:
@@ -134,6 +150,9 @@ class BackupSpec(Model):
                 raise Invalid("lockDays", f"{self.lock_days} is longer than retention[{short[0]}].days "
                                           f"({self.retention[short[0]].days}): objects could not expire when "
                                           "their rule says; make lockDays at most the shortest retention")
+        if self.copy_to is not None and (self.copy_to.bucket, self.copy_to.endpoint) == (self.bucket, self.endpoint):
+            raise Invalid("copyTo.bucket", f"{self.copy_to.bucket!r} is the backup bucket itself; the copy must go "
+                                           "to another bucket or store")
         seen_ids: dict[str, int] = {}
         for i, rule in enumerate(self.retention):
             self._check_rule(f"retention[{i}]", rule)

@@ -20,7 +20,7 @@ PROJECT = "openwebui-fleet"
 SECRET_KEYS = ("postgresPassword", "redisPassword", "qdrantApiKey", "objectStorageAccessKey",
                "objectStorageSecretKey", "appSecrets", "sshPrivateKey", "backupAccessKeyId",
                "backupSecretAccessKey", "lbTlsCertificate", "lbTlsKey", "backupSigningKey", "backupWebhookUrl",
-               "backupEncryptionKey")
+               "backupEncryptionKey", "backupCopyAccessKeyId", "backupCopySecretAccessKey")
 
 
 def parse_fleet(raw: dict[str, Any], secret_keys: set[str], app_secrets: dict[str, Any]) -> FleetSpec:
