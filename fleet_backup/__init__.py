@@ -45,9 +45,15 @@ Environment (secrets are never logged; AWS and PostgreSQL ones are read by boto3
   BACKUP_WEBHOOK_URL      secret    optional: JSON POST on a failure, the first success after one, a failed drill
   BACKUP_METRICS_PORT     optional  `schedule` serves Prometheus metrics on this port
   BACKUP_METRICS_ADDRESS  optional  default 0.0.0.0 (inside the container)
+  BACKUP_FILE_WORKERS     optional  default 8: files copied at once (backup, restore, checks)
+  BACKUP_S3_OBJECT_LOCK   optional  true when the bucket has Object Lock: writes then carry a SHA-256 header
+  BACKUP_COPY_S3_BUCKET   optional  a second bucket every run is copied to (BACKUP_COPY_S3_ENDPOINT,
+                                    BACKUP_COPY_S3_REGION; keys BACKUP_COPY_AWS_ACCESS_KEY_ID/_SECRET_ACCESS_KEY)
 
 Files: every object under an app's prefix is copied to files/<app>/<key relative to the prefix>,
-one at a time through BACKUP_WORK_DIR, after the database dumps. That order is the safe one: every
+BACKUP_FILE_WORKERS at a time, after the database dumps: server-side (CopyObject, the store computes
+each copy's SHA-256) when the files bucket is on the backup store with the same keys and nothing is
+encrypted, else streamed through BACKUP_WORK_DIR (one file per worker) and read back. That order is the safe one: every
 file a dumped row references already existed when it was copied (unless a user deleted it in
 between: then that row points at nothing, as it already did live); files uploaded after the dump
 are copied too, as orphans no restored row refers to. The reverse order would lose new uploads.
