@@ -56,13 +56,15 @@ def _backup_files(files: FileStore, app: App, work: Path, run_id: str, store: Ba
     server_side = store.shares_store_with(files)
     objects = list(files.objects(app))
 
-    def copy(item: tuple[int, tuple[str, int]]) -> dict[str, Any] | None:
-        i, (relative, size) = item
+    def copy(item: tuple[int, tuple[str, int, str]]) -> dict[str, Any] | None:
+        i, (relative, size, etag) = item
         about = {"kind": "file", "app": app.name, "file": relative}
         key = f"files/{app.name}/{relative}"
         if server_side and size <= SERVER_SIDE_COPY_LIMIT:
-            stored = store.copy_in_verified(files.bucket, files.prefix(app) + relative, run_id, key)
-            return None if stored is None else keep(None, key, stored=stored, **about)
+            stored = store.copy_in_verified(files.bucket, files.prefix(app) + relative, etag, size, run_id, key)
+            if stored is not None:
+                return keep(None, key, stored=stored, **about)
+            # Deleted or changed since it was listed: the streamed path below says which, with its real size.
         staged = work / f"file-{i}"
         if not files.download(app, relative, staged):
             return None
@@ -70,7 +72,7 @@ def _backup_files(files: FileStore, app: App, work: Path, run_id: str, store: Ba
 
     count = size = 0
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        for (relative, _), stored in zip(objects, pool.map(copy, enumerate(objects))):
+        for (relative, _, _), stored in zip(objects, pool.map(copy, enumerate(objects))):
             if stored is None:
                 log.warning("backup %s: app=%s %s%s was deleted while the backup ran; skipped", run_id, app.name,
                             files.prefix(app), relative)

@@ -1,6 +1,6 @@
 """The job's log lines on stderr: never a secret, never a URL's user:password.
 
-One line per step, for grep and cron: `<UTC time> fleet-backup <LEVEL> <command> <run id>: [app=<name>] ...`,
+One line per step, for grep and cron: `<UTC time, ms> fleet-backup <LEVEL> <command> <run id>: [app=<name>] ...`,
 and the exit code (fleet_backup/errors.py) says how the run ended.
 """
 from __future__ import annotations
@@ -36,7 +36,7 @@ class RedactingFormatter(logging.Formatter):
     converter = time.gmtime  # timestamps in UTC, like the schedule and the run ids
 
     def __init__(self, fmt: str, secrets: list[str]) -> None:
-        super().__init__(fmt, datefmt="%Y-%m-%dT%H:%M:%SZ")
+        super().__init__(fmt, datefmt="%Y-%m-%dT%H:%M:%S")
         self.secrets = secrets
 
     def format(self, record: logging.LogRecord) -> str:
@@ -45,6 +45,6 @@ class RedactingFormatter(logging.Formatter):
 
 def configure(env: Mapping[str, str] | None = None) -> None:
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(RedactingFormatter("%(asctime)s fleet-backup %(levelname)s %(message)s",
+    handler.setFormatter(RedactingFormatter("%(asctime)s.%(msecs)03dZ fleet-backup %(levelname)s %(message)s",
                                             secret_values(os.environ if env is None else env)))
     logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)

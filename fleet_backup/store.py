@@ -308,26 +308,25 @@ class BackupStore:
                      and (env.get("FILES_AWS_SECRET_ACCESS_KEY") or None) in (None, env.get("AWS_SECRET_ACCESS_KEY")))
         return same_keys
 
-    def copy_in_verified(self, source_bucket: str, source_key: str, run_id: str, key: str) -> StoredObject | None:
-        """Copy one object into the run on the store itself, which computes its SHA-256; None if the
-        source was deleted since it was listed. The copy's stored checksum is read back to confirm it."""
+    def copy_in_verified(self, source_bucket: str, source_key: str, etag: str, size: int, run_id: str,
+                         key: str) -> StoredObject | None:
+        """Copy one object (the version listed: same ETag) into the run on the store itself, which
+        computes the SHA-256 of the bytes it writes; None if it was deleted or changed since listed."""
         full = self.run_prefix(run_id) + key
         try:
             result = self.s3.copy_object(Bucket=self.bucket, Key=full, ChecksumAlgorithm="SHA256",
-                                         CopySource={"Bucket": source_bucket, "Key": source_key})
+                                         CopySource={"Bucket": source_bucket, "Key": source_key},
+                                         CopySourceIfMatch=etag)
             digest = _hex(result["CopyObjectResult"]["ChecksumSHA256"])
-            head = self.s3.head_object(Bucket=self.bucket, Key=full, ChecksumMode="ENABLED")
         except ClientError as e:
-            if e.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+            if e.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "PreconditionFailed", "412"):
                 return None
             raise JobError(UPLOAD_FAILED, f"copy of s3://{source_bucket}/{source_key} to s3://{self.bucket}/{full} "
                                           f"failed: {e}") from None
         except (BotoCoreError, KeyError) as e:
             raise JobError(UPLOAD_FAILED, f"copy of s3://{source_bucket}/{source_key} to s3://{self.bucket}/{full} "
                                           f"failed (no SHA-256 from the store: {e})") from None
-        if _hex(head.get("ChecksumSHA256", "")) != digest:
-            raise JobError(UPLOAD_FAILED, f"s3://{self.bucket}/{full}: the stored SHA-256 is not the copy's")
-        return StoredObject(key, digest, head["ContentLength"])
+        return StoredObject(key, digest, size)
 
     def copy_out_verified(self, run_id: str, entry: dict[str, Any], dest_bucket: str, dest_key: str) -> None:
         """Copy one backed-up object back on the store; the store's SHA-256 of the copy must be the manifest's."""

@@ -167,7 +167,7 @@ def test_a_damaged_qdrant_snapshot_fails_verification_naming_it(env, s3):
     assert result.returncode == 8 and f"checksum mismatch for s3://{env['BACKUP_S3_BUCKET']}/{key}" in result.stderr
 
 
-LINE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ fleet-backup (INFO|WARNING|ERROR) .+")
+LINE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z fleet-backup (INFO|WARNING|ERROR) .+")
 
 
 def test_every_log_line_has_utc_time_level_and_the_app_where_one_is_concerned(env):
