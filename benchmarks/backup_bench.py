@@ -2,10 +2,12 @@
 
     .venv/bin/python benchmarks/backup_bench.py [--rows 100000] [--apps 2] [--files 200] [--file-kb 16]
 
-Each app gets `rows` messages (+ rows/20 users, rows/10 files of 128 B bytea) and `files` uploaded
-files of `file-kb` KB under apps/<app>/ in a files bucket. Bounded: the same data is backed up and
-restored twice in one run, without and with client-side encryption (BACKUP_ENCRYPTION_KEY); after each
-restore every table and every file is compared with the original. Prints both times and their ratio.
+Each app gets `rows` messages (+ rows/20 users, rows/10 files of 128 B bytea), `files` uploaded files
+of `file-kb` KB under apps/<app>/ in a files bucket, and `collections` Qdrant collections of
+`collection-mb` MB (tests/qdrant_stub.py: Qdrant itself is not installable here). Bounded: the same
+data is backed up and restored without and with client-side encryption (BACKUP_ENCRYPTION_KEY), then
+the files alone against a parallel server-side copy; after each restore every table, collection and
+file is compared with the original. Prints the times and their ratios.
 """
 from __future__ import annotations
 
@@ -31,6 +33,7 @@ import psycopg  # noqa: E402
 from appdata import create_app, drop_database, fingerprint  # noqa: E402
 from backup_env import BACKUP_ROLE_PASSWORD, SIGNING_KEY, app_password_env, bootstrap_backup_role  # noqa: E402
 from components.render.postgres import BACKUP_ROLE  # noqa: E402
+from qdrant_stub import qdrant_stub  # noqa: E402
 from realservices import moto_s3_server, postgres_server, require_binary  # noqa: E402
 
 ENCRYPTION_KEY = "bench-encryption-key-0f1e2d3c4b5a69788796a5b4"
@@ -93,6 +96,8 @@ def main() -> int:
     parser.add_argument("--apps", type=int, default=2)
     parser.add_argument("--files", type=int, default=200, help="uploaded files per app")
     parser.add_argument("--file-kb", type=int, default=16)
+    parser.add_argument("--collections", type=int, default=2, help="Qdrant collections per app (a stub server)")
+    parser.add_argument("--collection-mb", type=int, default=4)
     parser.add_argument("--workers", type=int, default=8, help="the job's BACKUP_FILE_WORKERS and the baseline's threads")
     parser.add_argument("--netem-ms", type=float, default=0,
                         help="run moto in network namespace bk-s3 (198.18.20.2) behind this much added latency "
@@ -100,7 +105,11 @@ def main() -> int:
     args = parser.parse_args()
     apps = tuple(f"bench{i}" for i in range(1, args.apps + 1))
     work = Path(tempfile.mkdtemp(prefix="fleet-bench-"))
-    with postgres_server() as pg, (netem_s3(args.netem_ms) if args.netem_ms else moto_s3_server()) as endpoint:
+    with postgres_server() as pg, (netem_s3(args.netem_ms) if args.netem_ms else moto_s3_server()) as endpoint, \
+            qdrant_stub() as (qdrant_url, qdrant):
+        vectors = {f"{app}_c{i}": os.urandom(args.collection_mb * 1024 * 1024)
+                   for app in apps for i in range(args.collections)}
+        qdrant.collections.update(vectors)
         t = time.monotonic()
         dbs = [create_app(pg, app, args.rows) for app in apps]
         bootstrap_backup_role(pg, apps, work)
@@ -122,7 +131,8 @@ def main() -> int:
                 "AWS_SECRET_ACCESS_KEY": "bench", "BACKUP_APPS": ",".join(apps), "BACKUP_SIGNING_KEY": SIGNING_KEY,
                 "FILES_S3_BUCKET": files_bucket, "FILES_S3_ENDPOINT": endpoint,
                 "BACKUP_LOCK_FILE": str(work / "lock"), "BACKUP_WORK_DIR": str(work),
-                "BACKUP_STATE_FILE": str(work / "state.json"), **app_password_env(apps)}
+                "BACKUP_STATE_FILE": str(work / "state.json"), "QDRANT_URL": qdrant_url,
+                "QDRANT_API_KEY": qdrant.api_key, **app_password_env(apps)}
 
         logs: dict[str, str] = {}
 
@@ -145,8 +155,9 @@ def main() -> int:
                 drop_database(pg, db)
             for key in originals:
                 s3.delete_object(Bucket=files_bucket, Key=key)
+            qdrant.collections.update({name: b"lost" for name in vectors})
             restore_s = cli(env, "restore")
-            equal = ({db: fingerprint(pg, db) for db in dbs} == before and all(
+            equal = ({db: fingerprint(pg, db) for db in dbs} == before and qdrant.collections == vectors and all(
                 s3.get_object(Bucket=files_bucket, Key=k)["Body"].read() == body for k, body in originals.items()))
             results[label] = (backup_s, restore_s, stored, equal)
 
@@ -180,7 +191,8 @@ def main() -> int:
         results["files"] = (job_backup_s, job_restore_s, copy_backup_s, files_equal)
         phases = (job_backup_files_s, job_restore_files_s)
     shutil.rmtree(work)
-    print(f"apps={args.apps} messages/app={args.rows} files/app={args.files} x {args.file_kb} KB")
+    print(f"apps={args.apps} messages/app={args.rows} files/app={args.files} x {args.file_kb} KB "
+          f"qdrant collections/app={args.collections} x {args.collection_mb} MB")
     print(f"seed={seed_s:.1f}s database size={db_bytes / 1e6:.1f} MB (pg_database_size, all apps)")
     for label, (backup_s, restore_s, stored, equal) in results.items():
         print(f"{label:9} backup={backup_s:.2f}s restore={restore_s:.2f}s stored={stored / 1e6:.2f} MB "
