@@ -3,7 +3,7 @@ import pulumi
 
 from components.analytics_job import AnalyticsJob, analytics_env, analytics_secrets
 from components.backup_bucket import BackupBucket
-from components.backup_job import BackupJob, backup_credentials, job_env, job_secrets
+from components.backup_job import BackupJob, BackupRoleArgs, backup_credentials, job_env, job_secrets
 from components.config import load_stack_config
 from components.firewall import HostFirewall
 from components.load_balancer import NginxLoadBalancer
@@ -39,9 +39,13 @@ if fleet.backup is not None:
     credentials = backup_credentials(secrets, shared)
     bucket = BackupBucket("backups", fleet.backup, **credentials,
                           opts=pulumi.ResourceOptions(depends_on=shared.ready))
+    shared_endpoints = topology.endpoints[topology.shared_node]
     BackupJob("backup", fleet.backup, shared_node,
-              job_env(pulumi.get_stack(), fleet.backup, topology.backup_apps, topology.endpoints[topology.shared_node]),
-              job_secrets(credentials, shared), opts=pulumi.ResourceOptions(depends_on=[bucket, *apps.values()]))
+              job_env(pulumi.get_stack(), fleet.backup, topology.backup_apps, shared_endpoints),
+              job_secrets(credentials, shared, secrets, {name: apps[name].db_password for name in topology.backup_apps}),
+              BackupRoleArgs(topology.backup_apps, shared_endpoints, shared.postgres_image, shared.postgres_password),
+              signing_key=secrets.get("backupSigningKey"),
+              opts=pulumi.ResourceOptions(depends_on=[bucket, *apps.values()]))
     pulumi.export("backupBucket", backup_output(fleet.backup))
     if fleet.analytics is not None:
         AnalyticsJob("analytics", fleet.analytics, shared_node,

@@ -1,13 +1,20 @@
 """Time and size of a backup and a restore: real PostgreSQL + moto S3 on loopback, the real CLI.
 
-    /tmp/venv/bin/python benchmarks/backup_bench.py [--rows 100000] [--apps 2]
+    .venv/bin/python benchmarks/backup_bench.py [--rows 100000] [--apps 2] [--files 200] [--file-kb 16]
 
-Each app gets `rows` messages (+ rows/20 users, rows/10 files of 128 B bytea). Bounded: one backup,
-drop every database, one restore, then every table is compared with the original.
+Each app gets `rows` messages (+ rows/20 users, rows/10 files of 128 B bytea), `files` uploaded files
+of `file-kb` KB under apps/<app>/ in a files bucket, and `collections` Qdrant collections of
+`collection-mb` MB (tests/qdrant_stub.py: Qdrant itself is not installable here). Bounded: the same
+data is backed up and restored without and with client-side encryption (BACKUP_ENCRYPTION_KEY), then
+the files alone against a parallel server-side copy; after each restore every table, collection and
+file is compared with the original. Prints the times and their ratios.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 import os
 import shutil
 import subprocess
@@ -24,51 +31,182 @@ import boto3  # noqa: E402
 import psycopg  # noqa: E402
 
 from appdata import create_app, drop_database, fingerprint  # noqa: E402
+from backup_env import BACKUP_ROLE_PASSWORD, SIGNING_KEY, app_password_env, bootstrap_backup_role  # noqa: E402
+from components.render.postgres import BACKUP_ROLE  # noqa: E402
+from qdrant_stub import qdrant_stub  # noqa: E402
 from realservices import moto_s3_server, postgres_server, require_binary  # noqa: E402
+
+ENCRYPTION_KEY = "bench-encryption-key-0f1e2d3c4b5a69788796a5b4"
+
+
+def _stamp(line: str) -> datetime:
+    return datetime.strptime(line.split(" ", 1)[0], "%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def file_phase(log: str, end_marker: str) -> float:
+    """Seconds from the job's last line before its file work to its last file line (its own timestamps):
+    backup: copying the files (after the databases); restore: writing them back (after the databases;
+    the checksum checks before any change are in the restore's whole time only)."""
+    lines = log.splitlines()
+    ends = [i for i, line in enumerate(lines) if end_marker in line and "files" in line]
+    start = max(i for i, line in enumerate(lines[:ends[0]]) if "files" not in line)
+    return (_stamp(lines[ends[-1]]) - _stamp(lines[start])).total_seconds()
+
+
+@contextlib.contextmanager
+def netem_s3(delay_ms: float):
+    """moto's S3 server in namespace bk-s3 at 198.18.20.2, every packet to it delayed; always removed."""
+    def sh(*argv: str) -> None:
+        subprocess.run(argv, check=True, capture_output=True)
+
+    ns, host, peer = "bk-s3", "bk-veth0", "bk-veth1"
+    sh("ip", "netns", "add", ns)
+    try:
+        sh("ip", "link", "add", host, "type", "veth", "peer", "name", peer)
+        sh("ip", "link", "set", peer, "netns", ns)
+        sh("ip", "addr", "add", "198.18.20.1/24", "dev", host)
+        sh("ip", "link", "set", host, "up")
+        for argv in (["ip", "addr", "add", "198.18.20.2/24", "dev", peer], ["ip", "link", "set", peer, "up"],
+                     ["ip", "link", "set", "lo", "up"]):
+            sh("ip", "netns", "exec", ns, *argv)
+        sh("tc", "qdisc", "add", "dev", host, "root", "netem", "delay", f"{delay_ms}ms")
+        server = subprocess.Popen(["ip", "netns", "exec", ns, sys.executable, "-m", "moto.server",
+                                   "-H", "198.18.20.2", "-p", "9000"], stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + 30
+            while subprocess.run(["ip", "netns", "exec", ns, sys.executable, "-c",
+                                  "import socket; socket.create_connection(('198.18.20.2', 9000), 1)"],
+                                 capture_output=True).returncode != 0:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise RuntimeError("moto did not start in the namespace")
+                time.sleep(0.2)
+            yield "http://198.18.20.2:9000"
+        finally:
+            server.terminate()
+            server.wait(timeout=10)
+    finally:
+        subprocess.run(["ip", "link", "del", host], capture_output=True)
+        subprocess.run(["ip", "netns", "del", ns], capture_output=True)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--apps", type=int, default=2)
+    parser.add_argument("--files", type=int, default=200, help="uploaded files per app")
+    parser.add_argument("--file-kb", type=int, default=16)
+    parser.add_argument("--collections", type=int, default=2, help="Qdrant collections per app (a stub server)")
+    parser.add_argument("--collection-mb", type=int, default=4)
+    parser.add_argument("--workers", type=int, default=8, help="the job's BACKUP_FILE_WORKERS and the baseline's threads")
+    parser.add_argument("--netem-ms", type=float, default=0,
+                        help="run moto in network namespace bk-s3 (198.18.20.2) behind this much added latency "
+                             "per packet to it (tc netem; needs root); 0 = moto on loopback")
     args = parser.parse_args()
-    apps = [f"bench{i}" for i in range(1, args.apps + 1)]
-    with postgres_server() as pg, moto_s3_server() as endpoint:
+    apps = tuple(f"bench{i}" for i in range(1, args.apps + 1))
+    work = Path(tempfile.mkdtemp(prefix="fleet-bench-"))
+    with postgres_server() as pg, (netem_s3(args.netem_ms) if args.netem_ms else moto_s3_server()) as endpoint, \
+            qdrant_stub() as (qdrant_url, qdrant):
+        vectors = {f"{app}_c{i}": os.urandom(args.collection_mb * 1024 * 1024)
+                   for app in apps for i in range(args.collections)}
+        qdrant.collections.update(vectors)
         t = time.monotonic()
         dbs = [create_app(pg, app, args.rows) for app in apps]
+        bootstrap_backup_role(pg, apps, work)
+        s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
+                          aws_access_key_id="bench", aws_secret_access_key="bench")
+        files_bucket = f"files-{uuid.uuid4().hex[:8]}"
+        s3.create_bucket(Bucket=files_bucket)
+        originals = {f"apps/{app}/{i:05d}.bin": os.urandom(args.file_kb * 1024)
+                     for app in apps for i in range(args.files)}
+        for key, body in originals.items():
+            s3.put_object(Bucket=files_bucket, Key=key, Body=body)
         seed_s = time.monotonic() - t
         with psycopg.connect(pg.dsn()) as conn:
             db_bytes = sum(conn.execute("SELECT pg_database_size(%s)", (db,)).fetchone()[0] for db in dbs)
         before = {db: fingerprint(pg, db) for db in dbs}
-        bucket = f"bench-{uuid.uuid4().hex[:8]}"
-        s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
-                          aws_access_key_id="bench", aws_secret_access_key="bench")
-        s3.create_bucket(Bucket=bucket)
-        work = Path(tempfile.mkdtemp(prefix="fleet-bench-"))
-        env = {"PATH": f"{Path(require_binary('pg_dump')).parent}:{os.environ['PATH']}",
-               "PGHOST": pg.host, "PGPORT": str(pg.port), "PGUSER": pg.superuser, "PGPASSWORD": pg.password,
-               "BACKUP_STACK": "bench", "BACKUP_S3_BUCKET": bucket, "BACKUP_S3_ENDPOINT": endpoint,
-               "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "BACKUP_APPS": ",".join(apps),
-               "BACKUP_LOCK_FILE": str(work / "lock"), "BACKUP_WORK_DIR": str(work)}
+        base = {"PATH": f"{Path(require_binary('pg_dump')).parent}:{os.environ['PATH']}",
+                "PGHOST": pg.host, "PGPORT": str(pg.port), "PGUSER": BACKUP_ROLE, "PGPASSWORD": BACKUP_ROLE_PASSWORD,
+                "BACKUP_STACK": "bench", "BACKUP_S3_ENDPOINT": endpoint, "AWS_ACCESS_KEY_ID": "bench",
+                "AWS_SECRET_ACCESS_KEY": "bench", "BACKUP_APPS": ",".join(apps), "BACKUP_SIGNING_KEY": SIGNING_KEY,
+                "FILES_S3_BUCKET": files_bucket, "FILES_S3_ENDPOINT": endpoint,
+                "BACKUP_LOCK_FILE": str(work / "lock"), "BACKUP_WORK_DIR": str(work),
+                "BACKUP_STATE_FILE": str(work / "state.json"), "QDRANT_URL": qdrant_url,
+                "QDRANT_API_KEY": qdrant.api_key, **app_password_env(apps)}
 
-        def cli(*argv: str) -> float:
+        logs: dict[str, str] = {}
+
+        def cli(env: dict[str, str], *argv: str) -> float:
             start = time.monotonic()
-            subprocess.run([sys.executable, "-m", "fleet_backup", *argv], cwd=REPO, env=env, check=True,
-                           capture_output=True, timeout=1800)
+            done = subprocess.run([sys.executable, "-m", "fleet_backup", *argv], cwd=REPO, env=env, check=True,
+                                  capture_output=True, text=True, timeout=3600)
+            logs[argv[0]] = done.stderr
             return time.monotonic() - start
 
-        backup_s = cli("backup")
-        stored = sum(o["Size"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"])
-        for db in dbs:
-            drop_database(pg, db)
-        restore_s = cli("restore")
-        equal = {db: fingerprint(pg, db) for db in dbs} == before
-        shutil.rmtree(work)
-    print(f"apps={args.apps} messages/app={args.rows} users/app={args.rows // 20} files/app={args.rows // 10}")
+        results = {}
+        for label, extra in (("plain", {}), ("encrypted", {"BACKUP_ENCRYPTION_KEY": ENCRYPTION_KEY})):
+            bucket = f"bench-{label}-{uuid.uuid4().hex[:8]}"
+            s3.create_bucket(Bucket=bucket)
+            env = {**base, **extra, "BACKUP_S3_BUCKET": bucket}
+            backup_s = cli(env, "backup")
+            stored = sum(o["Size"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
+                         for o in page.get("Contents", []))
+            for db in dbs:
+                drop_database(pg, db)
+            for key in originals:
+                s3.delete_object(Bucket=files_bucket, Key=key)
+            qdrant.collections.update({name: b"lost" for name in vectors})
+            restore_s = cli(env, "restore")
+            equal = ({db: fingerprint(pg, db) for db in dbs} == before and qdrant.collections == vectors and all(
+                s3.get_object(Bucket=files_bucket, Key=k)["Body"].read() == body for k, body in originals.items()))
+            results[label] = (backup_s, restore_s, stored, equal)
+
+        # Files on the same store as the backups: the job (server-side copies) against a plain parallel
+        # server-side copy of the same objects with as many threads (what `aws s3 sync` does).
+        same = {**base, "FILES_AWS_ACCESS_KEY_ID": "bench", "FILES_AWS_SECRET_ACCESS_KEY": "bench",
+                "BACKUP_FILE_WORKERS": str(args.workers)}
+
+        def parallel_copy(src: str, dst: str, keys: list[str], to_key=lambda k: k) -> float:
+            start = time.monotonic()
+            with ThreadPoolExecutor(args.workers) as pool:
+                list(pool.map(lambda k: s3.copy_object(Bucket=dst, Key=to_key(k), ChecksumAlgorithm="SHA256",
+                                                       CopySource={"Bucket": src, "Key": k}), keys))
+            return time.monotonic() - start
+
+        baseline_bucket = f"bench-baseline-{uuid.uuid4().hex[:8]}"
+        s3.create_bucket(Bucket=baseline_bucket)
+        copy_backup_s = parallel_copy(files_bucket, baseline_bucket, list(originals))
+        copy_restore_s = parallel_copy(baseline_bucket, files_bucket, list(originals))
+        job_bucket = f"bench-files-{uuid.uuid4().hex[:8]}"
+        s3.create_bucket(Bucket=job_bucket)
+        env = {**same, "BACKUP_S3_BUCKET": job_bucket}
+        job_backup_s = cli(env, "backup")
+        for key in originals:
+            s3.delete_object(Bucket=files_bucket, Key=key)
+        job_backup_files_s = file_phase(logs["backup"], "copied and verified")
+        job_restore_s = cli(env, "restore", "--skip-qdrant")
+        job_restore_files_s = file_phase(logs["restore"], "files restored")
+        files_equal = all(s3.get_object(Bucket=files_bucket, Key=k)["Body"].read() == body
+                          for k, body in originals.items())
+        results["files"] = (job_backup_s, job_restore_s, copy_backup_s, files_equal)
+        phases = (job_backup_files_s, job_restore_files_s)
+    shutil.rmtree(work)
+    print(f"apps={args.apps} messages/app={args.rows} files/app={args.files} x {args.file_kb} KB "
+          f"qdrant collections/app={args.collections} x {args.collection_mb} MB")
     print(f"seed={seed_s:.1f}s database size={db_bytes / 1e6:.1f} MB (pg_database_size, all apps)")
-    print(f"backup={backup_s:.2f}s stored={stored / 1e6:.2f} MB in S3 (dumps + roles + manifest)")
-    print(f"restore={restore_s:.2f}s every table equal after restore: {equal}")
-    return 0 if equal else 1
+    for label, (backup_s, restore_s, stored, equal) in results.items():
+        print(f"{label:9} backup={backup_s:.2f}s restore={restore_s:.2f}s stored={stored / 1e6:.2f} MB "
+              f"everything equal after restore: {equal}")
+    (pb, pr, _, _), (eb, er, _, _) = results["plain"], results["encrypted"]
+    print(f"encryption cost: backup x{eb / pb:.2f}, restore x{er / pr:.2f} (encrypted / plain, same data, one run)")
+    job_b, job_r, _, files_equal = results["files"]
+    print(f"files on the backup store ({args.workers} workers): job backup={job_b:.2f}s restore={job_r:.2f}s "
+          f"(whole CLI run, databases included); parallel server-side copy backup={copy_backup_s:.2f}s "
+          f"restore={copy_restore_s:.2f}s; ratio backup x{job_b / copy_backup_s:.2f} restore "
+          f"x{job_r / copy_restore_s:.2f}; files equal after restore: {files_equal}")
+    print(f"files phase only (from the job's log): backup={phases[0]:.2f}s restore={phases[1]:.2f}s; ratio backup "
+          f"x{phases[0] / copy_backup_s:.2f} restore x{phases[1] / copy_restore_s:.2f}")
+    return 0 if all(r[3] for r in results.values()) else 1
 
 
 if __name__ == "__main__":

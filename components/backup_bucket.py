@@ -8,7 +8,7 @@ import pulumi_aws as aws
 
 from components.config import BackupSpec
 from components.options import depends_on
-from components.render.lifecycle import render_lifecycle_rules
+from components.render.lifecycle import render_lifecycle_rules, render_object_lock
 
 
 def lifecycle_rule_args(rule: dict[str, Any]) -> aws.s3.BucketLifecycleConfigurationRuleArgs:
@@ -42,7 +42,8 @@ class BackupBucket(pulumi.ComponentResource):
         super().__init__("openwebui-fleet:index:BackupBucket", name, {
             "storeProvider": spec.provider,
             "features": {"versioning": features.versioning, "encryption": features.encryption,
-                         "publicAccessBlock": features.public_access_block}}, opts)
+                         "publicAccessBlock": features.public_access_block,
+                         "objectLock": spec.lock_days is not None}}, opts)
         endpoint_args: dict[str, Any] = {}
         if spec.endpoint:
             endpoint_args = dict(endpoints=[aws.ProviderEndpointArgs(s3=spec.endpoint)], s3_use_path_style=True,
@@ -78,6 +79,15 @@ class BackupBucket(pulumi.ComponentResource):
             aws.s3.BucketPublicAccessBlock(
                 f"{name}-public-access-block", bucket=bucket.id, block_public_acls=True,
                 block_public_policy=True, ignore_public_acls=True, restrict_public_buckets=True, opts=child)
+        self.object_lock = render_object_lock(spec)
+        if self.object_lock is not None:
+            retention = self.object_lock["Rule"]["DefaultRetention"]
+            aws.s3.BucketObjectLockConfiguration(
+                f"{name}-object-lock", bucket=bucket.id, object_lock_enabled="Enabled",
+                rule=aws.s3.BucketObjectLockConfigurationRuleArgs(
+                    default_retention=aws.s3.BucketObjectLockConfigurationRuleDefaultRetentionArgs(
+                        mode=retention["Mode"], days=retention["Days"])),
+                opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=depends)))
         self.lifecycle_rules = render_lifecycle_rules(spec)
         # Noncurrent-version rules need versioning to exist first (S3 validates the combination).
         aws.s3.BucketLifecycleConfiguration(

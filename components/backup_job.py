@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import pulumi
@@ -14,10 +15,15 @@ from components.endpoints import SharedEndpoints
 from components.node import FleetNode
 from components.options import depends_on
 from components.render.openwebui_env import files_prefix
+from components.render.postgres import BACKUP_ROLE, BACKUP_ROLE_SQL, backup_role_command, backup_role_env
+from components.secrets import generated_secret
 from components.shared_services import SharedServices
+from fleet_backup.settings import App as JobApp
 
 REPO = Path(__file__).resolve().parent.parent
 JOB_SOURCE = REPO / "fleet_backup"
+ROLE_SCRIPT = "/bootstrap/backup-role.sql"
+METRICS_PORT = 9464  # the job's Prometheus endpoint inside the container
 
 
 def job_source_digest(source: Path = JOB_SOURCE) -> str:
@@ -32,11 +38,21 @@ def job_env(stack: str, spec: BackupSpec, apps: Sequence[str], shared: SharedEnd
     """The job's non-secret environment (its contract is in fleet_backup/__init__.py)."""
     env = {"BACKUP_STACK": stack, "BACKUP_S3_BUCKET": spec.bucket, "BACKUP_S3_REGION": spec.region,
            "PGHOST": shared.postgres.host, "PGPORT": str(shared.postgres.port),
-           "PGUSER": shared.postgres_admin_user, "BACKUP_APPS": ",".join(apps),
+           # Its own role: it dumps and restores each app as the app's role, so it is no superuser.
+           "PGUSER": BACKUP_ROLE, "BACKUP_APPS": ",".join(apps),
            "QDRANT_URL": f"http://{shared.qdrant}",
            # Open WebUI's uploaded files, each app under its own prefix in the shared bucket.
            "FILES_S3_BUCKET": shared.bucket, "FILES_S3_ENDPOINT": shared.object_storage_url,
-           "FILES_S3_REGION": shared.region, "FILES_S3_PREFIX_TEMPLATE": files_prefix("{app}") + "/"}
+           "FILES_S3_REGION": shared.region, "FILES_S3_PREFIX_TEMPLATE": files_prefix("{app}") + "/",
+           "BACKUP_METRICS_PORT": str(METRICS_PORT)}
+    if spec.keep_last is not None:
+        env["BACKUP_KEEP_LAST"] = str(spec.keep_last)
+    if spec.copy_to is not None:
+        env.update({"BACKUP_COPY_S3_BUCKET": spec.copy_to.bucket, "BACKUP_COPY_S3_REGION": spec.copy_to.region})
+        if spec.copy_to.endpoint:
+            env["BACKUP_COPY_S3_ENDPOINT"] = spec.copy_to.endpoint
+    if spec.lock_days is not None:
+        env["BACKUP_S3_OBJECT_LOCK"] = "true"  # writes to a locked bucket must carry a checksum
     endpoint = spec.job_endpoint or spec.endpoint
     if endpoint:
         env["BACKUP_S3_ENDPOINT"] = endpoint
@@ -44,29 +60,61 @@ def job_env(stack: str, spec: BackupSpec, apps: Sequence[str], shared: SharedEnd
 
 
 class BackupJob(pulumi.ComponentResource):
-    """Builds the job image on the shared node and runs it on the configured schedule."""
+    """Its own database role, the job image built on the shared node, and the job on its schedule."""
 
     def __init__(self, name: str, spec: BackupSpec, node: FleetNode, env: dict[str, str],
-                 secrets: dict[str, pulumi.Output[str]], opts: pulumi.ResourceOptions | None = None) -> None:
+                 secrets: dict[str, pulumi.Output[str]], role: BackupRoleArgs,
+                 signing_key: pulumi.Output[str] | None = None, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("openwebui-fleet:index:BackupJob", name, None, opts)
         self.image_ref = f"openwebui-fleet-backup:{job_source_digest()}"
+        role_password = generated_secret(f"{name}-db-password", None, self)
+        # Not in the bucket: whoever can write the bucket cannot sign a manifest. Set backupSigningKey
+        # to keep a copy outside Pulumi's state (restoring into a new stack needs it).
+        signing_key = generated_secret(f"{name}-signing-key", signing_key, self, length=48)
+        # The role the job logs in as; re-applied on every deploy, after the app roles exist.
+        role_env = backup_role_env(role.apps, role.endpoints.postgres.host, role.endpoints.postgres.port,
+                                   role.endpoints.postgres_admin_user)
+        database_role = docker.Container(
+            f"{name}-database-role", name="openwebui-backup-database-role",
+            image=node.image(role.postgres_image).image_id, command=backup_role_command(ROLE_SCRIPT),
+            uploads=[docker.ContainerUploadArgs(file=ROLE_SCRIPT, content=BACKUP_ROLE_SQL)],
+            envs=env_list(role_env, {"PGPASSWORD": role.admin_password, "BACKUP_DB_PASSWORD": role_password}),
+            networks_advanced=node.networks, must_run=False, attach=True, logs=True,
+            opts=node.child_opts(self, depends_on=depends_on(opts)))
         # Built on the node from this repository, so the job runs exactly the code the tests ran.
         image = docker.RemoteImage(
             f"{name}-image", name=self.image_ref, keep_locally=True,
             # Relative to the project directory (Pulumi runs there): the same input on every machine.
             build=docker.RemoteImageBuildArgs(context=".", dockerfile="fleet_backup/Dockerfile"),
             opts=node.child_opts(self))
-        # Scratch space for dumps before upload; rebuilt at will, so not protected.
+        # Scratch space for dumps and the job's state file; rebuilt at will, so not protected.
         work = docker.Volume(f"{name}-work", name="openwebui-backup-work", opts=node.child_opts(self))
+        command = ["schedule", "--cron", spec.schedule]
+        if spec.verify_schedule:
+            command += ["--verify-cron", spec.verify_schedule]
         self.container = docker.Container(
-            name, name="openwebui-backup", image=image.image_id,
-            command=["schedule", "--cron", spec.schedule],
-            envs=env_list(env, secrets),
+            name, name="openwebui-backup", image=image.image_id, command=command,
+            envs=env_list(env, {**secrets, "PGPASSWORD": role_password, "BACKUP_SIGNING_KEY": signing_key}),
             volumes=[docker.ContainerVolumeArgs(volume_name=work.name, container_path="/var/lib/fleet-backup")],
+            # Prometheus scrapes the job on the shared node's own address.
+            ports=[docker.ContainerPortArgs(internal=METRICS_PORT, external=spec.metrics_port, ip=node.address)],
+            # Unhealthy once the last backup failed or the last success is two schedule intervals old.
+            healthcheck=docker.ContainerHealthcheckArgs(
+                tests=["CMD", "python", "-m", "fleet_backup", "health"], interval="5m", timeout="1m",
+                retries=1, start_period="2m"),
             networks_advanced=node.networks, restart="unless-stopped",
             labels=[docker.ContainerLabelArgs(label="openwebui-fleet.service", value="backup")],
-            opts=node.child_opts(self, depends_on=depends_on(opts)))
+            opts=node.child_opts(self, depends_on=[*depends_on(opts), database_role]))
         self.register_outputs({"image": self.image_ref})
+
+
+@dataclass(frozen=True)
+class BackupRoleArgs:
+    """What the job's database role is made from: the apps it may swap, and the admin login that creates it."""
+    apps: Sequence[str]
+    endpoints: SharedEndpoints
+    postgres_image: str
+    admin_password: pulumi.Output[str]
 
 
 def backup_credentials(secrets: Secrets, shared: SharedServices) -> dict[str, pulumi.Output[str]]:
@@ -75,8 +123,21 @@ def backup_credentials(secrets: Secrets, shared: SharedServices) -> dict[str, pu
             "secret_access_key": secrets.get("backupSecretAccessKey") or shared.s3_secret_key}
 
 
-def job_secrets(credentials: dict[str, pulumi.Output[str]], shared: SharedServices) -> dict[str, pulumi.Output[str]]:
-    return {"AWS_ACCESS_KEY_ID": credentials["access_key_id"],
-            "AWS_SECRET_ACCESS_KEY": credentials["secret_access_key"],
-            "PGPASSWORD": shared.postgres_password, "QDRANT_API_KEY": shared.qdrant_api_key,
-            "FILES_AWS_ACCESS_KEY_ID": shared.s3_access_key, "FILES_AWS_SECRET_ACCESS_KEY": shared.s3_secret_key}
+def job_secrets(credentials: dict[str, pulumi.Output[str]], shared: SharedServices, secrets: Secrets,
+                app_passwords: Mapping[str, pulumi.Output[str]]) -> dict[str, pulumi.Output[str]]:
+    """The secrets the job reads (BackupJob adds its own DB password and signing key, which it generates)."""
+    env = {"AWS_ACCESS_KEY_ID": credentials["access_key_id"],
+           "AWS_SECRET_ACCESS_KEY": credentials["secret_access_key"],
+           "QDRANT_API_KEY": shared.qdrant_api_key,
+           "FILES_AWS_ACCESS_KEY_ID": shared.s3_access_key, "FILES_AWS_SECRET_ACCESS_KEY": shared.s3_secret_key}
+    if (webhook := secrets.get("backupWebhookUrl")) is not None:
+        env["BACKUP_WEBHOOK_URL"] = webhook
+    for key, variable in (("backupCopyAccessKeyId", "BACKUP_COPY_AWS_ACCESS_KEY_ID"),
+                          ("backupCopySecretAccessKey", "BACKUP_COPY_AWS_SECRET_ACCESS_KEY")):
+        if (value := secrets.get(key)) is not None:
+            env[variable] = value
+    # Optional, and never generated: losing Pulumi's state must not lose the key to every backup.
+    if (encryption := secrets.get("backupEncryptionKey")) is not None:
+        env["BACKUP_ENCRYPTION_KEY"] = encryption
+    env.update({JobApp(app).password_env: password for app, password in app_passwords.items()})
+    return env

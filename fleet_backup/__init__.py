@@ -1,6 +1,7 @@
 """Backup and restore of the fleet's PostgreSQL databases, Qdrant collections and uploaded files to S3.
 
-Runs as `python -m fleet_backup {backup,restore,list,schedule}` in a container on the shared node.
+Runs as `python -m fleet_backup {backup,restore,verify,list,status,health,schedule}` in a container on
+the shared node.
 
 Environment (secrets are never logged; AWS and PostgreSQL ones are read by boto3/libpq directly):
 
@@ -12,9 +13,12 @@ Environment (secrets are never logged; AWS and PostgreSQL ones are read by boto3
   AWS_ACCESS_KEY_ID       secret    read by boto3 itself (absent = boto3's default credential chain)
   AWS_SECRET_ACCESS_KEY   secret    read by boto3 itself
   PGHOST, PGPORT          required/optional (default 5432)  the shared PostgreSQL
-  PGUSER                  required  the cluster's admin (superuser): restore creates, renames and
-                                    drops databases and SETs ROLE to each app role
-  PGPASSWORD              secret    read by libpq (pg_dump, pg_restore, psycopg), never by our code
+  PGUSER                  required  the job's own role (fleet_backup: CREATEDB, a member of each app
+                                    role, not superuser): creates, renames and drops app databases
+  PGPASSWORD              secret    its password, read by libpq, never by our code
+  APP_DB_PASSWORD_<APP>   secret    required for each app (APP = name upper-cased, '-' as '_'): pg_dump,
+                                    pg_restore and row counts log in as the app's own role, so SQL the
+                                    app created (a CHECK, a default) never runs with more than its rights
   BACKUP_APPS             required  comma-separated app names ([a-z][a-z0-9-]*); app `chat-2` has
                                     role and database openwebui_chat_2 and Qdrant collections `chat-2_*`
   QDRANT_URL              optional  e.g. http://qdrant:6333; absent = no Qdrant snapshots
@@ -31,9 +35,25 @@ Environment (secrets are never logged; AWS and PostgreSQL ones are read by boto3
                                     the scratch dir is removed after the run
   BACKUP_LOCK_FILE        optional  default /var/lock/fleet-backup.lock
   BACKUP_LOCK_STALE_SECONDS optional default 21600 (6 h): an older lock object in S3 is ignored
+  BACKUP_SIGNING_KEY      secret    required, >= 32 characters: signs every manifest (HMAC-SHA256); restore,
+                                    verify and list trust only manifests signed with it
+  BACKUP_ENCRYPTION_KEY   secret    optional, >= 32 characters: every object is encrypted (AES-256-GCM)
+                                    before upload; restoring an encrypted backup needs it
+  BACKUP_STATE_FILE       optional  default /var/lib/fleet-backup/state.json: last runs, for status/health
+  BACKUP_KEEP_LAST        optional  after each successful backup keep only the newest N complete runs
+                                    (never the newest verified one)
+  BACKUP_WEBHOOK_URL      secret    optional: JSON POST on a failure, the first success after one, a failed drill
+  BACKUP_METRICS_PORT     optional  `schedule` serves Prometheus metrics on this port
+  BACKUP_METRICS_ADDRESS  optional  default 0.0.0.0 (inside the container)
+  BACKUP_FILE_WORKERS     optional  default 8: files copied at once (backup, restore, checks)
+  BACKUP_S3_OBJECT_LOCK   optional  true when the bucket has Object Lock: writes then carry a SHA-256 header
+  BACKUP_COPY_S3_BUCKET   optional  a second bucket every run is copied to (BACKUP_COPY_S3_ENDPOINT,
+                                    BACKUP_COPY_S3_REGION; keys BACKUP_COPY_AWS_ACCESS_KEY_ID/_SECRET_ACCESS_KEY)
 
 Files: every object under an app's prefix is copied to files/<app>/<key relative to the prefix>,
-one at a time through BACKUP_WORK_DIR, after the database dumps. That order is the safe one: every
+BACKUP_FILE_WORKERS at a time, after the database dumps: server-side (CopyObject, the store computes
+each copy's SHA-256) when the files bucket is on the backup store with the same keys and nothing is
+encrypted, else streamed through BACKUP_WORK_DIR (one file per worker) and read back. That order is the safe one: every
 file a dumped row references already existed when it was copied (unless a user deleted it in
 between: then that row points at nothing, as it already did live); files uploaded after the dump
 are copied too, as orphans no restored row refers to. The reverse order would lose new uploads.
@@ -42,8 +62,10 @@ app's files back under its prefix, overwriting same keys. Files under the prefix
 backup (uploaded since) stay unless --prune-files is given: after a database restore no row refers to
 them, but keeping them is the choice that cannot lose data.
 
-Exit codes: 0 ok; 1 unexpected error; 2 configuration/arguments (also: no S3 credentials found);
-3 another backup or restore is running; 4 a dump, Qdrant snapshot or file download failed; 5 an S3
-upload or its read-back check failed; 6 restore refused before changing anything (unknown backup,
-checksum mismatch, missing role); 7 restore failed while restoring.
+Exit codes: 0 ok; 1 unexpected error; 2 configuration/arguments (also: no S3
+credentials found); 3 another backup or restore is
+running; 4 a dump, Qdrant snapshot or file download failed; 5 an S3 upload or its read-back check failed;
+6 restore refused before changing anything (unknown backup, checksum mismatch, missing role, unsigned
+or forged manifest, missing encryption key); 7 restore failed while restoring; 8 a restore drill
+(`verify`) failed; 9 `health`: unhealthy.
 """

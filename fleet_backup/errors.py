@@ -9,6 +9,8 @@ DUMP_FAILED = 4  # pg_dump, pg_dumpall, a Qdrant snapshot or a file download fai
 UPLOAD_FAILED = 5  # S3 upload failed or the read-back checksum differed
 RESTORE_REFUSED = 6  # unknown backup, missing manifest or checksum mismatch: nothing was changed
 RESTORE_FAILED = 7  # pg_restore or the Qdrant upload failed while restoring
+VERIFY_FAILED = 8  # a restore drill failed: an object, a scratch restore or a row count disagrees
+UNHEALTHY = 9  # `health`: the last backup failed or the last success is too old
 
 
 class JobError(Exception):

@@ -39,6 +39,16 @@ class FileStore:
         except (BotoCoreError, ClientError) as e:
             raise JobError(code, f"listing s3://{self.bucket}/{prefix} failed: {e}") from None
 
+    def objects(self, app: App) -> Iterator[tuple[str, int, str]]:
+        """(key relative to the app's prefix, size, ETag) of every object under it, in S3's order."""
+        prefix = self.prefix(app)
+        try:
+            for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
+                for obj in page.get("Contents", []):
+                    yield obj["Key"][len(prefix):], obj["Size"], obj["ETag"]
+        except (BotoCoreError, ClientError) as e:
+            raise JobError(DUMP_FAILED, f"listing s3://{self.bucket}/{prefix} failed: {e}") from None
+
     def download(self, app: App, relative: str, dest: Path) -> bool:
         """Stream one file to `dest`; False if it was deleted since it was listed."""
         key = self.prefix(app) + relative

@@ -6,18 +6,19 @@ import logging
 import os
 import shutil
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from fleet_backup import postgres
-from fleet_backup.errors import CONFIG, DUMP_FAILED, RESTORE_FAILED, RESTORE_REFUSED, JobError
+from fleet_backup.errors import CONFIG, DUMP_FAILED, RESTORE_FAILED, RESTORE_REFUSED, VERIFY_FAILED, JobError
 from fleet_backup.files import FileStore
 from fleet_backup.lock import run_lock
 from fleet_backup.qdrant import Qdrant, QdrantError
 from fleet_backup.settings import App, Settings
-from fleet_backup.store import BackupStore
+from fleet_backup.store import SERVER_SIDE_COPY_LIMIT, BackupStore, StoredObject
 
 log = logging.getLogger("fleet_backup")
 MANIFEST_FORMAT = 1
@@ -47,25 +48,43 @@ def _file_store(settings: Settings) -> FileStore | None:
     return FileStore(settings.files) if settings.files else None
 
 
-def _backup_files(files: FileStore, app: App, work: Path, run_id: str,
-                  keep: Callable[..., dict[str, Any]]) -> None:
-    """Copy every object under the app's prefix into the run, one at a time through scratch space."""
-    count = size = 0
-    for relative in files.keys(app):
-        staged = work / "file"
+def _backup_files(files: FileStore, app: App, work: Path, run_id: str, store: BackupStore,
+                  keep: Callable[..., dict[str, Any]], workers: int) -> None:
+    """Copy every object under the app's prefix into the run, `workers` at a time: server-side (the
+    store computes each copy's SHA-256) when both buckets are on one store and nothing is encrypted,
+    else streamed through scratch space (one file per worker) and read back."""
+    server_side = store.shares_store_with(files)
+    objects = list(files.objects(app))
+
+    def copy(item: tuple[int, tuple[str, int, str]]) -> dict[str, Any] | None:
+        i, (relative, size, etag) = item
+        about = {"kind": "file", "app": app.name, "file": relative}
+        key = f"files/{app.name}/{relative}"
+        if server_side and size <= SERVER_SIDE_COPY_LIMIT:
+            stored = store.copy_in_verified(files.bucket, files.prefix(app) + relative, etag, size, run_id, key)
+            if stored is not None:
+                return keep(None, key, stored=stored, **about)
+            # Deleted or changed since it was listed: the streamed path below says which, with its real size.
+        staged = work / f"file-{i}"
         if not files.download(app, relative, staged):
-            log.warning("backup %s: %s%s was deleted while the backup ran; skipped", run_id,
-                        files.prefix(app), relative)
-            continue
-        stored = keep(staged, f"files/{app.name}/{relative}", kind="file", app=app.name, file=relative)
-        count, size = count + 1, size + stored["size"]
-    log.info("backup %s: copied and verified %d files (%d bytes) of app %s from s3://%s/%s", run_id, count,
-             size, app.name, files.bucket, files.prefix(app))
+            return None
+        return keep(staged, key, **about)
+
+    count = size = 0
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for (relative, _, _), stored in zip(objects, pool.map(copy, enumerate(objects))):
+            if stored is None:
+                log.warning("backup %s: app=%s %s%s was deleted while the backup ran; skipped", run_id, app.name,
+                            files.prefix(app), relative)
+                continue
+            count, size = count + 1, size + stored["size"]
+    log.info("backup %s: app=%s copied and verified %d files (%d bytes) from s3://%s/%s%s", run_id, app.name,
+             count, size, files.bucket, files.prefix(app), " (server-side copies)" if server_side else "")
 
 
 def run_backup(settings: Settings, store: BackupStore) -> dict[str, Any]:
     """Dump every app database, the roles, the apps' Qdrant collections and files; manifest last."""
-    Settings.require_postgres()
+    settings.require_postgres()
     with run_lock(settings.lock_file, store, "backup", settings.lock_stale_seconds), _scratch(settings) as work:
         started = datetime.now(UTC)
         run_id = new_run_id(started)
@@ -73,20 +92,26 @@ def run_backup(settings: Settings, store: BackupStore) -> dict[str, Any]:
                  settings.bucket, store.run_prefix(run_id))
         objects: list[dict[str, Any]] = []
 
-        def keep(path: Path, key: str, **about: str) -> dict[str, Any]:
-            stored = store.upload_verified(path, run_id, key)
-            objects.append({"key": key, "sha256": stored.sha256, "size": stored.size, **about})
+        def keep(path: Path | None, key: str, stored: StoredObject | None = None, **about: Any) -> dict[str, Any]:
+            if stored is None:
+                assert path is not None
+                stored = store.upload_verified(path, run_id, key)
+                path.unlink()  # keep scratch space to one object per worker
+            entry = {**stored.entry(), **about}
+            objects.append(entry)  # list.append is atomic: file workers share it
             if about.get("kind") != "file":  # files are summed up per app: there can be thousands
                 log.info("backup %s: uploaded and verified %s (%d bytes)", run_id, key, stored.size)
-            path.unlink()  # keep scratch space to one object at a time
-            return objects[-1]
+            return entry
 
         pg_version = postgres.client_version()
         for app in settings.apps:
             dump = work / f"{app.name}.dump"
-            postgres.dump_database(app, dump)
-            log.info("backup %s: dumped database %s", run_id, app.database)
-            keep(dump, f"postgres/{app.name}.dump", kind="postgres", app=app.name, database=app.database)
+            counts = postgres.dump_database(app, dump)
+            log.info("backup %s: app=%s dumped database %s (%d tables, %d rows)", run_id, app.name, app.database,
+                     len(counts),
+                     sum(counts.values()))
+            keep(dump, f"postgres/{app.name}.dump", kind="postgres", app=app.name, database=app.database,
+                 rowCounts=counts)
         roles = work / "roles.sql"
         postgres.dump_roles(roles)
         log.info("backup %s: dumped roles (without passwords)", run_id)
@@ -99,7 +124,8 @@ def run_backup(settings: Settings, store: BackupStore) -> dict[str, Any]:
                     for collection in qdrant.collections([app.collection_prefix]):
                         snap = work / f"{collection}.snapshot"
                         qdrant.snapshot(collection, snap)
-                        log.info("backup %s: snapshot of Qdrant collection %s", run_id, collection)
+                        log.info("backup %s: app=%s snapshot of Qdrant collection %s", run_id, app.name,
+                                 collection)
                         keep(snap, f"qdrant/{collection}.snapshot", kind="qdrant", app=app.name,
                              collection=collection)
             except QdrantError as e:
@@ -110,7 +136,7 @@ def run_backup(settings: Settings, store: BackupStore) -> dict[str, Any]:
         files = _file_store(settings)
         if files:
             for app in settings.apps:
-                _backup_files(files, app, work, run_id, keep)
+                _backup_files(files, app, work, run_id, store, keep, settings.file_workers)
 
         manifest = {"format": MANIFEST_FORMAT, "id": run_id, "stack": settings.stack,
                     "startedAt": started.isoformat(), "finishedAt": datetime.now(UTC).isoformat(),
@@ -121,12 +147,97 @@ def run_backup(settings: Settings, store: BackupStore) -> dict[str, Any]:
         store.put_manifest(run_id, manifest)
         log.info("backup %s: complete, manifest written (%d objects, %d bytes)", run_id, len(objects),
                  sum(o["size"] for o in objects))
+        if settings.copy_to:
+            copy = store.copy_store()
+            store.copy_run_to(copy, run_id, manifest)
+            log.info("backup %s: copied and verified every object in s3://%s/%s", run_id, copy.bucket,
+                     copy.run_prefix(run_id))
+        if settings.keep_last:
+            prune(store, settings.keep_last)
+            if settings.copy_to:
+                prune(store.copy_store(), settings.keep_last)
         return manifest
 
 
+def prune(store: BackupStore, keep_last: int) -> list[str]:
+    """Delete all but the newest `keep_last` complete runs, and never the newest verified one.
+
+    Only runs with a valid signed manifest count (a planted one cannot push real runs out); a run
+    without a manifest may still be in progress, so it is left to the lifecycle rules' age limit.
+    """
+    complete = [m["id"] for m in list_backups(store)]
+    drilled = store.verified_runs()
+    verified = [run for run in complete if run in drilled]
+    keep = set(complete[:keep_last]) | set(verified[:1])
+    doomed = [run for run in complete if run not in keep]
+    for run in doomed:
+        store.delete_run(run)
+        log.info("prune: deleted run %s (keepLast %d)", run, keep_last)
+    return doomed
+
+
+def bytes_per_app(manifest: dict[str, Any]) -> dict[str, int]:
+    sizes: dict[str, int] = {}
+    for o in manifest["objects"]:
+        if o.get("app"):
+            sizes[o["app"]] = sizes.get(o["app"], 0) + o["size"]
+    return sizes
+
+
+def run_verify(settings: Settings, store: BackupStore, backup: str = "latest") -> dict[str, Any]:
+    """A restore drill: every object's checksum, every database restored into a scratch database
+    (never the live one) with its row counts compared to the backup's; the result goes to the bucket."""
+    settings.require_postgres()
+    with run_lock(settings.lock_file, store, "verify", settings.lock_stale_seconds), _scratch(settings) as work:
+        run_id = resolve_backup(store, backup)
+        started = datetime.now(UTC)
+        try:
+            manifest = store.read_manifest(run_id)
+            _drill(store, run_id, manifest, work)
+        except JobError as e:
+            store.put_verify_record(run_id, {"ok": False, "reason": str(e), "startedAt": started.isoformat(),
+                                             "finishedAt": datetime.now(UTC).isoformat()})
+            raise JobError(VERIFY_FAILED, f"backup {run_id} failed verification: {e}") from None
+        record = {"ok": True, "startedAt": started.isoformat(), "finishedAt": datetime.now(UTC).isoformat(),
+                  "objects": len(manifest["objects"])}
+        store.put_verify_record(run_id, record)
+        log.info("verify %s: ok, %d objects checked, every database restored with matching row counts", run_id,
+                 len(manifest["objects"]))
+        return {"runId": run_id, **record}
+
+
+def _drill(store: BackupStore, run_id: str, manifest: dict[str, Any], work: Path) -> None:
+    for entry in manifest["objects"]:
+        if entry["kind"] != "postgres":
+            store.check_verified(run_id, entry, VERIFY_FAILED)
+            continue
+        dump = work / "drill.dump"
+        store.download_verified(run_id, entry, dump, VERIFY_FAILED)
+        try:
+            counts = postgres.verify_database(App(entry["app"]), dump)
+        except JobError as e:
+            raise JobError(VERIFY_FAILED, f"{store.run_prefix(run_id)}{entry['key']}: {e}") from None
+        finally:
+            dump.unlink(missing_ok=True)
+        expected = entry.get("rowCounts")
+        if counts != expected:
+            differ = sorted(t for t in set(counts) | set(expected or {}) if counts.get(t) != (expected or {}).get(t))
+            detail = ", ".join(f"{t}: backup recorded {(expected or {}).get(t)}, restored {counts.get(t)}"
+                               for t in differ[:5])
+            raise JobError(VERIFY_FAILED, f"{store.run_prefix(run_id)}{entry['key']}: row counts differ ({detail})")
+        log.info("verify %s: app=%s database restored into a scratch database, %d tables' row counts match",
+                 run_id, entry["app"], len(counts))
+
+
 def list_backups(store: BackupStore) -> list[dict[str, Any]]:
-    """Completed backups (with a manifest), newest first."""
-    return [store.read_manifest(run) for run in store.completed_runs()]
+    """Completed backups (with a manifest that is signed and well-formed), newest first."""
+    manifests = []
+    for run in store.completed_runs():
+        try:
+            manifests.append(store.read_manifest(run))
+        except JobError as e:
+            log.warning("list: skipping run %s: %s", run, e)
+    return manifests
 
 
 def resolve_backup(store: BackupStore, backup: str) -> str:
@@ -142,10 +253,11 @@ def run_restore(settings: Settings, store: BackupStore, backup: str = "latest",
                 apps: list[str] | None = None, skip_qdrant: bool = False, skip_files: bool = False,
                 prune_files: bool = False) -> str:
     """Verify every object the restore needs, then restore databases, collections and files; returns the id."""
-    Settings.require_postgres()
+    settings.require_postgres()
     with run_lock(settings.lock_file, store, "restore", settings.lock_stale_seconds), _scratch(settings) as work:
         run_id = resolve_backup(store, backup)
         manifest = store.read_manifest(run_id)
+        store.require_encryption_key(manifest, run_id)
         chosen = apps or list(manifest["apps"])
         unknown = sorted(set(chosen) - set(manifest["apps"]))
         if unknown:
@@ -168,12 +280,13 @@ def run_restore(settings: Settings, store: BackupStore, backup: str = "latest",
                                    "(set it, or pass --skip-files)")
         log.info("restore %s: verifying %d objects for apps %s", run_id, len(entries), ",".join(chosen))
         local: dict[str, Path] = {}
-        for entry in entries:  # every checksum is checked before anything is changed
-            if entry["kind"] == "file":  # streamed and dropped: all files at once may not fit in scratch
-                store.check_verified(run_id, entry)
-                continue
+        for entry in (e for e in entries if e["kind"] != "file"):  # every checksum before any change
             local[entry["key"]] = work / entry["key"].replace("/", "__")
             store.download_verified(run_id, entry, local[entry["key"]])
+        # Files: streamed and dropped (all at once may not fit in scratch), in parallel.
+        with ThreadPoolExecutor(max_workers=settings.file_workers) as pool:
+            list(pool.map(lambda entry: store.check_verified(run_id, entry),
+                          [e for e in entries if e["kind"] == "file"]))
         log.info("restore %s: all %d checksums match the manifest", run_id, len(entries))
         postgres.check_roles_exist([App(a) for a in chosen])
         if with_files:
@@ -183,37 +296,48 @@ def run_restore(settings: Settings, store: BackupStore, backup: str = "latest",
         for entry in (e for e in entries if e["kind"] == "postgres"):
             app = App(entry["app"])
             postgres.restore_database(app, local[entry["key"]])
-            log.info("restore %s: database %s restored", run_id, app.database)
+            log.info("restore %s: app=%s database %s restored", run_id, app.name, app.database)
         for entry in (e for e in entries if e["kind"] == "qdrant"):
             assert qdrant is not None
             try:
                 qdrant.restore(entry["collection"], local[entry["key"]])
             except QdrantError as e:
                 raise JobError(RESTORE_FAILED, str(e)) from None
-            log.info("restore %s: Qdrant collection %s restored", run_id, entry["collection"])
+            log.info("restore %s: app=%s Qdrant collection %s restored", run_id, entry["app"], entry["collection"])
         if with_files:
             assert files is not None
             for name in chosen:
                 _restore_files(store, files, run_id, App(name), [e for e in entries if e["kind"] == "file"
-                                                                 and e["app"] == name], work, prune_files)
+                                                                 and e["app"] == name], work, prune_files,
+                               settings.file_workers)
         log.info("restore %s: complete", run_id)
         return run_id
 
 
 def _restore_files(store: BackupStore, files: FileStore, run_id: str, app: App, entries: list[dict[str, Any]],
-                   work: Path, prune: bool) -> None:
-    """Put the app's files back under its prefix (same keys overwritten); extra keys only go with prune."""
-    staged = work / "file"
-    for entry in entries:
-        # Checked again: the copy verified before any change was not kept, and this one is what gets written.
+                   work: Path, prune: bool, workers: int) -> None:
+    """Put the app's files back under its prefix (same keys overwritten), `workers` at a time; extra
+    keys only go with prune. Each file is checked again as it is written: by the store's SHA-256 of a
+    server-side copy, or by hashing the downloaded (and decrypted) bytes."""
+    server_side = store.shares_store_with(files)
+
+    def put_back(item: tuple[int, dict[str, Any]]) -> None:
+        i, entry = item
+        if server_side and not entry.get("encrypted") and entry["size"] <= SERVER_SIDE_COPY_LIMIT:
+            store.copy_out_verified(run_id, entry, files.bucket, files.prefix(app) + entry["file"])
+            return
+        staged = work / f"file-{i}"
         store.download_verified(run_id, entry, staged, code=RESTORE_FAILED)
         files.upload(app, entry["file"], staged)
         staged.unlink()
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        list(pool.map(put_back, enumerate(entries)))
     restored = {e["file"] for e in entries}
     extra = [k for k in files.keys(app, RESTORE_FAILED) if k not in restored]
     if prune:
         for relative in extra:
             files.delete(app, relative)
-    log.info("restore %s: %d files of app %s restored to s3://%s/%s; %d files not in the backup %s",
-             run_id, len(entries), app.name, files.bucket, files.prefix(app), len(extra),
+    log.info("restore %s: app=%s %d files restored to s3://%s/%s; %d files not in the backup %s",
+             run_id, app.name, len(entries), files.bucket, files.prefix(app), len(extra),
              "deleted (--prune-files)" if prune else "left in place (--prune-files deletes them)")

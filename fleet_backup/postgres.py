@@ -1,9 +1,18 @@
-"""pg_dump / pg_restore and the database swap; connection settings come from libpq's PG* env."""
+"""pg_dump / pg_restore and the database swap; connection settings come from libpq's PG* env.
+
+Two logins, never mixed: everything that reads or runs an app's own SQL (pg_dump, pg_restore, the row
+counts) connects as that app's role with its password, so a function a tenant planted runs with the
+tenant's rights and nothing more (SET ROLE would not do: RESET ROLE climbs back to the session user).
+The job's own login (PG* in the environment) only creates, renames and drops whole databases, on the
+`postgres` database, and never runs a statement inside an app database.
+"""
 from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import subprocess
+from collections.abc import Mapping
 from pathlib import Path
 
 import psycopg
@@ -15,9 +24,15 @@ from fleet_backup.settings import App
 log = logging.getLogger("fleet_backup")
 
 
-def _run(argv: list[str], code: int, what: str) -> str:
-    # The password reaches pg_dump via PGPASSWORD in the inherited env, never via argv.
-    proc = subprocess.run(argv, capture_output=True, text=True)
+def app_login(app: App, env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """libpq environment that logs in as the app's own role (the password stays out of argv)."""
+    env = os.environ if env is None else env
+    return {**env, "PGUSER": app.role, "PGPASSWORD": env[app.password_env], "PGDATABASE": app.database}
+
+
+def _run(argv: list[str], code: int, what: str, env: Mapping[str, str] | None = None) -> str:
+    # Passwords reach libpq via PGPASSWORD in the environment, never via argv.
+    proc = subprocess.run(argv, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
         raise JobError(code, f"{what} failed (exit {proc.returncode}): {proc.stderr.strip()[-1500:]}")
     return proc.stdout
@@ -27,10 +42,40 @@ def client_version() -> str:
     return _run(["pg_dump", "--version"], DUMP_FAILED, "pg_dump --version").strip()
 
 
-def dump_database(app: App, dest: Path) -> None:
-    """One custom-format archive; pg_dump reads it all in one repeatable-read snapshot."""
-    _run(["pg_dump", "--format=custom", "--compress=6", f"--file={dest}", f"--dbname={app.database}"],
-         DUMP_FAILED, f"pg_dump of {app.database}")
+def _as_app(app: App, dbname: str | None = None) -> psycopg.Connection:
+    """The app's own login; search_path pinned so no function of the app's shadows a built-in we call."""
+    return psycopg.connect(user=app.role, password=os.environ[app.password_env], dbname=dbname or app.database,
+                           options="-c search_path=pg_catalog", autocommit=True)
+
+
+_TABLES = """SELECT n.nspname, c.relname FROM pg_catalog.pg_class c
+  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+ WHERE c.relkind = 'r' AND n.nspname <> 'information_schema' AND n.nspname !~ '^pg_'
+ ORDER BY 1, 2"""
+
+
+def row_counts(conn: psycopg.Connection) -> dict[str, int]:
+    """Rows of every table (ONLY: a parent's own rows), keyed "schema.table"."""
+    counts = {}
+    for schema, table in conn.execute(_TABLES).fetchall():
+        query = sql.SQL("SELECT pg_catalog.count(*) FROM ONLY {}").format(sql.Identifier(schema, table))
+        counts[f"{schema}.{table}"] = conn.execute(query).fetchone()[0]
+    return counts
+
+
+def dump_database(app: App, dest: Path) -> dict[str, int]:
+    """One custom-format archive and its tables' row counts, both read in one exported snapshot."""
+    try:
+        with _as_app(app) as conn:
+            conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            snapshot = conn.execute("SELECT pg_catalog.pg_export_snapshot()").fetchone()[0]
+            counts = row_counts(conn)
+            _run(["pg_dump", "--format=custom", "--compress=6", f"--snapshot={snapshot}", f"--file={dest}",
+                  f"--dbname={app.database}"], DUMP_FAILED, f"pg_dump of {app.database}", app_login(app))
+            conn.execute("COMMIT")
+    except psycopg.Error as e:
+        raise JobError(DUMP_FAILED, f"pg_dump of {app.database} failed: {str(e).strip()}") from None
+    return counts
 
 
 def dump_roles(dest: Path) -> None:
@@ -40,7 +85,7 @@ def dump_roles(dest: Path) -> None:
 
 
 def _admin() -> psycopg.Connection:
-    return psycopg.connect(dbname="postgres", autocommit=True)
+    return psycopg.connect(dbname="postgres", options="-c search_path=pg_catalog", autocommit=True)
 
 
 def check_roles_exist(apps: list[App]) -> None:
@@ -58,25 +103,39 @@ def _scratch_names(app: App) -> tuple[str, str]:
     return f"fleet_restore_{tag}", f"fleet_replaced_{tag}"
 
 
+def _restore_into(app: App, dump: Path, target: str) -> None:
+    """Create `target` for the app as deploy would, and pg_restore into it as the app's role."""
+    ident = sql.Identifier
+    with _admin() as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(ident(target)))
+        conn.execute(sql.SQL("CREATE DATABASE {} OWNER {} TEMPLATE template0")
+                     .format(ident(target), ident(app.role)))
+        # As deploy leaves an app database: other apps' roles (members of PUBLIC) cannot connect.
+        conn.execute(sql.SQL("REVOKE ALL ON DATABASE {} FROM PUBLIC").format(ident(target)))
+        conn.execute(sql.SQL("GRANT CONNECT, TEMPORARY ON DATABASE {} TO {}").format(ident(target), ident(app.role)))
+    try:
+        _run(["pg_restore", f"--dbname={target}", "--no-owner", "--exit-on-error", "--single-transaction",
+              str(dump)], RESTORE_FAILED, f"pg_restore of {app.database}", app_login(app))
+    except JobError:
+        drop_database(target)
+        raise
+
+
+def drop_database(name: str) -> None:
+    with _admin() as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
 def restore_database(app: App, dump: Path) -> None:
     """Restore into a fresh database, then swap it in: the live one is untouched until that succeeds.
 
     A fresh database (rather than pg_restore --clean) also removes tables created after the backup,
-    so the result equals the backup exactly. Objects end up owned by the app's role.
+    so the result equals the backup exactly. pg_restore logs in as the app's role, so every object
+    is owned by it and any function the dump runs (a CHECK, a default) has only the app's rights.
     """
     fresh, replaced = _scratch_names(app)
     ident = sql.Identifier
-    with _admin() as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(ident(fresh)))
-        conn.execute(sql.SQL("CREATE DATABASE {} OWNER {} TEMPLATE template0")
-                     .format(ident(fresh), ident(app.role)))
-    try:
-        _run(["pg_restore", f"--dbname={fresh}", "--no-owner", f"--role={app.role}", "--exit-on-error",
-              "--single-transaction", str(dump)], RESTORE_FAILED, f"pg_restore of {app.database}")
-    except JobError:
-        with _admin() as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(ident(fresh)))
-        raise
+    _restore_into(app, dump, fresh)
     with _admin() as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (app.database,)).fetchone()
         if exists:
@@ -89,3 +148,16 @@ def restore_database(app: App, dump: Path) -> None:
         conn.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(ident(fresh), ident(app.database)))
         if exists:
             conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(ident(replaced)))
+
+
+def verify_database(app: App, dump: Path) -> dict[str, int]:
+    """Restore into a scratch database (never the live one), count its rows, drop it; returns the counts."""
+    scratch = "fleet_verify_" + hashlib.sha256(app.database.encode()).hexdigest()[:10]
+    _restore_into(app, dump, scratch)
+    try:
+        with _as_app(app, scratch) as conn:
+            return row_counts(conn)
+    except psycopg.Error as e:
+        raise JobError(RESTORE_FAILED, f"counting rows of {app.database}'s scratch copy failed: {e}") from None
+    finally:
+        drop_database(scratch)

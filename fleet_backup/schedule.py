@@ -26,14 +26,24 @@ def next_run_after(expr: str, after: datetime) -> datetime:
 
 def run_schedule(expr: str, run_backup: Callable[[], int], *,
                  now: Callable[[], datetime] = lambda: datetime.now(UTC),
-                 sleep: Callable[[float], None] = time.sleep, max_runs: int | None = None) -> None:
-    """Sleep until each cron time and call `run_backup`; a failed run is logged and the loop goes on."""
+                 sleep: Callable[[float], None] = time.sleep, max_runs: int | None = None,
+                 verify: tuple[str, Callable[[], int]] | None = None) -> None:
+    """Sleep until each cron time and run what is due (backup, or the optional restore drill);
+    a failed run is logged and the loop goes on. Both due at once: the backup first."""
+    tasks = {"backup": (expr, run_backup)}
+    if verify:
+        tasks["verify"] = verify
+    start = now()
+    due_at = {name: next_run_after(e, start) for name, (e, _) in tasks.items()}
     runs = 0
     while max_runs is None or runs < max_runs:
-        due = next_run_after(expr, now())
-        log.info("schedule: next backup at %s", due.isoformat())
+        name = min(due_at, key=lambda n: (due_at[n], n != "backup"))
+        due = due_at[name]
+        log.info("schedule: next %s at %s", name, due.isoformat())
         while (left := (due - now()).total_seconds()) > 0:
             sleep(min(left, 300))  # wake regularly so clock jumps (suspend, NTP) do not overshoot much
-        code = run_backup()
-        log.info("schedule: backup finished with exit code %d", code)
+        code = tasks[name][1]()
+        log.info("schedule: %s finished with exit code %d", name, code)
+        # A run longer than the interval skips the times it overlapped; the other task keeps its time.
+        due_at[name] = next_run_after(tasks[name][0], max(due, now()))
         runs += 1

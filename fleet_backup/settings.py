@@ -8,7 +8,20 @@ from dataclasses import dataclass
 
 from fleet_backup.errors import CONFIG, JobError
 
-APP_NAME = re.compile(r"^[a-z][a-z0-9-]*$")
+APP_NAME = re.compile(r"[a-z][a-z0-9-]*")  # always fullmatch: '$' would let a trailing newline through
+# http(s)://host[:port][/path]; no user:password (credentials come in their own variables), no spaces.
+_URL = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[^\s@]*)?")
+
+
+def _url(env: Mapping[str, str], name: str) -> str | None:
+    """An endpoint URL, or None if unset; the value is not echoed: a mistaken one may hold a password."""
+    value = (env.get(name) or "").strip()
+    if not value:
+        return None
+    if not _URL.fullmatch(value):
+        raise JobError(CONFIG, f"{name} must be an http(s) URL like http://host:port, without user:password "
+                               "(credentials go in their own variables); the value is not shown")
+    return value
 
 
 @dataclass(frozen=True)
@@ -22,6 +35,11 @@ class App:
     @property
     def role(self) -> str:
         return self.database
+
+    @property
+    def password_env(self) -> str:
+        """The variable holding the app role's own password: its dump and restore run as that role."""
+        return "APP_DB_PASSWORD_" + self.name.upper().replace("-", "_")
 
     @property
     def collection_prefix(self) -> str:
@@ -43,6 +61,17 @@ class FilesSource:
         return self.prefix_template.replace("{app}", app.name)
 
 
+COPY_CREDENTIALS = ("BACKUP_COPY_AWS_ACCESS_KEY_ID", "BACKUP_COPY_AWS_SECRET_ACCESS_KEY")
+
+
+@dataclass(frozen=True)
+class CopyTarget:
+    """The second bucket every run is copied to (another store or region); keys in BACKUP_COPY_AWS_*."""
+    bucket: str
+    endpoint: str | None
+    region: str
+
+
 @dataclass(frozen=True)
 class Settings:
     stack: str
@@ -56,14 +85,24 @@ class Settings:
     lock_stale_seconds: int
     work_dir: str | None
     files: FilesSource | None = None
+    state_file: str = "/var/lib/fleet-backup/state.json"
+    keep_last: int | None = None
+    metrics_address: str = "0.0.0.0"
+    metrics_port: int | None = None
+    copy_to: CopyTarget | None = None
+    object_lock: bool = False
+    file_workers: int = 8
 
-    @staticmethod
-    def require_postgres(env: Mapping[str, str] | None = None) -> None:
-        """backup/restore need the admin connection; libpq reads these variables itself."""
+    def require_postgres(self, env: Mapping[str, str] | None = None) -> None:
+        """backup/restore need the job's own login and each app role's; libpq reads PG* itself."""
         env = os.environ if env is None else env
         for name in ("PGHOST", "PGUSER"):
             if not env.get(name, "").strip():
-                raise JobError(CONFIG, f"{name} is not set; backup and restore need the PostgreSQL admin login")
+                raise JobError(CONFIG, f"{name} is not set; backup and restore need the job's PostgreSQL login")
+        missing = [a.password_env for a in self.apps if not env.get(a.password_env)]
+        if missing:
+            raise JobError(CONFIG, f"{', '.join(missing)} not set: each app's dump and restore run as the app's "
+                                   "own database role, with its password")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -76,24 +115,31 @@ class Settings:
             return value
 
         stack = required("BACKUP_STACK")
-        if not re.match(r"^[A-Za-z0-9][A-Za-z0-9._-]*$", stack):
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", stack):
             raise JobError(CONFIG, f"BACKUP_STACK={stack!r} may only hold letters, digits, '.', '_', '-'")
         apps = tuple(App(a.strip()) for a in required("BACKUP_APPS").split(",") if a.strip())
         for app in apps:
-            if not APP_NAME.match(app.name) or len(app.database) > 63:
+            if not APP_NAME.fullmatch(app.name) or len(app.database) > 63:
                 raise JobError(CONFIG, f"BACKUP_APPS: {app.name!r} is not an app name "
                                        "([a-z][a-z0-9-]*, at most 53 characters)")
         if len({a.database for a in apps}) != len(apps):
             raise JobError(CONFIG, "BACKUP_APPS lists an app twice (or two names that map to one database)")
         prefix = env.get("BACKUP_S3_PREFIX") or f"backups/{stack}/"
-        if not prefix.endswith("/") or prefix.startswith("/"):
+        if not prefix.endswith("/") or prefix.startswith("/") or ".." in prefix.split("/"):
             raise JobError(CONFIG, f"BACKUP_S3_PREFIX={prefix!r} must look like 'backups/<stack>/'")
         stale = env.get("BACKUP_LOCK_STALE_SECONDS", "21600")
         if not stale.isdigit() or int(stale) <= 0:
             raise JobError(CONFIG, f"BACKUP_LOCK_STALE_SECONDS={stale!r} must be a positive integer")
+        keep_last = env.get("BACKUP_KEEP_LAST", "").strip()
+        if keep_last and not (keep_last.isdigit() and int(keep_last) > 0):
+            raise JobError(CONFIG, f"BACKUP_KEEP_LAST={keep_last!r} must be a positive integer (runs to keep)")
+        metrics_port = env.get("BACKUP_METRICS_PORT", "").strip()
+        if metrics_port and not (metrics_port.isdigit() and 0 < int(metrics_port) < 65536):
+            raise JobError(CONFIG, f"BACKUP_METRICS_PORT={metrics_port!r} must be a TCP port (1-65535)")
+        _url(env, "BACKUP_WEBHOOK_URL")  # checked here, read where it is used: a secret stays out of Settings
         files = _files_source(env)
         bucket = required("BACKUP_S3_BUCKET")
-        endpoint = env.get("BACKUP_S3_ENDPOINT") or None
+        endpoint = _url(env, "BACKUP_S3_ENDPOINT")
         if files and (files.bucket, files.endpoint) == (bucket, endpoint):
             # One bucket for both: an app prefix overlapping the backups would copy (or prune) backups.
             for app in apps:
@@ -108,12 +154,69 @@ class Settings:
             region=env.get("BACKUP_S3_REGION") or "us-east-1",
             prefix=prefix,
             apps=apps,
-            qdrant_url=(env.get("QDRANT_URL") or "").rstrip("/") or None,
+            qdrant_url=(_url(env, "QDRANT_URL") or "").rstrip("/") or None,
             lock_file=env.get("BACKUP_LOCK_FILE") or "/var/lock/fleet-backup.lock",
             lock_stale_seconds=int(stale),
             work_dir=env.get("BACKUP_WORK_DIR") or None,
             files=files,
+            state_file=env.get("BACKUP_STATE_FILE") or "/var/lib/fleet-backup/state.json",
+            keep_last=int(keep_last) if keep_last else None,
+            metrics_address=env.get("BACKUP_METRICS_ADDRESS") or "0.0.0.0",
+            metrics_port=int(metrics_port) if metrics_port else None,
+            copy_to=_copy_target(env, bucket, endpoint),
+            object_lock=_flag(env, "BACKUP_S3_OBJECT_LOCK"),
+            file_workers=_workers(env),
         )
+
+
+def signing_key(env: Mapping[str, str] | None = None) -> bytes:
+    """BACKUP_SIGNING_KEY: signs each run's manifest; kept in stack secrets, never in the bucket."""
+    env = os.environ if env is None else env
+    key = env.get("BACKUP_SIGNING_KEY", "")
+    if len(key) < 32:
+        raise JobError(CONFIG, "BACKUP_SIGNING_KEY is " + ("not set" if not key else "shorter than 32 characters")
+                       + "; it signs every manifest (a stack secret, the same for backup and restore)")
+    return key.encode()
+
+
+def encryption_key(env: Mapping[str, str] | None = None) -> bytes | None:
+    """BACKUP_ENCRYPTION_KEY (optional): every object is encrypted with a key derived from it."""
+    env = os.environ if env is None else env
+    secret = env.get("BACKUP_ENCRYPTION_KEY", "")
+    if not secret:
+        return None
+    if len(secret) < 32:
+        raise JobError(CONFIG, "BACKUP_ENCRYPTION_KEY is shorter than 32 characters; use a long random secret")
+    from fleet_backup.crypto import derive_key
+    return derive_key(secret)
+
+
+def _workers(env: Mapping[str, str]) -> int:
+    value = env.get("BACKUP_FILE_WORKERS", "8").strip()
+    if not (value.isdigit() and 1 <= int(value) <= 64):
+        raise JobError(CONFIG, f"BACKUP_FILE_WORKERS={value!r} must be a whole number from 1 to 64")
+    return int(value)
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    value = env.get(name, "").strip().lower()
+    if value not in ("", "true", "false"):
+        raise JobError(CONFIG, f"{name}={value!r} must be true or false")
+    return value == "true"
+
+
+def _copy_target(env: Mapping[str, str], bucket: str, endpoint: str | None) -> CopyTarget | None:
+    copy_bucket = env.get("BACKUP_COPY_S3_BUCKET", "").strip()
+    if not copy_bucket:
+        return None
+    given = [n for n in COPY_CREDENTIALS if env.get(n)]
+    if len(given) == 1:
+        raise JobError(CONFIG, f"{given[0]} is set but not the other of {', '.join(COPY_CREDENTIALS)}; set both, "
+                               "or neither (boto3's default credential chain)")
+    target = CopyTarget(copy_bucket, _url(env, "BACKUP_COPY_S3_ENDPOINT"), env.get("BACKUP_COPY_S3_REGION") or "us-east-1")
+    if (target.bucket, target.endpoint) == (bucket, endpoint):
+        raise JobError(CONFIG, "BACKUP_COPY_S3_BUCKET is the backup bucket itself; the copy must go elsewhere")
+    return target
 
 
 def _files_source(env: Mapping[str, str]) -> FilesSource | None:
@@ -137,5 +240,5 @@ def _files_source(env: Mapping[str, str]) -> FilesSource | None:
             or "{" in template.replace("{app}", "") or "}" in template.replace("{app}", "")):
         raise JobError(CONFIG, f"FILES_S3_PREFIX_TEMPLATE={template!r} must contain {{app}}, end in '/' and "
                                "not start with '/', e.g. 'apps/{app}/'")
-    return FilesSource(bucket=bucket, endpoint=env.get("FILES_S3_ENDPOINT") or None,
+    return FilesSource(bucket=bucket, endpoint=_url(env, "FILES_S3_ENDPOINT"),
                        region=env.get("FILES_S3_REGION") or "us-east-1", prefix_template=template)

@@ -38,6 +38,7 @@ VERSIONING = "aws:s3/bucketVersioning:BucketVersioning"
 PUBLIC_ACCESS_BLOCK = "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"
 ENCRYPTION = "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
 BACKUP_BUCKET = "openwebui-fleet:index:BackupBucket"
+OBJECT_LOCK = "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration"
 
 # ---------------------------------------------------------------------------------------------
 # Images: a tag that names one release, or a digest (which tags float: image_refs.py).
@@ -209,6 +210,14 @@ def declared_features(bucket: PolicyResource) -> dict[str, bool] | None:
     return {k: bool(features.get(k)) for k in BUCKET_FEATURES} if isinstance(features, Mapping) else None
 
 
+def _declares_object_lock(bucket: PolicyResource) -> bool:
+    parent = bucket.parent
+    if parent is None or parent.resource_type != BACKUP_BUCKET:
+        return False
+    features = _get(parent.props, "features")
+    return isinstance(features, Mapping) and bool(features.get("objectLock"))
+
+
 def validate_backup_buckets(args: StackValidationArgs, report_violation: ReportViolation) -> None:
     resources: list[PolicyResource] = list(args.resources)
     for bucket in (r for r in resources if r.resource_type == BUCKET):
@@ -227,6 +236,10 @@ def validate_backup_buckets(args: StackValidationArgs, report_violation: ReportV
             required = [f for f, on in declared.items() if on]
         else:
             required = []  # an S3-compatible store: what it implements is the stack config's business
+        # Object Lock (backup.lockDays) is opt-in on every store: required wherever it is declared.
+        if _declares_object_lock(bucket) and not attached(OBJECT_LOCK):
+            report_violation(f"bucket {label} has no BucketObjectLockConfiguration (objectLock is declared by "
+                             "its BackupBucket: backup.lockDays)", bucket.urn)
         for feature in required:
             if not attached(BUCKET_FEATURES[feature]):
                 where = "on AWS" if endpoint is None else f"declared by its BackupBucket for {endpoint}"

@@ -118,13 +118,16 @@ def test_adding_an_app_creates_its_database_secrets_and_replicas_and_replaces_th
     diff = diffs["add an app"]
     assert diff.names("create") == {"docs-database", "docs-secret-key", "docs-db-password", "docs-analytics-password",
                                     "docs-master-1", "docs-master-1-data"}
-    # Both jobs list the apps (BACKUP_APPS, ANALYTICS_APPS): a new app restarts them (replaced).
-    assert diff.names("replace") == {"lb-config", "backup", "analytics"}
+    # Both jobs list the apps (BACKUP_APPS, ANALYTICS_APPS) and the backup job gets each app's DB password: a
+    # new app restarts them (replaced); the backup role is re-applied with membership in the new app's role.
+    assert diff.names("replace") == {"lb-config", "backup", "analytics", "backup-database-role"}
     assert diff.names("update") == diff.names("delete") == set()
     (backup,) = [c for c in diff.of("replace") if c.name == "backup"]
-    assert backup.keys == ("envs [secret] (BACKUP_APPS)",)
+    assert backup.keys == ("envs [secret] (APP_DB_PASSWORD_DOCS, BACKUP_APPS)",)
     (analytics,) = [c for c in diff.of("replace") if c.name == "analytics"]
     assert analytics.keys == ("envs [secret] (ANALYTICS_APPS, ANALYTICS_PASSWORD_DOCS)",)
+    (role,) = [c for c in diff.of("replace") if c.name == "backup-database-role"]
+    assert role.keys == ("envs [secret] (APP_ROLES)",)
 
 
 def test_bumping_one_apps_image_replaces_every_replica_of_it_and_nothing_of_other_apps(
@@ -198,8 +201,8 @@ def test_plan_diff_cli_prints_counts_table_and_nginx_diff(prod: Evaluation, tmp_
     result = _run("prod", "--old", str(PROJECT_DIR / "Pulumi.prod.yaml"), "--new", str(new))
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    assert "6 to create, 3 to replace, 0 to update, 0 to delete" in out
-    assert "envs [secret] (BACKUP_APPS)" in out and "+    upstream app_docs {" in out
+    assert "6 to create, 4 to replace, 0 to update, 0 to delete" in out
+    assert "envs [secret] (APP_DB_PASSWORD_DOCS, BACKUP_APPS)" in out and "+    upstream app_docs {" in out
     assert "MOCK-GENERATED-SECRET" not in out and "mock-secret:" not in out
 
 

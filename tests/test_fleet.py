@@ -24,11 +24,12 @@ def test_both_stacks_evaluate_without_error_and_register_each_urn_once(stack: Ev
 
 def test_prod_places_services_on_shared_node_and_replicas_where_config_says(prod: Evaluation) -> None:
     per_node = Counter(node_of(prod, c) for c in prod.of_type(CONTAINER))
-    # shared: 4 services + bucket init + backup and report jobs + one database bootstrap per app
-    # master also runs the load balancer and its config step
-    assert per_node == {"shared": 7 + 2, "master": 2 + 2, "slave1": 2}
+    # shared: 4 services + bucket init + backup job, its database role and the report job + one database
+    # bootstrap per app; master also runs the load balancer and its config step
+    assert per_node == {"shared": 8 + 2, "master": 2 + 2, "slave1": 2}
     assert {c.name for c in prod.of_type(CONTAINER) if node_of(prod, c) == "shared"} == \
-        SHARED_SERVICE_CONTAINERS | {"backup", "analytics", "chat-database", "research-database"}
+        SHARED_SERVICE_CONTAINERS | {"backup", "backup-database-role", "analytics", "chat-database",
+                                     "research-database"}
     assert sorted(c.name for c in replicas_of(prod, "chat")) == ["chat-master-1", "chat-slave1-1", "chat-slave1-2"]
     assert [c.name for c in replicas_of(prod, "research")] == ["research-master-1"]
 
@@ -227,7 +228,7 @@ def test_external_services_deploy_no_service_containers_and_use_configured_endpo
     ev = evaluate("prod", config)
     assert ev.error is None
     shared = {c.name for c in ev.of_type(CONTAINER) if node_of(ev, c) == "shared"}
-    assert shared == {"chat-database", "research-database", "backup", "analytics"}
+    assert shared == {"chat-database", "research-database", "backup", "backup-database-role", "analytics"}
     assert not [v for v in ev.of_type(VOLUME) if v.name in ("shared-postgres-data", "shared-redis-data")]
     e = env(replicas_of(ev, "chat")[0])
     assert e["DATABASE_URL"] == "postgresql://openwebui_chat:MOCK-GENERATED-SECRET-chat-db-password@db.internal:5432/openwebui_chat"

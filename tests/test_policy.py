@@ -20,6 +20,7 @@ from policy.fleet_policies import (
     BUCKET,
     ENCRYPTION,
     LIFECYCLE,
+    OBJECT_LOCK,
     POLICIES,
     PUBLIC_ACCESS_BLOCK,
     VERSIONING,
@@ -230,6 +231,25 @@ def test_aws_stack_evaluated_by_the_program_passes() -> None:
     ev = evaluate("prod", config)
     assert ev.error is None, ev.error
     assert {r.type for r in ev.resources} >= set(ALL_FEATURES)
+    assert run(validate_backup_buckets, stack_args(ev)) == []
+
+
+def test_a_bucket_whose_component_declares_object_lock_needs_its_lock_configuration() -> None:
+    declared = {"versioning": True, "encryption": True, "publicAccessBlock": True, "objectLock": True}
+    found = run(validate_backup_buckets, bucket_stack(aws_provider(), ALL_FEATURES, declared))
+    assert len(found) == 1 and "has no BucketObjectLockConfiguration" in found[0][0]
+    assert run(validate_backup_buckets, bucket_stack(aws_provider(), [*ALL_FEATURES, OBJECT_LOCK], declared)) == []
+    assert run(validate_backup_buckets, bucket_stack(aws_provider(), ALL_FEATURES)) == []  # opt-in
+
+
+def test_lock_days_on_aws_declares_a_compliance_lock_that_the_policy_accepts() -> None:
+    config = stack_config("prod")
+    backup = {k: v for k, v in config["backup"].items() if k not in ("provider", "endpoint", "region")}
+    config["backup"] = {**backup, "region": "eu-central-1", "lockDays": 14}
+    ev = evaluate("prod", config)
+    assert ev.error is None, ev.error
+    (lock,) = ev.of_type(OBJECT_LOCK)
+    assert lock.inputs["rule"]["defaultRetention"] == {"mode": "COMPLIANCE", "days": 14}
     assert run(validate_backup_buckets, stack_args(ev)) == []
 
 

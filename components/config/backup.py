@@ -4,11 +4,11 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import dataclass
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import field_validator, model_validator
+from pydantic import Field, Strict, field_validator, model_validator
 
-from components.config.types import Invalid, Model
+from components.config.types import Invalid, Model, Port
 from fleet_backup.schedule import validate_cron
 
 ProviderName = Literal["aws", "minio", "generic"]
@@ -23,12 +23,14 @@ class ProviderFeatures:
     encryption: bool  # default server-side encryption (SSE-S3)
     public_access_block: bool
     transitions: bool  # lifecycle transitions to other storage classes
+    object_lock: bool = False  # S3 Object Lock enabled on an existing versioned bucket
 
 
 # MinIO: versioning yes; SSE-S3 needs a KMS (KES) and transitions need remote tiers, so both off.
 # generic: assume only the core object + lifecycle-expiration API (e.g. Hetzner, Ceph RGW).
 PROVIDER_FEATURES: dict[str, ProviderFeatures] = {
-    "aws": ProviderFeatures(versioning=True, encryption=True, public_access_block=True, transitions=True),
+    "aws": ProviderFeatures(versioning=True, encryption=True, public_access_block=True, transitions=True,
+                            object_lock=True),
     "minio": ProviderFeatures(versioning=True, encryption=False, public_access_block=False, transitions=False),
     "generic": ProviderFeatures(versioning=False, encryption=False, public_access_block=False,
                                 transitions=False),
@@ -62,6 +64,21 @@ def _default_retention() -> tuple[RetentionRule, ...]:
     return (RetentionRule(prefix="backups/", days=30, noncurrent_days=7),)
 
 
+class CopyTo(Model):
+    """A second bucket (another store or region) every run is copied to and verified in."""
+    bucket: str
+    endpoint: str | None = None  # absent = AWS
+    region: str = "us-east-1"
+
+    @field_validator("endpoint")
+    @classmethod
+    def _endpoint(cls, v: str | None) -> str | None:
+        if v is not None and not re.fullmatch(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?/?", v):
+            raise Invalid("", f"{v!r} is not a URL; use https://<host>[:port] (keys go in backupCopyAccessKeyId "
+                              "and backupCopySecretAccessKey)")
+        return v
+
+
 class BackupSpec(Model):
     """Where backups go, when they run and how long they are kept."""
     bucket: str
@@ -73,6 +90,15 @@ class BackupSpec(Model):
     region: str = "us-east-1"
     schedule: str = "0 2 * * *"
     retention: tuple[RetentionRule, ...] = _default_retention()
+    # After each successful run, delete all but the newest N runs (never the newest verified one).
+    keep_last: Annotated[int, Strict(), Field(ge=1, le=10000)] | None = None
+    # When to run a restore drill (`verify`) on the latest backup, e.g. "0 5 * * 0"; None = never.
+    verify_schedule: str | None = None
+    # The job's Prometheus metrics, published on the shared node's address.
+    metrics_port: Port = 9464
+    # S3 Object Lock (COMPLIANCE): every object version is undeletable for this many days.
+    lock_days: Annotated[int, Strict(), Field(ge=1, le=36500)] | None = None
+    copy_to: CopyTo | None = None
 
     @property
     def features(self) -> ProviderFeatures:
@@ -92,9 +118,11 @@ class BackupSpec(Model):
             return v
         raise Invalid("", f"{v!r} looks like an IP address, which S3 rejects; choose a name")
 
-    @field_validator("schedule")
+    @field_validator("schedule", "verify_schedule")
     @classmethod
-    def _cron(cls, v: str) -> str:
+    def _cron(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
         try:
             return validate_cron(v)  # the job's own check: what passes here, the job accepts
         except ValueError:
@@ -113,6 +141,18 @@ class BackupSpec(Model):
                 raise Invalid("endpoint", f"{self.endpoint!r} is not a URL; use https://<host>[:port]")
         if not self.retention:
             raise Invalid("retention", "is empty; add at least one rule, e.g. {prefix: backups/, days: 30}")
+        if self.lock_days is not None:
+            if not self.features.object_lock:
+                raise Invalid("lockDays", f"provider {self.provider!r} has no S3 Object Lock here; remove lockDays "
+                                          "(AWS supports it; MinIO only on buckets created with locking)")
+            short = [i for i, r in enumerate(self.retention) if r.days < self.lock_days]
+            if short:
+                raise Invalid("lockDays", f"{self.lock_days} is longer than retention[{short[0]}].days "
+                                          f"({self.retention[short[0]].days}): objects could not expire when "
+                                          "their rule says; make lockDays at most the shortest retention")
+        if self.copy_to is not None and (self.copy_to.bucket, self.copy_to.endpoint) == (self.bucket, self.endpoint):
+            raise Invalid("copyTo.bucket", f"{self.copy_to.bucket!r} is the backup bucket itself; the copy must go "
+                                           "to another bucket or store")
         seen_ids: dict[str, int] = {}
         for i, rule in enumerate(self.retention):
             self._check_rule(f"retention[{i}]", rule)

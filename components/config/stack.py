@@ -22,7 +22,8 @@ PROJECT = "openwebui-fleet"
 # Config keys that hold secrets; each is read with get_secret and never lands in the model.
 SECRET_KEYS = ("postgresPassword", "redisPassword", "qdrantApiKey", "objectStorageAccessKey",
                "objectStorageSecretKey", "appSecrets", "sshPrivateKey", "backupAccessKeyId",
-               "backupSecretAccessKey", "lbTlsCertificate", "lbTlsKey")
+               "backupSecretAccessKey", "lbTlsCertificate", "lbTlsKey", "backupSigningKey", "backupWebhookUrl",
+               "backupEncryptionKey", "backupCopyAccessKeyId", "backupCopySecretAccessKey")
 
 
 def parse_fleet(raw: dict[str, Any], secret_keys: set[str], app_secrets: dict[str, Any]) -> FleetSpec:

@@ -27,3 +27,12 @@ def render_lifecycle_rules(backup: BackupSpec) -> list[dict[str, Any]]:
             rule["Transitions"] = [{"Days": t.days, "StorageClass": t.storage_class} for t in r.transitions]
         rules.append(rule)
     return rules
+
+
+def render_object_lock(backup: BackupSpec) -> dict[str, Any] | None:
+    """The bucket's Object Lock configuration in the S3 API shape (None without lockDays): COMPLIANCE,
+    so no key (the job's or a thief's, not even the account root) deletes a version before it ends."""
+    if backup.lock_days is None:
+        return None
+    return {"ObjectLockEnabled": "Enabled",
+            "Rule": {"DefaultRetention": {"Mode": "COMPLIANCE", "Days": backup.lock_days}}}

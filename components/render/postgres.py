@@ -78,3 +78,38 @@ def postgres_server_command(settings: dict[str, str]) -> list[str]:
     for name, value in sorted(settings.items()):
         command += ["-c", f"{name}={value}"]
     return command
+
+
+BACKUP_ROLE = "fleet_backup"
+
+# The backup job's own login. It dumps and restores each app as the app's role (with that role's
+# password), so its own role only creates, renames and drops app databases and ends their sessions:
+# that takes CREATEDB and membership in each app role, never SUPERUSER or CREATEROLE. The password
+# comes from the environment (\getenv), not from argv.
+BACKUP_ROLE_SQL = r"""\set ON_ERROR_STOP on
+\getenv password BACKUP_DB_PASSWORD
+SELECT format('CREATE ROLE %I LOGIN', :'role')
+ WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = :'role') \gexec
+ALTER ROLE :"role" WITH LOGIN NOSUPERUSER CREATEDB NOCREATEROLE INHERIT NOREPLICATION NOBYPASSRLS
+  PASSWORD :'password';
+SELECT format('GRANT %I TO %I', app, :'role')
+  FROM unnest(string_to_array(:'app_roles', ',')) AS app \gexec
+-- An app removed from the stack: its role stays (its data may be wanted), the job's reach goes.
+SELECT format('REVOKE %I FROM %I', granted.rolname, :'role')
+  FROM pg_auth_members m JOIN pg_roles granted ON granted.oid = m.roleid
+  JOIN pg_roles member ON member.oid = m.member
+ WHERE member.rolname = :'role' AND granted.rolname <> ALL (string_to_array(:'app_roles', ',')) \gexec
+"""
+
+
+def backup_role_command(script_path: str) -> list[str]:
+    """psql command line for the backup role's one-shot container (passwords from its environment)."""
+    return ["sh", "-c", 'exec psql -X -q -v ON_ERROR_STOP=1 -v role="$BACKUP_ROLE" -v app_roles="$APP_ROLES" '
+                        f'-f {script_path}']
+
+
+def backup_role_env(apps: list[str], host: str, port: int, admin_user: str) -> dict[str, str]:
+    """Non-secret environment of that container (PGPASSWORD and BACKUP_DB_PASSWORD are added as secrets)."""
+    return {"PGHOST": host, "PGPORT": str(port), "PGUSER": admin_user, "PGDATABASE": "postgres",
+            "BACKUP_ROLE": BACKUP_ROLE, "APP_ROLES": ",".join(app_database(a)[0] for a in sorted(apps)),
+            "PGCONNECT_TIMEOUT": "10"}

@@ -8,7 +8,7 @@ import pytest
 
 from components.render.postgres import app_database
 from fleet_backup.settings import App as JobApp
-from fleet_backup.settings import Settings
+from fleet_backup.settings import Settings, signing_key
 from fleet_queries import CONTAINER, env, node_of, plaintext_leaks, replicas_of, secret_needles
 from plan.engine import BUCKET, IMAGE, PROJECT_DIR, Evaluation, evaluate, is_secret
 from project_copy import copy_project, evaluate_copies
@@ -31,9 +31,36 @@ def test_backup_job_runs_on_the_shared_node_on_its_schedule_for_every_app(stack:
 
 def test_the_job_reads_the_env_the_program_gives_it(stack: Evaluation) -> None:
     """The job's own settings parser accepts exactly the environment the container gets."""
-    settings = Settings.from_env(env(stack.named("backup", CONTAINER)))
+    job_env = env(stack.named("backup", CONTAINER))
+    settings = Settings.from_env(job_env)
     assert [a.name for a in settings.apps] == sorted(stack.config["apps"])
     assert settings.prefix == f"backups/{stack.stack}/"
+    settings.require_postgres(job_env)  # its own login and every app's password are there
+    assert len(signing_key(job_env)) >= 32
+
+
+def test_the_job_logs_in_as_its_own_role_and_dumps_each_app_with_that_apps_password(stack: Evaluation) -> None:
+    job_env = env(stack.named("backup", CONTAINER))
+    role = stack.named("backup-database-role", CONTAINER)
+    admin = env(stack.named("shared-postgres", CONTAINER))
+    assert job_env["PGUSER"] == "fleet_backup" != admin["POSTGRES_USER"]
+    assert job_env["PGPASSWORD"] == env(role)["BACKUP_DB_PASSWORD"] != admin["POSTGRES_PASSWORD"]
+    assert env(role)["APP_ROLES"].split(",") == ["openwebui_" + a.replace("-", "_") for a in sorted(stack.config["apps"])]
+    assert stack.named("backup-database-role", CONTAINER).urn in stack.named("backup", CONTAINER).dependencies
+    for app in stack.config["apps"]:
+        url = env(replicas_of(stack, app)[0])["DATABASE_URL"]
+        password = url.split("://", 1)[1].split("@", 1)[0].split(":", 1)[1]
+        assert job_env[JobApp(app).password_env] == password
+
+
+def test_the_job_is_healthchecked_and_publishes_its_metrics_on_the_shared_nodes_address(stack: Evaluation) -> None:
+    job = stack.named("backup", CONTAINER)
+    assert job.inputs["healthcheck"]["tests"] == ["CMD", "python", "-m", "fleet_backup", "health"]
+    (port,) = job.inputs["ports"]
+    node = stack.config["nodes"][stack.config["sharedServices"]["node"]]
+    assert port["ip"] == node.get("address", node.get("host"))
+    assert port["external"] == stack.config["backup"].get("metricsPort", 9464) and port["internal"] == 9464
+    assert env(job)["BACKUP_METRICS_PORT"] == "9464"
 
 
 # Written out: the role and database each app gets, and where its uploaded files live.
@@ -132,3 +159,41 @@ def test_only_an_edit_to_the_jobs_files_changes_the_image_tag(backup_tags: dict[
     assert backup_tags["unedited elsewhere"] == backup_tags["unedited"], "the tag is content, not path"
     changed = {edit for edit in EDITS if backup_tags[edit] != backup_tags["unedited"]}
     assert changed == {edit for edit, (_, rebuilds) in EDITS.items() if rebuilds}
+
+
+def test_keep_last_and_verify_schedule_reach_the_job(local: Evaluation) -> None:
+    config = copy.deepcopy(local.config)
+    config["backup"] = {**config["backup"], "keepLast": 7, "verifySchedule": "0 5 * * 0"}
+    job = evaluate("local", config).named("backup", CONTAINER)
+    assert env(job)["BACKUP_KEEP_LAST"] == "7"
+    assert "BACKUP_COPY_S3_BUCKET" not in env(job)
+    assert job.inputs["command"][-2:] == ["--verify-cron", "0 5 * * 0"]
+    assert "BACKUP_KEEP_LAST" not in env(local.named("backup", CONTAINER))
+
+
+def test_webhook_encryption_and_signing_keys_from_stack_secrets_reach_the_job_only_as_secrets(prod: Evaluation) -> None:
+    config = copy.deepcopy(prod.config)
+    for key in ("backupWebhookUrl", "backupEncryptionKey", "backupSigningKey"):
+        config[key] = {"secure": f"placeholder-{key}"}
+    ev = evaluate("prod", config)
+    job = ev.named("backup", CONTAINER)
+    e = env(job)
+    assert {e["BACKUP_WEBHOOK_URL"], e["BACKUP_ENCRYPTION_KEY"], e["BACKUP_SIGNING_KEY"]} <= {
+        v for v in e.values() if v.startswith("mock-secret:")}
+    assert "backup-signing-key" not in {r.name for r in ev.resources}  # given, so not generated
+    assert is_secret(job.raw_inputs["envs"]) and plaintext_leaks(job.raw_inputs, secret_needles(ev)) == []
+    assert "BACKUP_ENCRYPTION_KEY" not in env(prod.named("backup", CONTAINER))  # off unless given
+
+
+def test_copy_to_reaches_the_job_with_its_own_keys_as_secrets(prod: Evaluation) -> None:
+    config = copy.deepcopy(prod.config)
+    config["backup"] = {**config["backup"], "copyTo": {"bucket": "offsite-b", "endpoint": "https://s3.example.net",
+                                                       "region": "eu-west-1"}}
+    config["backupCopyAccessKeyId"] = {"secure": "copy-id"}
+    config["backupCopySecretAccessKey"] = {"secure": "copy-secret"}
+    ev = evaluate("prod", config)
+    e = env(ev.named("backup", CONTAINER))
+    assert (e["BACKUP_COPY_S3_BUCKET"], e["BACKUP_COPY_S3_ENDPOINT"], e["BACKUP_COPY_S3_REGION"]) == (
+        "offsite-b", "https://s3.example.net", "eu-west-1")
+    assert e["BACKUP_COPY_AWS_ACCESS_KEY_ID"].startswith("mock-secret:")
+    assert Settings.from_env(e).copy_to is not None

@@ -15,6 +15,12 @@ def test_minimal_config_gets_aws_defaults_and_a_30_day_rule_for_all_backups():
     assert [(r.prefix, r.days, r.rule_id) for r in c.retention] == [("backups/", 30, "expire-backups")]
 
 
+def test_count_retention_drills_and_metrics_port_are_read_from_their_keys():
+    c = load_backup_config({"bucket": "b-ok", "keepLast": 14, "verifySchedule": "0 5 * * 0", "metricsPort": 9500})
+    assert (c.keep_last, c.verify_schedule, c.metrics_port) == (14, "0 5 * * 0", 9500)
+    assert load_backup_config({"bucket": "b-ok"}).keep_last is None
+
+
 def test_camel_case_stack_keys_map_to_snake_case_attributes():
     c = load_backup_config({"bucket": "b-ok", "retention": [GOOD_RULE]})
     assert c.retention[0].noncurrent_days == 7 and c.retention[0].transitions[0].storage_class == "GLACIER_IR"
@@ -64,6 +70,18 @@ def _rule(**change):
     ({"bucket": "192.168.1.1"}, "backup.bucket", "looks like an IP address"),
     ({"bucket": "xn--bucket"}, "backup.bucket", "reserves"),
     ({}, "backup.bucket", "required key is missing"),
+    ({"bucket": "b-ok", "keepLast": 0}, "backup.keepLast", "greater than or equal to 1"),
+    ({"bucket": "b-ok", "keepLast": True}, "backup.keepLast", ""),
+    ({"bucket": "b-ok", "keepLast": "5"}, "backup.keepLast", ""),
+    ({"bucket": "b-ok", "verifySchedule": "weekly"}, "backup.verifySchedule", "not a 5-field cron"),
+    ({"bucket": "b-ok", "metricsPort": 70000}, "backup.metricsPort", ""),
+    ({"bucket": "b-ok", "provider": "minio", "endpoint": "http://minio:9000", "lockDays": 7}, "backup.lockDays",
+     "provider 'minio' has no S3 Object Lock"),
+    ({"bucket": "b-ok", "lockDays": 31}, "backup.lockDays", "31 is longer than retention[0].days (30)"),
+    ({"bucket": "b-ok", "lockDays": 0}, "backup.lockDays", "greater than or equal to 1"),
+    ({"bucket": "b-ok", "copyTo": {"bucket": "b-ok"}}, "backup.copyTo.bucket", "is the backup bucket itself"),
+    ({"bucket": "b-ok", "copyTo": {"bucket": "other", "endpoint": "https://k:s@x.example"}}, "backup.copyTo.endpoint",
+     "is not a URL"),
 ])
 def test_bad_backup_setting_is_rejected_with_one_message_naming_the_key(raw, key, fragment):
     with pytest.raises(BackupConfigError) as err:

@@ -4,120 +4,15 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
-import os
-import subprocess
-import sys
-import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
-import boto3
 import psycopg
 import pytest
 
-from appdata import create_app, drop_database, fingerprint
-from plan.engine import PROJECT_DIR
-from qdrant_stub import QdrantState, qdrant_stub
-from realservices import Postgres, moto_s3_server, postgres_server, require_binary, wait_until
-
-REPO = PROJECT_DIR
-APPS = ("chat", "docs-team")
-
-
-@pytest.fixture(scope="module")
-def pg() -> Iterator[Postgres]:
-    with postgres_server() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def s3_endpoint() -> Iterator[str]:
-    with moto_s3_server() as url:
-        yield url
-
-
-@pytest.fixture
-def qdrant() -> Iterator[tuple[str, QdrantState]]:
-    with qdrant_stub() as stub:
-        yield stub
-
-
-@pytest.fixture
-def s3(s3_endpoint: str):
-    return boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1",
-                        aws_access_key_id="testing", aws_secret_access_key="testing")
-
-
-@pytest.fixture
-def env(pg: Postgres, s3_endpoint: str, s3, qdrant: tuple[str, QdrantState], tmp_path: Path) -> dict[str, str]:
-    """The job container's environment: a fresh bucket, two apps with data, two Qdrant collections."""
-    bucket = f"backups-{uuid.uuid4().hex[:12]}"
-    s3.create_bucket(Bucket=bucket)
-    with psycopg.connect(pg.dsn(), autocommit=True) as admin:
-        for app in APPS:
-            admin.execute(f"DROP DATABASE IF EXISTS openwebui_{app.replace('-', '_')} WITH (FORCE)")
-    for app in APPS:
-        create_app(pg, app, rows=3000)
-    url, state = qdrant
-    state.collections.update({"chat_knowledge": b"chat vectors \x00\x01" * 100,
-                              "docs-team_files": b"docs vectors" * 50, "other_x": b"not ours"})
-    pg_bin = str(Path(require_binary("pg_dump")).parent)
-    return {"PATH": f"{pg_bin}:{os.environ['PATH']}", "PGHOST": pg.host, "PGPORT": str(pg.port),
-            "PGUSER": pg.superuser, "PGPASSWORD": pg.password,
-            "BACKUP_STACK": "prod", "BACKUP_S3_BUCKET": bucket, "BACKUP_S3_ENDPOINT": s3_endpoint,
-            "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-            "BACKUP_APPS": ",".join(APPS), "QDRANT_URL": url, "QDRANT_API_KEY": state.api_key,
-            "BACKUP_LOCK_FILE": str(tmp_path / "backup.lock"), "BACKUP_WORK_DIR": str(tmp_path)}
-
-
-def bucket_contents(s3, bucket: str) -> dict[str, bytes]:
-    """Every object in the bucket, key -> bytes."""
-    keys = [o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
-            for o in page.get("Contents", [])]
-    return {k: s3.get_object(Bucket=bucket, Key=k)["Body"].read() for k in keys}
-
-
-@pytest.fixture
-def files_env(env: dict[str, str], s3) -> tuple[dict[str, str], dict[str, bytes]]:
-    """`env` plus a files bucket as Open WebUI leaves it: each app's uploads under apps/<app>/."""
-    bucket = f"uploads-{uuid.uuid4().hex[:12]}"
-    s3.create_bucket(Bucket=bucket)
-    contents = {
-        "apps/chat/3f2a_report.pdf": b"%PDF-1.7 small report",
-        "apps/chat/nested/deep/dir/notes ünïcode.txt": "nested notes ✓".encode(),
-        # Above boto3's 8 MB multipart threshold, so both copies go through multipart transfers.
-        "apps/chat/9c1e_recording.bin": os.urandom(9 * 1024 * 1024),
-        "apps/docs-team/a1_manual.docx": b"PK\x03\x04 docx bytes" * 1000,
-        "apps/docs-team/empty.txt": b"",
-        "apps/chat-2/not-in-backup-apps.txt": b"app chat-2 is not in BACKUP_APPS",
-        "elsewhere/unrelated.txt": b"not under any app prefix",
-    }
-    for key, body in contents.items():
-        s3.put_object(Bucket=bucket, Key=key, Body=body)
-    return ({**env, "FILES_S3_BUCKET": bucket, "FILES_S3_ENDPOINT": env["BACKUP_S3_ENDPOINT"],
-             "FILES_AWS_ACCESS_KEY_ID": "files-key-id", "FILES_AWS_SECRET_ACCESS_KEY": "files-secret-value"},
-            contents)
-
-
-def job(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "fleet_backup", *args], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=300)
-
-
-def ok(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    result = job(env, *args)
-    assert result.returncode == 0, result.stderr
-    return result
-
-
-def run_ids(env: dict[str, str]) -> list[str]:
-    return [line.split("\t")[0] for line in ok(env, "list").stdout.splitlines()]
-
-
-def dbs() -> list[str]:
-    return ["openwebui_" + a.replace("-", "_") for a in APPS]
-
+from appdata import drop_database, fingerprint
+from backup_env import (bucket_contents, dbs, env, files_env, job, ok, pg, qdrant, run_ids, s3,  # noqa: F401
+                        s3_endpoint)
+from realservices import wait_until
 
 def test_restore_after_dropping_databases_brings_back_every_row_and_sequence(pg, env, s3):
     before = {db: fingerprint(pg, db) for db in dbs()}
@@ -255,7 +150,7 @@ def test_restore_is_refused_before_any_change_when_an_app_role_is_missing(pg, en
 
 
 def test_failing_pg_dump_exits_with_dump_failed_and_writes_no_manifest(env):
-    result = job({**env, "BACKUP_APPS": "chat,missing-app"}, "backup")
+    result = job({**env, "BACKUP_APPS": "chat,missing-app", "APP_DB_PASSWORD_MISSING_APP": "x"}, "backup")
     assert result.returncode == 4 and "pg_dump of openwebui_missing_app failed" in result.stderr
     assert run_ids(env) == []
 
@@ -391,6 +286,7 @@ def test_files_prefix_overlapping_the_backups_in_the_same_bucket_is_a_config_err
     ({"BACKUP_APPS": "Chat"}, "BACKUP_APPS: 'Chat' is not an app name"),
     ({"BACKUP_S3_PREFIX": "/abs/"}, "BACKUP_S3_PREFIX='/abs/'"),
     ({"PGHOST": ""}, "PGHOST is not set"),
+    ({"APP_DB_PASSWORD_DOCS_TEAM": ""}, "APP_DB_PASSWORD_DOCS_TEAM not set"),
 ])
 def test_bad_environment_exits_with_config_error_naming_the_variable(env, change, message):
     result = job({**env, **change}, "backup")
