@@ -26,9 +26,11 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m fleet_backup", description=fleet_backup.__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
+    parsers = {}
     for name, text in (("backup", "dump databases, roles, Qdrant collections and the apps' files to S3"),
                        ("list", "completed backups, newest first: id, finished at, apps, objects, bytes")):
-        sub.add_parser(name, help=text, description=text[:1].upper() + text[1:] + ".")
+        parsers[name] = sub.add_parser(name, help=text, description=text[:1].upper() + text[1:] + ".")
+    ls = parsers["list"]
     r = sub.add_parser("restore", help="verify, then restore databases, Qdrant collections and files")
     r.add_argument("--backup", default="latest", help="backup id from `list`, or latest (default)")
     r.add_argument("--app", action="append", dest="apps", metavar="NAME", help="restore only this app (repeat)")
