@@ -1,11 +1,24 @@
 """Per-app PostgreSQL role and database: idempotent SQL run by psql on every deploy.
 
-Values arrive as psql variables (-v role=... -v db=... -v password=...), so the script holds no
-secret and psql quotes identifiers (:"x") and literals (:'x') itself.
+Names arrive as psql variables (-v role=... -v db=...); the password is read from the environment
+with \getenv (psql 15+), never from argv, which `ps` shows to every user of the node. The script holds
+no secret, and psql quotes identifiers (:"x") and literals (:'x') itself.
 """
 from __future__ import annotations
 
 APP_DATABASE_SQL = r"""\set ON_ERROR_STOP on
+-- Errors name the statement's position, never echo its text (the password is in one).
+\set VERBOSITY terse
+\getenv password APP_DB_PASSWORD
+\if :{?password}
+\else
+\set password ''
+\endif
+SELECT :'password' <> '' AS has_password \gset
+\if :has_password
+\else
+DO $$ BEGIN RAISE EXCEPTION 'APP_DB_PASSWORD is not set: refusing to leave the app role without a password'; END $$;
+\endif
 SELECT format('CREATE ROLE %I LOGIN', :'role')
  WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = :'role') \gexec
 ALTER ROLE :"role" WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD :'password';
@@ -29,8 +42,7 @@ def app_database_command(app: str, script_path: str) -> list[str]:
     (PGPASSWORD for the admin, APP_DB_PASSWORD for the app role)."""
     role, db = app_database(app)
     return ["sh", "-c",
-            'exec psql -X -q -v ON_ERROR_STOP=1 -v role="$APP_ROLE" -v db="$APP_DB" '
-            f'-v password="$APP_DB_PASSWORD" -f {script_path}']
+            f'exec psql -X -q -v ON_ERROR_STOP=1 -v role="$APP_ROLE" -v db="$APP_DB" -f {script_path}']
 
 
 def app_database_env(app: str, host: str, port: int, admin_user: str) -> dict[str, str]:
