@@ -1,13 +1,70 @@
-"""redis-server command line as Open WebUI's docs ask for websocket state."""
+"""redis-server's command line and its ACL file: one Redis user per app, nothing in argv.
+
+Every app gets its own ACL user, limited to its own keys (`<REDIS_KEY_PREFIX>:*`), its own
+pub/sub channels and the socket.io channels every Open WebUI shares (`socketio`, `socketio#*`:
+Open WebUI 0.12.4 gives python-socketio no per-app channel, see the README's security section).
+Passwords appear only as SHA-256 hashes (`#<hex>`), so the file reveals no password.
+"""
 from __future__ import annotations
 
-import shlex
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass
 
 from components.config import Redis
 
+ACL_PATH = "/usr/local/etc/redis/users.acl"
+ADMIN_USER = "fleet-admin"
+# python-socketio's default channel, and the per-room channels Open WebUI's manager adds to it.
+SOCKETIO_CHANNELS = ("socketio", "socketio#*")
+# What an app's user may not run, though Redis's categories would allow it:
+# - @dangerous and @admin: FLUSHALL, FLUSHDB, KEYS, CONFIG, MONITOR, DEBUG, CLIENT KILL/LIST, SHUTDOWN,
+#   ACL, INFO, SWAPDB, MIGRATE, RESTORE, SORT's BY/GET, replication;
+# - listings the key and channel patterns do not filter: SCAN, RANDOMKEY, PUBSUB CHANNELS/NUMSUB;
+# - pattern subscriptions (PSUBSCRIBE socketio#* would hear every app's rooms; Open WebUI never uses it);
+# - server-wide script and function state (SCRIPT FLUSH/KILL, FUNCTION).
+APP_DENIED = ("-@dangerous", "-@admin", "-scan", "-randomkey", "-pubsub", "-psubscribe", "-punsubscribe",
+              "-function", "-script|flush", "-script|kill")
+
+
+@dataclass(frozen=True)
+class RedisAppUser:
+    """One app's Redis identity: its ACL user, its password's SHA-256 and its key prefix."""
+    user: str
+    password_sha256: str
+    key_prefix: str
+
+
+def redis_key_prefix(app: str) -> str:
+    """An app's REDIS_KEY_PREFIX: Open WebUI names every key and its own channels `<prefix>:...`."""
+    return f"open-webui-{app}"
+
+
+def redis_app_user(app: str) -> str:
+    return f"app-{app}"
+
+
+def acl_password_hash(password: str) -> str:
+    """How an ACL file holds a password: its SHA-256, in hex."""
+    return hashlib.sha256(password.encode()).hexdigest()
+
+
+def app_acl_rule(app: RedisAppUser) -> str:
+    channels = [f"&{channel}" for channel in (*SOCKETIO_CHANNELS, f"{app.key_prefix}:*")]
+    return " ".join([f"user {app.user} on #{app.password_sha256} resetkeys ~{app.key_prefix}:*",
+                     "resetchannels", *channels, "+@all", *APP_DENIED])
+
+
+def redis_acl_file(admin_password_sha256: str, apps: Iterable[RedisAppUser]) -> str:
+    """The ACL file: the default user off, an admin for health checks and operators, one user per app."""
+    lines = ["user default off resetpass resetkeys resetchannels -@all",
+             f"user {ADMIN_USER} on #{admin_password_sha256} ~* &* +@all"]
+    lines += [app_acl_rule(app) for app in sorted(apps, key=lambda a: a.user)]
+    return "\n".join(lines) + "\n"
+
 
 def redis_server_args(spec: Redis) -> list[str]:
-    """Arguments after `redis-server --requirepass "$REDIS_PASSWORD"`."""
+    """Arguments after `redis-server --aclfile ACL_PATH`."""
     return [
         "--appendonly", "yes",                       # survive restarts with socket state
         "--maxmemory-policy", "noeviction",          # eviction would drop websocket sessions
@@ -19,5 +76,16 @@ def redis_server_args(spec: Redis) -> list[str]:
 
 
 def redis_server_command(spec: Redis) -> list[str]:
-    """Container command: a shell, so the password is read from the (secret) environment."""
+    """Until the components wire the ACL file in: one password for everyone (deprecated)."""
+    import shlex
     return ["sh", "-c", 'exec redis-server --requirepass "$REDIS_PASSWORD" ' + shlex.join(redis_server_args(spec))]
+
+
+def redis_server_acl_command(spec: Redis, acl_path: str = ACL_PATH) -> list[str]:
+    """Container command: users and passwords come from the ACL file, so no secret is in argv."""
+    return ["redis-server", "--aclfile", acl_path, *redis_server_args(spec)]
+
+
+def redis_health_command() -> str:
+    """Health check as the admin user; redis-cli reads its password from REDISCLI_AUTH."""
+    return f"redis-cli --user {ADMIN_USER} --no-auth-warning ping | grep -q PONG"
