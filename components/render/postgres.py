@@ -1,4 +1,4 @@
-"""Per-app PostgreSQL role and database: idempotent SQL run by psql on every deploy.
+r"""Per-app PostgreSQL role and database: idempotent SQL run by psql on every deploy.
 
 Names arrive as psql variables (-v role=... -v db=...); the password is read from the environment
 with \getenv (psql 15+), never from argv, which `ps` shows to every user of the node. The script holds
