@@ -4,7 +4,7 @@
 (component resources are not counted: they have no provider and nothing to change on a node);
 `render_diff` prints it next to `pulumi preview`. Replace vs update follows each provider's schema:
 
-- docker (pulumi-docker 4.x bridges kreuzwerker/terraform-provider-docker v4): a Container input is
+- docker (pulumi-docker 5.x, as requirements.txt pins it, bridges kreuzwerker/terraform-provider-docker): a Container input is
   ForceNew unless it is in CONTAINER_UPDATABLE (the non-ForceNew schema attributes of
   internal/provider/resource_docker_container.go; only restart, memory*, cpu_shares/cpu_set and the
   device limits are applied by `docker update`, the rest only change how the provider waits or logs).

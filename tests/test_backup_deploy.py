@@ -64,9 +64,9 @@ def test_backup_bucket_is_protected_and_its_provider_points_at_the_configured_en
 
 def test_local_backups_use_the_fleets_own_minio_and_wait_for_it(local: Evaluation) -> None:
     (bucket,) = local.of_type(BUCKET)
-    assert local.named("minio", CONTAINER).urn in bucket.dependencies
+    assert local.named("shared-minio", CONTAINER).urn in bucket.dependencies
     provider = local.by_urn()[bucket.provider_urn]
-    assert provider.inputs["accessKey"] == env(local.named("minio", CONTAINER))["MINIO_ROOT_USER"]
+    assert provider.inputs["accessKey"] == env(local.named("shared-minio", CONTAINER))["MINIO_ROOT_USER"]
 
 
 @pytest.mark.parametrize("provider", ["aws", "generic"])

@@ -133,7 +133,7 @@ def test_bumping_one_apps_image_replaces_every_replica_of_it_and_nothing_of_othe
 def test_no_edit_replaces_or_deletes_a_protected_resource_except_the_removed_nodes_volumes(
         prod: Evaluation, diffs: dict[str, PlanDiff]) -> None:
     protected = {r.name for r in prod.resources if r.protect}
-    assert {"postgres-data", "backups-bucket", "chat-master-1-data"} <= protected
+    assert {"shared-postgres-data", "backups-bucket", "chat-master-1-data"} <= protected
     for name, diff in diffs.items():
         allowed = {"chat-slave1-1-data", "chat-slave1-2-data"} if name == "remove a node" else set()
         assert {c.name for c in diff.changes if c.protect and c.action in ("replace", "delete")} == allowed, name

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from plan.diff import diff_evaluations
-from plan.engine import PROJECT_DIR, evaluate_program
+from plan.engine import GENERATED_PREFIX, PROJECT_DIR, evaluate_program
 
 ENV_ANCHOR = '"UVICORN_WORKERS": "1",'
 
@@ -96,6 +96,13 @@ def test_a_rename_with_an_alias_is_no_change_and_without_one_is_create_and_delet
     bare = _evaluate(lambda: Box("box", "secret-b"))
     assert diff_evaluations(old, aliased).counts() == {"create": 0, "replace": 0, "update": 0, "delete": 0}
     assert diff_evaluations(old, bare).counts() == {"create": 1, "replace": 0, "update": 0, "delete": 1}
+
+
+def test_a_generated_secret_keeps_its_value_across_an_aliased_rename() -> None:
+    # The engine carries the state over to the new name: the same password, not a new one.
+    old = _evaluate(lambda: Box("box", "secret-a"))
+    aliased = _evaluate(lambda: Box("box", "secret-b", child_aliases=[pulumi.Alias(name="secret-a")]))
+    assert old.generated_secrets == aliased.generated_secrets == [f"{GENERATED_PREFIX}secret-a"]
 
 
 def test_children_of_a_component_whose_type_changed_under_an_alias_keep_their_identity() -> None:

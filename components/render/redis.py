@@ -11,7 +11,7 @@ import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from components.config import Redis
+from components.config.shared_services import Redis
 
 ACL_PATH = "/usr/local/etc/redis/users.acl"
 ADMIN_USER = "fleet-admin"

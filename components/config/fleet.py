@@ -1,0 +1,164 @@
+"""The whole stack config and the rules that span its parts (placement, ports, names, secrets)."""
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from pydantic import ValidationInfo, model_validator
+
+from components.config.apps import AppSecrets, AppSpec
+from components.config.backup import BackupSpec
+from components.config.load_balancer import LoadBalancerSpec
+from components.config.nodes import NodeSpec
+from components.config.shared_services import SharedServicesSpec
+from components.config.types import Invalid, Model, Name
+from components.render.openwebui_env import OPENWEBUI_ENV_NAMES, managed_env_names
+
+# Secrets that external services cannot do without (in docker mode they are generated).
+EXTERNAL_REQUIRED_SECRETS = ("postgresPassword", "redisPassword", "qdrantApiKey",
+                             "objectStorageAccessKey", "objectStorageSecretKey")
+
+
+class FleetSpec(Model):
+    nodes: dict[Name, NodeSpec]
+    shared_services: SharedServicesSpec
+    apps: dict[Name, AppSpec]
+    load_balancer: LoadBalancerSpec | None = None
+    backup: BackupSpec | None = None
+    ssh_user: str | None = None
+    ssh_opts: list[str] = []
+
+    @model_validator(mode="after")
+    def _consistent(self, info: ValidationInfo) -> FleetSpec:
+        secrets: set[str] = (info.context or {}).get("secrets", set())
+        app_secrets: dict[str, Any] = (info.context or {}).get("app_secrets", {})
+        self._check_nodes()
+        self._check_placement()
+        self._check_apps(app_secrets)
+        self._check_ports()
+        if self.backup is not None and not {"backupAccessKeyId", "backupSecretAccessKey"} <= secrets:
+            if self.backup.provider != "minio" or self.shared_services.mode == "external":
+                raise Invalid("backup", "needs the store's credentials: pulumi config set --secret "
+                              "backupAccessKeyId ... and backupSecretAccessKey ... (only provider 'minio' "
+                              "on the fleet's own MinIO can use the fleet's credentials)")
+        self._check_tls(secrets)
+        if self.shared_services.mode == "external":
+            missing = [k for k in EXTERNAL_REQUIRED_SECRETS if k not in secrets]
+            if missing:
+                raise Invalid("sharedServices.mode", f"'external' needs the services' credentials as secrets, "
+                              f"missing {', '.join(missing)}: pulumi config set --secret <key> ... for each")
+        return self
+
+    def _check_tls(self, secrets: set[str]) -> None:
+        lb = self.load_balancer
+        tls_secrets = {"lbTlsCertificate", "lbTlsKey"} & secrets
+        if lb is None or lb.tls is None:
+            if tls_secrets:
+                raise Invalid(sorted(tls_secrets)[0], "is set but loadBalancer.tls is not: add "
+                              "loadBalancer.tls: {} to serve HTTPS with it, or remove the secret")
+            return
+        if lb.tls.from_secrets:
+            if lb.mode == "native":
+                raise Invalid("loadBalancer.tls", "{} (certificate from secrets) works in mode docker only: "
+                              "in mode native give certificatePath and keyPath on the host")
+            if len(tls_secrets) < 2:
+                raise Invalid("loadBalancer.tls", "{} takes the certificate and key from secrets: "
+                              "pulumi config set --secret lbTlsCertificate < fullchain.pem and "
+                              "pulumi config set --secret lbTlsKey < privkey.pem")
+        elif tls_secrets:
+            raise Invalid("loadBalancer.tls", "gives certificatePath and keyPath and the secrets "
+                          f"{', '.join(sorted(tls_secrets))} are set too: keep one of the two")
+
+    def _check_nodes(self) -> None:
+        if not self.nodes:
+            raise Invalid("nodes", "{} has no node: add at least one, e.g. nodes: {master: {host: 10.0.0.2}}")
+        seen: dict[str, str] = {}
+        for name, node in self.nodes.items():
+            if node.docker_host is None and not (node.ssh_user or self.ssh_user):
+                raise Invalid(f"nodes.{name}", f"host '{node.host}' is reached over SSH but no user is set: "
+                              f"set sshUser (for every node) or nodes.{name}.sshUser")
+            if node.engine in seen:
+                raise Invalid(f"nodes.{name}", f"{node.engine} is the same Docker engine as nodes.{seen[node.engine]}: "
+                              "remove one, or give each node its own host")
+            seen[node.engine] = name
+
+    def _check_placement(self) -> None:
+        known = ", ".join(sorted(self.nodes))
+        placed = [("sharedServices.node", self.shared_services.node)]
+        if self.load_balancer is not None:
+            placed.append(("loadBalancer.node", self.load_balancer.node))
+        placed += [(f"apps.{app}.replicas", node) for app, spec in self.apps.items() for node in spec.replicas]
+        for key, node in placed:
+            if node not in self.nodes:
+                raise Invalid(key, f"node '{node}' is not under nodes (known: {known})")
+        lb = self.load_balancer
+        if lb is not None and lb.mode == "native" and self.nodes[lb.node].host is None:
+            raise Invalid("loadBalancer.mode", f"'native' writes nginx's config over SSH, but node "
+                          f"'{lb.node}' has no host: give nodes.{lb.node}.host or use mode: docker")
+
+    def _check_apps(self, app_secrets: dict[str, Any]) -> None:
+        if not self.apps:
+            raise Invalid("apps", "{} has no app: add at least one with a hostname and replicas")
+        hostnames: dict[str, str] = {}
+        for name, app in self.apps.items():
+            if app.hostname in hostnames:
+                raise Invalid(f"apps.{name}.hostname", f"'{app.hostname}' is already apps.{hostnames[app.hostname]}'s: "
+                              "give each app its own hostname")
+            hostnames[app.hostname] = name
+            if app.use_shared_ollama and not self.shared_services.ollama.enabled:
+                raise Invalid(f"apps.{name}.useSharedOllama", "true needs sharedServices.ollama.enabled: true: "
+                              "enable it, or point the app at an Ollama with ollamaUrls")
+            managed = sorted(set(app.env) & managed_env_names())
+            if managed:
+                raise Invalid(f"apps.{name}.env", f"sets {', '.join(managed)}, which the program manages: "
+                              "remove it from env (see the README's config reference)")
+            unknown = sorted(set(app.env) - OPENWEBUI_ENV_NAMES)
+            if unknown:
+                raise Invalid(f"apps.{name}.env", f"'{unknown[0]}' is not a variable Open WebUI reads: "
+                              "check its spelling against Open WebUI's environment documentation")
+            if app.microsoft_oauth and not AppSecrets.model_validate(app_secrets.get(name, {})).microsoft_client_secret:
+                raise Invalid(f"apps.{name}.microsoftOAuth", f"clientId '{app.microsoft_oauth.client_id}' needs its "
+                              "client secret: pulumi config set --secret --path "
+                              f"'appSecrets.{name}.microsoftClientSecret' ...")
+        unknown = sorted(set(app_secrets) - set(self.apps))
+        if unknown:
+            raise Invalid(f"appSecrets.{unknown[0]}", f"no app named '{unknown[0]}' "
+                          f"(apps: {', '.join(sorted(self.apps))}): rename or remove it")
+        # Replica names are '<app>-<node>-<n>'; two different pairs must not spell the same name.
+        spelled: dict[str, tuple[str, str]] = {}
+        for app, spec in self.apps.items():
+            for node in spec.replicas:
+                other = spelled.setdefault(f"{app}-{node}", (app, node))
+                if other != (app, node):
+                    raise Invalid(f"apps.{app}.replicas.{node}", f"apps.{app} on node '{node}' and apps.{other[0]} "
+                                  f"on node '{other[1]}' give replicas the same name '{app}-{node}-N': "
+                                  "rename an app or a node")
+
+    def _check_ports(self) -> None:
+        used: dict[str, dict[int, str]] = defaultdict(dict)  # node → host port → what holds it
+
+        def claim(key: str, value: int, wants: dict[str, list[tuple[int, str]]]) -> None:
+            """Give `key` (set to `value`) the ports it wants on each node, or say what to set it to."""
+            for node, ports in wants.items():
+                for port, _ in ports:
+                    if port in used[node]:
+                        width = max(len(p) for p in wants.values())
+                        free = next((start for start in range(value + 1, 65537 - width)
+                                     if all(start + i not in used[n] for n in wants for i in range(width))), None)
+                        fix = f"set {key} to a free port, e.g. {free}" if free is not None else f"lower {key}"
+                        raise Invalid(key, f"{value} collides on node {node}: port {port} is already "
+                                      f"used by {used[node][port]}: {fix}")
+            for node, ports in wants.items():
+                used[node].update(ports)
+
+        if self.shared_services.mode == "docker":
+            for port, key in self.shared_services.published_ports():
+                claim(key, port, {self.shared_services.node: [(port, key)]})
+        if self.load_balancer is not None:
+            for port, key in self.load_balancer.published_ports():
+                claim(key, port, {self.load_balancer.node: [(port, key)]})
+        for name, app in self.apps.items():
+            claim(f"apps.{name}.port", app.port, {
+                node: [(app.host_port(n), f"apps.{name}.port (replica {n})") for n in range(1, count + 1)]
+                for node, count in app.replicas.items()})
+
