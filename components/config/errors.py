@@ -45,8 +45,20 @@ def _unwrap(annotation: Any, part: Any) -> Any:
             return annotation
 
 
-def format_error(error: ValidationError, root: str, model: type[BaseModel]) -> str:
-    """One readable message: the key, the bad value and the fix (one problem only)."""
+def shown(value: Any, limit: int = 60) -> str:
+    """A value as a message shows it: its repr, cut when long (a pasted blob is not a message)."""
+    try:
+        text = repr(value)
+    except RecursionError:  # nesting deeper than repr goes
+        text = f"<a {type(value).__name__} nested too deep>"
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def format_error(error: ValidationError, root: str, model: type[BaseModel], *, secret: bool = False) -> str:
+    """One readable message: the key, the bad value and the fix (one problem only).
+
+    `secret`: the value is a secret, so the message names the key and the rule, never the value.
+    """
     errors = error.errors(include_url=False)
     # A misspelt required key is both missing and unknown; the unknown one shows the typo.
     first = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
@@ -55,9 +67,16 @@ def format_error(error: ValidationError, root: str, model: type[BaseModel]) -> s
     parts += [str(p) if not isinstance(p, int) else f"[{p}]" for p in loc]
     path = ".".join(parts).replace(".[", "[")
     cause = first.get("ctx", {}).get("error")
-    if isinstance(cause, Invalid):
+    if isinstance(cause, Invalid) and not secret:
         return f"{'.'.join(p for p in (path, cause.key) if p)}: {cause}"
     path = path or "config"
+    if secret:
+        expected = re.sub(r" or instance of \w+", "", first["msg"].removeprefix("Value error, "))
+        if first["type"] == "extra_forbidden":
+            parent = _model_at(model, loc[:-1])
+            known = f": known keys here are {', '.join(known_keys(parent))}" if parent else ""
+            return f"{path}: unknown key '{loc[-1]}'{known}"
+        return f"{path}: the value (not shown, it is a secret) is not valid: {expected[0].lower()}{expected[1:]}"
     # pydantic names our classes ("a valid dictionary or instance of Node"); users wrote YAML.
     message = re.sub(r" or instance of \w+", "", first["msg"].removeprefix("Value error, "))
     if first["type"] == "extra_forbidden":
@@ -66,14 +85,14 @@ def format_error(error: ValidationError, root: str, model: type[BaseModel]) -> s
         return f"{path}: unknown key '{loc[-1]}'{known}"
     if first["type"] == "missing":
         return f"{path}: required key is missing: add it (see the README's config reference)"
-    shown = first.get("input")
-    if first["type"] == "int_type" and isinstance(shown, str) and shown.strip().isdigit():
-        return f"{path}: {shown!r} is a string: write the number without quotes, e.g. {shown.strip()}"
-    if first["type"] == "string_type" and isinstance(shown, (int, float, bool)):
-        return f"{path}: {shown!r} is not a string: quote it, e.g. '{json.dumps(shown)}'"
+    value = first.get("input")
+    if first["type"] == "int_type" and isinstance(value, str) and value.strip().isdigit():
+        return f"{path}: {shown(value)} is a string: write the number without quotes, e.g. {value.strip()[:20]}"
+    if first["type"] == "string_type" and isinstance(value, (int, float, bool)):
+        return f"{path}: {shown(value)} is not a string: quote it, e.g. '{json.dumps(value)[:40]}'"
     if first["type"].startswith(("int_", "greater_than", "less_than", "float_")):
-        return f"{path}: {shown!r} is not allowed: {message[0].lower()}{message[1:]}"
+        return f"{path}: {shown(value)} is not allowed: {message[0].lower()}{message[1:]}"
     if first["type"] in ("value_error", "assertion_error"):
         return f"{path}: {message}"
-    return f"{path}: {shown!r} is not valid: {message[0].lower()}{message[1:]}"
+    return f"{path}: {shown(value)} is not valid: {message[0].lower()}{message[1:]}"
 

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from components.config.apps import AppSecrets
 from components.config.backup import BackupSpec
-from components.config.errors import format_error, known_keys
+from components.config.errors import format_error, known_keys, shown
 from components.config.fleet import FleetSpec
 from components.config.types import ConfigError
 
@@ -34,9 +34,12 @@ def parse_fleet(raw: dict[str, Any], secret_keys: set[str], app_secrets: dict[st
                           f"{', '.join(known_keys(FleetSpec) + list(SECRET_KEYS))}")
     try:
         for app, value in app_secrets.items():
+            if not isinstance(value, dict):
+                raise ConfigError(f"appSecrets.{app}: the value (not shown, it is a secret) is not an object: "
+                                  f"give {{microsoftClientSecret: ..., openaiApiKeys: [...]}}")
             AppSecrets.model_validate(value)
     except ValidationError as e:
-        raise ConfigError(format_error(e, f"appSecrets.{app}", AppSecrets)) from None
+        raise ConfigError(format_error(e, f"appSecrets.{app}", AppSecrets, secret=True)) from None
     fleet_raw = {k: v for k, v in raw.items() if k not in SECRET_KEYS}
     try:
         return FleetSpec.model_validate(fleet_raw, context={"secrets": secret_keys, "app_secrets": app_secrets})
@@ -122,11 +125,20 @@ def _all_config() -> dict[str, Any]:
 
 
 def _decode(key: str, value: Any) -> Any:
-    """Objects and lists arrive as JSON text; plain strings stay strings."""
-    if isinstance(value, str) and value[:1] in "{[":
-        try:
-            return json.loads(value)
-        except json.JSONDecodeError:
-            raise StackConfigError(f"{key}: {value[:40]!r} starts like an object or list but is not valid "
-                                   "JSON: fix it, or quote the whole value as a string") from None
-    return value
+    """Objects and lists arrive as JSON text; plain strings stay strings.
+
+    Secret strings (a password may start with '{') are never parsed; `appSecrets` is an object, but
+    a broken one is reported without its text. Any input gives a value or one message: too deep
+    nesting and integers past Python's digit limit are errors too, not tracebacks.
+    """
+    short = key.removeprefix(f"{PROJECT}:")
+    if not isinstance(value, str) or not value.startswith(("{", "[")):
+        return value
+    if short in SECRET_KEYS and short != "appSecrets":
+        return value
+    try:
+        return json.loads(value)
+    except (ValueError, RecursionError):  # JSONDecodeError, and int()'s digit limit, are ValueErrors
+        text = "(not shown, it is a secret)" if short in SECRET_KEYS else shown(value, 40)
+        raise StackConfigError(f"{key}: {text} starts like an object or list but is not valid "
+                               "JSON: fix it, or quote the whole value as a string") from None
