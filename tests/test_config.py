@@ -83,7 +83,7 @@ def test_typo_in_a_node_key_lists_the_nodes_known_keys():
     config = prod()
     config["nodes"]["master"]["hostName"] = "m.example.com"
     assert rejection(config) == ("nodes.master.hostName: unknown key 'hostName': "
-                                 "known keys here are host, address, dockerHost, sshUser, sshPort")
+                                 "known keys here are host, address, dockerHost, sshUser, sshPort, publicAddress")
 
 
 def test_typo_in_a_top_level_key_names_it_with_the_project_prefix_and_lists_known_keys():

@@ -11,7 +11,8 @@ from components.config.backup import BackupSpec
 from components.config.load_balancer import LoadBalancerSpec
 from components.config.nodes import NodeSpec
 from components.config.shared_services import SharedServicesSpec
-from components.config.types import Invalid, Model, Name
+from components.config.errors import shown
+from components.config.types import Invalid, Model, Name, SshOpts, SshUser
 from components.render.openwebui_env import OPENWEBUI_ENV_NAMES, managed_env_names
 
 # Secrets that external services cannot do without (in docker mode they are generated).
@@ -25,8 +26,8 @@ class FleetSpec(Model):
     apps: dict[Name, AppSpec]
     load_balancer: LoadBalancerSpec | None = None
     backup: BackupSpec | None = None
-    ssh_user: str | None = None
-    ssh_opts: list[str] = []
+    ssh_user: SshUser | None = None
+    ssh_opts: SshOpts = []
 
     @model_validator(mode="after")
     def _consistent(self, info: ValidationInfo) -> FleetSpec:
@@ -114,7 +115,7 @@ class FleetSpec(Model):
                               "remove it from env (see the README's config reference)")
             unknown = sorted(set(app.env) - OPENWEBUI_ENV_NAMES)
             if unknown:
-                raise Invalid(f"apps.{name}.env", f"'{unknown[0]}' is not a variable Open WebUI reads: "
+                raise Invalid(f"apps.{name}.env", f"{shown(unknown[0])} is not a variable Open WebUI reads: "
                               "check its spelling against Open WebUI's environment documentation")
             if app.microsoft_oauth and not AppSecrets.model_validate(app_secrets.get(name, {})).microsoft_client_secret:
                 raise Invalid(f"apps.{name}.microsoftOAuth", f"clientId '{app.microsoft_oauth.client_id}' needs its "
