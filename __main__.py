@@ -16,7 +16,8 @@ topology = resolve(fleet)
 
 nodes = {name: FleetNode(name, node, secrets.get("sshPrivateKey")) for name, node in topology.nodes.items()}
 shared_node = nodes[topology.shared_node]
-shared = SharedServices("shared", fleet.shared_services, shared_node, secrets)
+shared = SharedServices("shared", fleet.shared_services, shared_node, secrets, topology.backup_apps,
+                        backup_bucket=topology.backup_bucket_on_fleet_storage)
 apps = {name: OpenWebUIApp(name, fleet.apps[name], placed, topology.endpoints, shared, nodes, secrets.apps[name])
         for name, placed in topology.apps.items()}
 
@@ -32,7 +33,7 @@ if fleet.backup is not None:
                           opts=pulumi.ResourceOptions(depends_on=shared.ready))
     BackupJob("backup", fleet.backup, shared_node,
               job_env(pulumi.get_stack(), fleet.backup, topology.backup_apps, topology.endpoints[topology.shared_node]),
-              job_secrets(credentials, shared), opts=pulumi.ResourceOptions(depends_on=[bucket, *apps.values()]))
+              job_secrets(secrets, shared), opts=pulumi.ResourceOptions(depends_on=[bucket, *apps.values()]))
     pulumi.export("backupBucket", backup_output(fleet.backup))
 
 pulumi.export("apps", {name: app_output(placed) for name, placed in topology.apps.items()})

@@ -70,13 +70,18 @@ class BackupJob(pulumi.ComponentResource):
 
 
 def backup_credentials(secrets: Secrets, shared: SharedServices) -> dict[str, pulumi.Output[str]]:
-    """The store's keys from config, or the fleet's own MinIO keys (the model allows only that case)."""
+    """Keys Pulumi itself uses to create the bucket: the store's from config, or the fleet's own MinIO
+    root keys (the model allows only that case); the job gets its own (`job_secrets`)."""
     return {"access_key_id": secrets.get("backupAccessKeyId") or shared.s3_access_key,
             "secret_access_key": secrets.get("backupSecretAccessKey") or shared.s3_secret_key}
 
 
-def job_secrets(credentials: dict[str, pulumi.Output[str]], shared: SharedServices) -> dict[str, pulumi.Output[str]]:
-    return {"AWS_ACCESS_KEY_ID": credentials["access_key_id"],
-            "AWS_SECRET_ACCESS_KEY": credentials["secret_access_key"],
+def job_secrets(secrets: Secrets, shared: SharedServices) -> dict[str, pulumi.Output[str]]:
+    """The job's own keys: the store's from config, or its MinIO user's when backups go to the fleet's
+    MinIO (never the root keys, which only create buckets and users)."""
+    files = shared.backup_storage_credentials()
+    files_key = pulumi.Output.from_input(files.user)
+    return {"AWS_ACCESS_KEY_ID": secrets.get("backupAccessKeyId") or files_key,
+            "AWS_SECRET_ACCESS_KEY": secrets.get("backupSecretAccessKey") or files.secret,
             "PGPASSWORD": shared.postgres_password, "QDRANT_API_KEY": shared.qdrant_api_key,
-            "FILES_AWS_ACCESS_KEY_ID": shared.s3_access_key, "FILES_AWS_SECRET_ACCESS_KEY": shared.s3_secret_key}
+            "FILES_AWS_ACCESS_KEY_ID": files_key, "FILES_AWS_SECRET_ACCESS_KEY": files.secret}

@@ -65,6 +65,7 @@ class Topology:
     outside: SharedEndpoints                  # ... and from outside any container (outputs, a person)
     apps: Mapping[str, AppTopology]
     backup_apps: tuple[str, ...]              # what the backup job dumps: every app, sorted
+    backup_bucket_on_fleet_storage: str | None  # the backup bucket, when it lives in the fleet's own MinIO
 
 
 def resolve(fleet: FleetSpec) -> Topology:
@@ -74,7 +75,17 @@ def resolve(fleet: FleetSpec) -> Topology:
     return Topology(
         nodes=nodes, shared_node=fleet.shared_services.node,
         endpoints={name: shared_endpoints(fleet, name) for name in fleet.nodes},
-        outside=shared_endpoints(fleet, None), apps=apps, backup_apps=tuple(sorted(fleet.apps)))
+        outside=shared_endpoints(fleet, None), apps=apps, backup_apps=tuple(sorted(fleet.apps)),
+        backup_bucket_on_fleet_storage=_fleet_backup_bucket(fleet))
+
+
+def _fleet_backup_bucket(fleet: FleetSpec) -> str | None:
+    """Provider 'minio' in docker mode: the fleet's own MinIO, unless backupAccessKeyId points the job at
+    another one (then the grant names a bucket the fleet's MinIO does not have, which gives nothing)."""
+    backup = fleet.backup
+    if backup is None or backup.provider != "minio" or fleet.shared_services.mode != "docker":
+        return None
+    return backup.bucket
 
 
 def _node(fleet: FleetSpec, name: str) -> NodeTopology:
@@ -117,7 +128,9 @@ def shared_endpoints(fleet: FleetSpec, from_node: str | None) -> SharedEndpoints
         qdrant=reach(QDRANT, shared.qdrant.port),
         object_storage_url=f"http://{storage}",
         bucket=shared.object_storage.bucket, region=shared.object_storage.region,
-        ollama=reach(OLLAMA, shared.ollama.port) if shared.ollama.enabled else None)
+        # Ollama has no authentication, so it is reachable on the shared node's own network only.
+        ollama=Endpoint(OLLAMA, INTERNAL_PORTS[OLLAMA]) if shared.ollama.enabled and from_node == shared.node
+        else None)
 
 
 def public_url(fleet: FleetSpec, app: str) -> str:

@@ -109,9 +109,12 @@ def test_adding_an_app_creates_its_database_secrets_and_replicas_and_replaces_th
         diffs: dict[str, PlanDiff]) -> None:
     diff = diffs["add an app"]
     assert diff.names("create") == {"docs-database", "docs-secret-key", "docs-db-password",
-                                    "docs-master-1", "docs-master-1-data"}
+                                    "docs-master-1", "docs-master-1-data", "shared-redis-docs-password",
+                                    "shared-object-storage-openwebui-docs-secret-key"}
     # The backup job lists the apps it dumps in BACKUP_APPS: a new app restarts the job (replaced).
-    assert diff.names("replace") == {"lb-config", "backup"}
+    # The app's own Redis user is in Redis's ACL file and its MinIO user comes from the setup step:
+    # both are replaced (Redis restarts; its data is on its volume).
+    assert diff.names("replace") == {"lb-config", "backup", "shared-redis", "shared-object-storage-bucket"}
     assert diff.names("update") == diff.names("delete") == set()
     (backup,) = [c for c in diff.of("replace") if c.name == "backup"]
     assert backup.keys == ("envs [secret] (BACKUP_APPS)",)
@@ -188,7 +191,7 @@ def test_plan_diff_cli_prints_counts_table_and_nginx_diff(prod: Evaluation, tmp_
     result = _run("prod", "--old", str(PROJECT_DIR / "Pulumi.prod.yaml"), "--new", str(new))
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    assert "5 to create, 2 to replace, 0 to update, 0 to delete" in out
+    assert "7 to create, 4 to replace, 0 to update, 0 to delete" in out
     assert "envs [secret] (BACKUP_APPS)" in out and "+    upstream app_docs {" in out
     assert "MOCK-GENERATED-SECRET" not in out and "mock-secret:" not in out
 

@@ -70,7 +70,7 @@ def test_replica_environment_is_wired_for_many_replicas(stack: Evaluation) -> No
             assert e["DATABASE_URL"].startswith(f"postgresql://openwebui_{app}:")
             assert e["DATABASE_URL"].endswith(f"@{pg_host}/openwebui_{app}")
             assert e["WEBSOCKET_MANAGER"] == "redis" and e["ENABLE_WEBSOCKET_SUPPORT"] == "true"
-            assert e["WEBSOCKET_REDIS_URL"] == e["REDIS_URL"] and e["REDIS_URL"].startswith("redis://:")
+            assert e["WEBSOCKET_REDIS_URL"] == e["REDIS_URL"] and e["REDIS_URL"].startswith(f"redis://app-{app}:")
             assert e["VECTOR_DB"] == "qdrant" and e["QDRANT_URI"].startswith("http://")
             assert e["STORAGE_PROVIDER"] == "s3" and e["S3_ADDRESSING_STYLE"] == "path"
             assert e["UVICORN_WORKERS"] == "1"
@@ -81,7 +81,8 @@ def test_replica_environment_is_wired_for_many_replicas(stack: Evaluation) -> No
 
 def test_replicas_of_an_app_share_its_secrets_and_apps_share_none(prod: Evaluation) -> None:
     per_app = {app: [env(c) for c in replicas_of(prod, app)] for app in prod.config["apps"]}
-    isolated = ("WEBUI_SECRET_KEY", "DATABASE_URL", "REDIS_KEY_PREFIX", "QDRANT_COLLECTION_PREFIX", "S3_KEY_PREFIX")
+    isolated = ("WEBUI_SECRET_KEY", "DATABASE_URL", "REDIS_URL", "REDIS_KEY_PREFIX", "QDRANT_COLLECTION_PREFIX",
+                "S3_KEY_PREFIX", "S3_ACCESS_KEY_ID", "S3_SECRET_ACCESS_KEY")
     for key in isolated:
         values = {app: {e[key].split("@")[0] for e in envs} for app, envs in per_app.items()}
         assert all(len(v) == 1 for v in values.values()), f"{key} differs between replicas of one app"
@@ -131,11 +132,17 @@ def test_stateful_volumes_are_protected_and_retained(stack: Evaluation) -> None:
         assert volume.protect and volume.retain_on_delete, volume.name
 
 
-def test_redis_runs_with_the_settings_websockets_need(stack: Evaluation) -> None:
-    shell, flag, command = stack.named("shared-redis", CONTAINER).inputs["command"]
-    assert (shell, flag) == ("sh", "-c")
+def test_redis_runs_with_the_settings_websockets_need_and_users_from_its_acl_file(stack: Evaluation) -> None:
+    redis = stack.named("shared-redis", CONTAINER)
+    command = " ".join(redis.inputs["command"])
+    assert command.startswith("redis-server --aclfile /usr/local/etc/redis/users.acl ")
     assert "--appendonly yes" in command and "--maxmemory-policy noeviction" in command
-    assert '--requirepass "$REDIS_PASSWORD"' in command
+    assert "requirepass" not in command
+    acl = next(u["content"] for u in redis.inputs["uploads"] if u["file"] == "/usr/local/etc/redis/users.acl")
+    users = {line.split()[1] for line in acl.splitlines()}
+    assert users == {"default", "fleet-admin", *(f"app-{app}" for app in stack.config["apps"])}
+    assert "user default off " in acl
+    assert is_secret(redis.raw_inputs["uploads"])
 
 
 def test_no_secret_appears_in_plaintext_in_any_input_or_output(stack: Evaluation) -> None:

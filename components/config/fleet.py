@@ -109,6 +109,12 @@ class FleetSpec(Model):
             if app.use_shared_ollama and not self.shared_services.ollama.enabled:
                 raise Invalid(f"apps.{name}.useSharedOllama", "true needs sharedServices.ollama.enabled: true: "
                               "enable it, or point the app at an Ollama with ollamaUrls")
+            away = sorted(set(app.replicas) - {self.shared_services.node})
+            if app.use_shared_ollama and away:
+                raise Invalid(f"apps.{name}.useSharedOllama", f"true, but replicas on {', '.join(away)} cannot reach "
+                              "the shared Ollama: it has no authentication, so it is never published on the "
+                              f"network; place the app on node '{self.shared_services.node}' only, or give an "
+                              "Ollama behind an authenticating proxy in ollamaUrls")
             managed = sorted(set(app.env) & managed_env_names())
             if managed:
                 raise Invalid(f"apps.{name}.env", f"sets {', '.join(managed)}, which the program manages: "

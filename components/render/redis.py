@@ -75,13 +75,7 @@ def redis_server_args(spec: Redis) -> list[str]:
     ]
 
 
-def redis_server_command(spec: Redis) -> list[str]:
-    """Until the components wire the ACL file in: one password for everyone (deprecated)."""
-    import shlex
-    return ["sh", "-c", 'exec redis-server --requirepass "$REDIS_PASSWORD" ' + shlex.join(redis_server_args(spec))]
-
-
-def redis_server_acl_command(spec: Redis, acl_path: str = ACL_PATH) -> list[str]:
+def redis_server_command(spec: Redis, acl_path: str = ACL_PATH) -> list[str]:
     """Container command: users and passwords come from the ACL file, so no secret is in argv."""
     return ["redis-server", "--aclfile", acl_path, *redis_server_args(spec)]
 

@@ -147,3 +147,20 @@ def test_the_setup_script_passes_no_key_in_any_argv(tmp_path: Path) -> None:
     assert stdin == [l for u in users for l in (f"stdin: {u.access_key}", f"stdin: {secrets[secret_env_name(u)]}")]
     assert "argv: admin policy create fleet openwebui-app-chat /policies/openwebui-app-chat.json" in argv
     assert root_url == "http://root-key-77:root%2Fsecret%2B77@openwebui-minio:9000"
+
+
+@pytest.mark.parametrize("attach_error, exit_code", [("The specified policy change is already in effect.", 0),
+                                                      ("Unable to attach policy: server down", 1)])
+def test_the_setup_script_is_idempotent_and_fails_on_a_real_error(tmp_path: Path, attach_error: str,
+                                                                  exit_code: int) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake_mc = bin_dir / "mc"
+    fake_mc.write_text(f'#!/bin/sh\nif [ "$2 $3" = "policy attach" ]; then echo "{attach_error}"; exit 1; fi\n'
+                       'cat >/dev/null\n')
+    fake_mc.chmod(0o755)
+    users = [app_storage_user("chat", BUCKET, "apps/chat")]
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", secret_env_name(users[0]): "s"}
+    result = subprocess.run(["sh", "-c", storage_setup_script(BUCKET, users, "/policies")], env=env,
+                            capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    assert result.returncode == exit_code, result.stderr

@@ -16,7 +16,7 @@ import redis
 from components.config import Redis
 from components.render.redis import (ADMIN_USER, RedisAppUser, acl_password_hash, redis_acl_file,
                                      redis_app_user, redis_health_command, redis_key_prefix,
-                                     redis_server_acl_command)
+                                     redis_server_command)
 from realservices import free_port, require_binary, running, wait_until
 
 PASSWORDS = {"admin": "admin pa ss'word", "alpha": "alpha-password-0001", "beta": "beta-password-0002"}
@@ -43,7 +43,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
              for app in ("alpha", "beta")]
     acl_text = redis_acl_file(acl_password_hash(PASSWORDS["admin"]), users)
     (workdir / "users.acl").write_text(acl_text)
-    command = redis_server_acl_command(Redis(), acl_path=str(workdir / "users.acl"))
+    command = redis_server_command(Redis(), acl_path=str(workdir / "users.acl"))
     port = free_port()
     # Only what a container gives for free is added: where to listen and where to write.
     argv = [binary, *command[1:], "--port", str(port), "--bind", "127.0.0.1", "--dir", str(workdir)]
