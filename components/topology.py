@@ -19,6 +19,7 @@ class SshTarget:
     host: str
     port: int
     user: str
+    host_key: str | None = None      # checked by pulumi-command (required where commands run)
 
 
 @dataclass(frozen=True)
@@ -99,7 +100,7 @@ def _node(fleet: FleetSpec, name: str) -> NodeTopology:
         address=node.bind_address,
         # Validation requires a user for every node Docker is reached over SSH; a dockerHost node
         # that also gives `host` may leave it unset, and then ssh logs in as root.
-        ssh=None if node.host is None else SshTarget(node.host, node.ssh_port, user or "root"))
+        ssh=None if node.host is None else SshTarget(node.host, node.ssh_port, user or "root", node.ssh_host_key))
 
 
 def shared_endpoints(fleet: FleetSpec, from_node: str | None) -> SharedEndpoints:

@@ -83,7 +83,7 @@ def test_typo_in_a_node_key_lists_the_nodes_known_keys():
     config = prod()
     config["nodes"]["master"]["hostName"] = "m.example.com"
     assert rejection(config) == ("nodes.master.hostName: unknown key 'hostName': "
-                                 "known keys here are host, address, dockerHost, sshUser, sshPort, publicAddress")
+                                 "known keys here are host, address, dockerHost, sshUser, sshPort, publicAddress, sshHostKey")
 
 
 def test_typo_in_a_top_level_key_names_it_with_the_project_prefix_and_lists_known_keys():
@@ -307,6 +307,7 @@ def test_use_shared_ollama_without_ollama_enabled_is_rejected():
     message = rejection(config)
     assert message.startswith("apps.chat.useSharedOllama: true needs sharedServices.ollama.enabled: true")
     config["sharedServices"]["ollama"] = {"enabled": True}
+    config["apps"]["chat"].update(replicas={"shared": 2}, migrationNode="shared")
     assert parses(config).apps["chat"].use_shared_ollama
 
 

@@ -73,6 +73,10 @@ HOSTILE: list[tuple[str, str, Edit]] = [
     ("prod", "sshOpts", setter("sshOpts", value=["-oProxyCommand=sh -c id"])),
     ("prod", "sshOpts", setter("sshOpts", value=["-o", "ProxyCommand=sh -c id"])),
     ("prod", "sshOpts", setter("sshOpts", value=["-o", "LocalCommand=id", "-o", "PermitLocalCommand=yes"])),
+    ("prod", "sshOpts", setter("sshOpts", value=["-o", "StrictHostKeyChecking=no"])),
+    ("prod", "sshOpts", setter("sshOpts", value=["-oUserKnownHostsFile=/dev/null"])),
+    ("prod", "nodes.master.sshHostKey", setter("nodes", "master", "sshHostKey", value="ssh-ed25519 AAAA;id")),
+    ("prod", "nodes.master.sshHostKey", then(setter("loadBalancer", "mode", value="native"))),
     # the Docker endpoint
     ("local", "nodes.local.dockerHost", setter("nodes", "local", "dockerHost",
                                                value="ssh://user@evil:2222 -oProxyCommand=id")),

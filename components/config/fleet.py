@@ -43,6 +43,7 @@ class FleetSpec(Model):
                               "backupAccessKeyId ... and backupSecretAccessKey ... (only provider 'minio' "
                               "on the fleet's own MinIO can use the fleet's credentials)")
         self._check_tls(secrets)
+        self._check_host_keys()
         if self.shared_services.mode == "external":
             missing = [k for k in EXTERNAL_REQUIRED_SECRETS if k not in secrets]
             if missing:
@@ -69,6 +70,13 @@ class FleetSpec(Model):
         elif tls_secrets:
             raise Invalid("loadBalancer.tls", "gives certificatePath and keyPath and the secrets "
                           f"{', '.join(sorted(tls_secrets))} are set too: keep one of the two")
+
+    def _check_host_keys(self) -> None:
+        lb = self.load_balancer
+        if lb is not None and lb.mode == "native" and self.nodes[lb.node].ssh_host_key is None:
+            raise Invalid(f"nodes.{lb.node}.sshHostKey", f"missing: mode 'native' runs commands on node "
+                          f"'{lb.node}' over SSH, which must check the host's key: give one line of "
+                          f"`ssh-keyscan -t ed25519 {self.nodes[lb.node].host}` whose fingerprint you checked")
 
     def _check_nodes(self) -> None:
         if not self.nodes:

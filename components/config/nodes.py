@@ -6,7 +6,7 @@ import re
 
 from pydantic import model_validator
 
-from components.config.types import BindAddress, DockerHost, Host, Invalid, Model, Port, SshUser
+from components.config.types import BindAddress, DockerHost, Host, Invalid, Model, Port, SshHostKey, SshUser
 
 
 class NodeSpec(Model):
@@ -18,6 +18,8 @@ class NodeSpec(Model):
     ssh_port: Port = 22
     # Services are published on this node's address: an internet-routable one needs saying so.
     public_address: bool = False
+    # The host key pulumi-command's SSH connections check (the native load balancer's commands).
+    ssh_host_key: SshHostKey | None = None
 
     @model_validator(mode="after")
     def _reachable(self) -> NodeSpec:

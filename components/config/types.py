@@ -140,10 +140,23 @@ def _ssh_opts(value: list[str]) -> list[str]:
         if option is None or not re.fullmatch(r"[A-Za-z]+=[A-Za-z0-9_.,/@:+-]+", option):
             raise ValueError(f"{_shown(arg)} is not an '-o Name=value' ssh option: give e.g. "
                              "[\"-o\", \"StrictHostKeyChecking=yes\"]")
-        name = option.split("=", 1)[0]
+        name, _, setting = option.partition("=")
+        if (name, setting.lower()) in (("StrictHostKeyChecking", "no"), ("StrictHostKeyChecking", "off"),
+                                       ("UserKnownHostsFile", "/dev/null")):
+            raise ValueError(f"{_shown(option)} turns off the host key check: keep the nodes' host keys in "
+                             "known_hosts and use StrictHostKeyChecking=yes")
         if name not in _SSH_OPTIONS:
             raise ValueError(f"ssh option {_shown(name)} is not allowed (options that run commands or proxy the "
                              f"connection never are): use one of {', '.join(sorted(_SSH_OPTIONS))}")
+    return value
+
+
+def _ssh_host_key(value: str) -> str:
+    if not re.fullmatch(r"(?:ssh-ed25519|ecdsa-sha2-nistp(?:256|384|521)|rsa-sha2-(?:256|512)|ssh-rsa) "
+                        r"[A-Za-z0-9+/]{40,}={0,3}", value):
+        raise ValueError(f"{_shown(value)} is not an SSH host key: give 'TYPE BASE64' as one line of "
+                         "ssh-keyscan's output (e.g. ssh-ed25519 AAAAC3Nza…), checked against the host's "
+                         "fingerprint")
     return value
 
 
@@ -205,6 +218,7 @@ AbsolutePath = Annotated[str, AfterValidator(_absolute_path)]
 SshUser = Annotated[str, AfterValidator(_ssh_user)]
 SshOpts = Annotated[list[str], AfterValidator(_ssh_opts)]
 DockerHost = Annotated[str, AfterValidator(_docker_host)]
+SshHostKey = Annotated[str, AfterValidator(_ssh_host_key)]
 Region = Annotated[str, AfterValidator(_region)]
 BucketName = Annotated[str, AfterValidator(_bucket)]
 PgUser = Annotated[str, AfterValidator(_pg_user)]
