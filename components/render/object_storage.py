@@ -46,7 +46,12 @@ def app_storage_user(app: str, bucket: str, prefix: str) -> StorageUser:
 def backup_storage_user(files_bucket: str, files_prefix: str, backup_bucket: str | None) -> StorageUser:
     """The backup job: every app's files (`files_prefix`, e.g. 'apps/'), and, when backups go to this
     MinIO, the backup bucket."""
-    statements = _prefix_policy(files_bucket, files_prefix, BACKUP_OBJECT_ACTIONS)
+    # Listing unconditioned: the job's restore checks the bucket with HeadBucket, which has no prefix.
+    statements = [
+        {"Effect": "Allow", "Action": list(BACKUP_OBJECT_ACTIONS),
+         "Resource": [f"arn:aws:s3:::{files_bucket}/{files_prefix}*"]},
+        {"Effect": "Allow", "Action": ["s3:ListBucket"], "Resource": [f"arn:aws:s3:::{files_bucket}"]},
+    ]
     if backup_bucket is not None:
         statements.append({"Effect": "Allow", "Action": ["s3:*"],
                            "Resource": [f"arn:aws:s3:::{backup_bucket}", f"arn:aws:s3:::{backup_bucket}/*"]})

@@ -104,6 +104,7 @@ def test_an_app_cannot_reach_the_backups_or_manage_buckets(s3: dict) -> None:
 
 def test_the_backup_user_reads_every_apps_files_and_writes_only_backups_and_apps(s3: dict) -> None:
     backup = s3["backup"]
+    backup.head_bucket(Bucket=BUCKET)  # the restore's reachability check (fleet_backup/files.py)
     for key in ("apps/alpha/a.txt", "apps/beta/b.txt"):
         assert backup.get_object(Bucket=BUCKET, Key=key)["Body"].read() == b"data of " + key.encode()
     backup.put_object(Bucket=BACKUPS, Key="backups/local/run/manifest.json", Body=b"{}")
