@@ -104,7 +104,6 @@ def test_an_app_cannot_reach_the_backups_or_manage_buckets(s3: dict) -> None:
 
 def test_the_backup_user_reads_every_apps_files_and_writes_only_backups_and_apps(s3: dict) -> None:
     backup = s3["backup"]
-    backup.head_bucket(Bucket=BUCKET)  # the restore's reachability check (fleet_backup/files.py)
     for key in ("apps/alpha/a.txt", "apps/beta/b.txt"):
         assert backup.get_object(Bucket=BUCKET, Key=key)["Body"].read() == b"data of " + key.encode()
     backup.put_object(Bucket=BACKUPS, Key="backups/local/run/manifest.json", Body=b"{}")
@@ -122,6 +121,13 @@ def test_listing_is_limited_to_the_apps_prefix_in_the_rendered_policy() -> None:
     assert all(s["Effect"] == "Allow" and "s3:*" not in s["Action"] for s in statements)
     assert {r for s in statements for r in s["Resource"]} == {f"arn:aws:s3:::{BUCKET}",
                                                               f"arn:aws:s3:::{BUCKET}/apps/chat/*"}
+
+
+def test_the_backup_user_may_list_the_files_bucket_without_a_prefix() -> None:
+    """The restore's HeadBucket check (fleet_backup/files.py) needs s3:ListBucket with no prefix on
+    MinIO and AWS; moto checks HeadBucket as its own action, so this is checked as JSON."""
+    statements = backup_storage_user(BUCKET, "apps/", None).policy["Statement"]
+    assert {"Effect": "Allow", "Action": ["s3:ListBucket"], "Resource": [f"arn:aws:s3:::{BUCKET}"]} in statements
 
 
 def test_the_setup_script_passes_no_key_in_any_argv(tmp_path: Path) -> None:
