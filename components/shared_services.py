@@ -20,8 +20,9 @@ from components.node import FleetNode
 from components.render.object_storage import (StorageUser, app_storage_user, backup_storage_user, mc_host_url,
                                               policy_json, secret_env_name, storage_setup_script)
 from components.render.openwebui_env import files_prefix
-from components.render.redis import (ACL_PATH, RedisAppUser, acl_password_hash, redis_acl_file, redis_app_user,
-                                     redis_health_command, redis_key_prefix, redis_server_command)
+from components.render.redis import (ACL_DIR, ACL_UPLOAD, RedisAppUser, acl_password_hash, redis_acl_file,
+                                     redis_app_user, redis_health_command, redis_key_prefix, redis_server_command,
+                                     redis_users_script)
 from components.secrets import generated_secret
 
 POLICY_DIR = "/policies"
@@ -109,7 +110,8 @@ class SharedServices(pulumi.ComponentResource):
     def _service(self, container: str, image: str, published: int, *, envs: pulumi.Input[list[str]],
                  data_path: str | None, health: docker.ContainerHealthcheckArgs,
                  command: list[str] | None = None, bind: str | None = None,
-                 uploads: list[docker.ContainerUploadArgs] | None = None) -> docker.Container:
+                 extra_volumes: list[docker.ContainerVolumeArgs] | None = None,
+                 depends_on: list[pulumi.Resource] | None = None) -> docker.Container:
         key = container.removeprefix("openwebui-")
         volumes = []
         if data_path is not None:
@@ -117,15 +119,16 @@ class SharedServices(pulumi.ComponentResource):
             volume = docker.Volume(volume_name, name=f"{container}-data",
                                    opts=self._node.child_opts(self, aliases=aliases, **STATEFUL))
             volumes = [docker.ContainerVolumeArgs(volume_name=volume.name, container_path=data_path)]
+        volumes += extra_volumes or []
         service_name, aliases = self._child_name(key)
         service = docker.Container(
             service_name, name=container, image=self._node.image(image).image_id, command=command, envs=envs,
             ports=[docker.ContainerPortArgs(internal=INTERNAL_PORTS[container], external=published,
                                             ip=bind or self._node.address)],
-            volumes=volumes, networks_advanced=self._node.networks, healthcheck=health, uploads=uploads,
+            volumes=volumes, networks_advanced=self._node.networks, healthcheck=health,
             restart="unless-stopped", wait=True, wait_timeout=180,
             labels=[docker.ContainerLabelArgs(label="openwebui-fleet.service", value=key)],
-            opts=self._node.child_opts(self, aliases=aliases))
+            opts=self._node.child_opts(self, aliases=aliases, depends_on=depends_on))
         self.ready.append(service)
         return service
 
@@ -148,10 +151,11 @@ class SharedServices(pulumi.ComponentResource):
                                     {"POSTGRES_PASSWORD": self.postgres_password}),
                       data_path="/var/lib/postgresql/data",
                       health=healthcheck('pg_isready -q -U "$POSTGRES_USER" -d postgres'))
+        acl_volume, users = self._redis_users()
         self._service(REDIS, spec.redis.image, spec.redis.port,
                       envs=env_list({}, {"REDISCLI_AUTH": self.redis_password}),
                       command=redis_server_command(spec.redis), data_path="/data",
-                      uploads=[docker.ContainerUploadArgs(file=ACL_PATH, content=self._redis_acl())],
+                      extra_volumes=[acl_volume], depends_on=[users],
                       health=healthcheck(redis_health_command()))
         self._service(QDRANT, spec.qdrant.image, spec.qdrant.port,
                       envs=env_list({}, {"QDRANT__SERVICE__API_KEY": self.qdrant_api_key}),
@@ -167,6 +171,23 @@ class SharedServices(pulumi.ComponentResource):
         if spec.ollama.enabled:
             self._service(OLLAMA, spec.ollama.image, spec.ollama.port, envs=[], bind=LOOPBACK,
                           data_path="/root/.ollama", health=healthcheck("ollama list >/dev/null"))
+
+    def _redis_users(self) -> tuple[docker.ContainerVolumeArgs, docker.Container]:
+        """Redis reads its users from a volume that this one-shot step writes and, when Redis runs,
+        reloads live (ACL LOAD): adding an app never restarts Redis. Rewritten on every deploy, so
+        the volume is not protected."""
+        volume = docker.Volume(f"{self._name}-redis-acl", name=f"{REDIS}-acl", opts=self._node.child_opts(self))
+        mount = docker.ContainerVolumeArgs(volume_name=volume.name, container_path=ACL_DIR)
+        users = docker.Container(
+            f"{self._name}-redis-users", name=f"{REDIS}-users",
+            image=self._node.image(self._spec.redis.image).image_id, entrypoints=["sh", "-c"],
+            command=[redis_users_script(REDIS, INTERNAL_PORTS[REDIS])],
+            uploads=[docker.ContainerUploadArgs(file=ACL_UPLOAD, content=self._redis_acl())],
+            envs=env_list({}, {"REDISCLI_AUTH": self.redis_password}), volumes=[mount],
+            networks_advanced=self._node.networks, must_run=False, attach=True, logs=True,
+            opts=self._node.child_opts(self))
+        self.ready.append(users)
+        return mount, users
 
     def _storage_setup(self, minio: docker.Container) -> docker.Container:
         """MinIO creates no bucket or user by itself; this one-shot container does, idempotently.

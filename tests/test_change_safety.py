@@ -112,9 +112,9 @@ def test_adding_an_app_creates_its_database_secrets_and_replicas_and_replaces_th
                                     "docs-master-1", "docs-master-1-data", "shared-redis-docs-password",
                                     "shared-object-storage-openwebui-docs-secret-key"}
     # The backup job lists the apps it dumps in BACKUP_APPS: a new app restarts the job (replaced).
-    # The app's own Redis user is in Redis's ACL file and its MinIO user comes from the setup step:
-    # both are replaced (Redis restarts; its data is on its volume).
-    assert diff.names("replace") == {"lb-config", "backup", "shared-redis", "shared-object-storage-bucket"}
+    # The app's own Redis user and MinIO user come from one-shot steps, which run again (replaced);
+    # Redis itself loads the new users live and is not touched.
+    assert diff.names("replace") == {"lb-config", "backup", "shared-redis-users", "shared-object-storage-bucket"}
     assert diff.names("update") == diff.names("delete") == set()
     (backup,) = [c for c in diff.of("replace") if c.name == "backup"]
     assert backup.keys == ("envs [secret] (BACKUP_APPS)",)

@@ -13,7 +13,7 @@ from fleet_queries import (CONTAINER, IMAGE, PROVIDER, VOLUME, env, labels, node
 from plan.engine import Evaluation, evaluate, is_secret, stack_config
 
 SHARED_SERVICE_CONTAINERS = {"shared-postgres", "shared-redis", "shared-qdrant", "shared-minio",
-                             "shared-object-storage-bucket"}
+                             "shared-object-storage-bucket", "shared-redis-users"}
 
 
 def test_both_stacks_evaluate_without_error_and_register_each_urn_once(stack: Evaluation) -> None:
@@ -24,9 +24,9 @@ def test_both_stacks_evaluate_without_error_and_register_each_urn_once(stack: Ev
 
 def test_prod_places_services_on_shared_node_and_replicas_where_config_says(prod: Evaluation) -> None:
     per_node = Counter(node_of(prod, c) for c in prod.of_type(CONTAINER))
-    # shared: 4 services + bucket init + backup job + one database bootstrap per app
+    # shared: 4 services + bucket and users setup + Redis users step + backup job + one database bootstrap per app
     # master also runs the load balancer and its config step
-    assert per_node == {"shared": 6 + 2, "master": 2 + 2, "slave1": 2}
+    assert per_node == {"shared": 7 + 2, "master": 2 + 2, "slave1": 2}
     assert {c.name for c in prod.of_type(CONTAINER) if node_of(prod, c) == "shared"} == \
         SHARED_SERVICE_CONTAINERS | {"backup", "chat-database", "research-database"}
     assert sorted(c.name for c in replicas_of(prod, "chat")) == ["chat-master-1", "chat-slave1-1", "chat-slave1-2"]
@@ -125,8 +125,8 @@ def test_every_image_is_pinned_to_a_version(stack: Evaluation) -> None:
 
 
 def test_stateful_volumes_are_protected_and_retained(stack: Evaluation) -> None:
-    # The LB's config and the backup job's scratch space are rewritten at will: not state.
-    volumes = [v for v in stack.of_type(VOLUME) if v.name not in ("lb-conf", "backup-work")]
+    # The LB's config, Redis's users and the backup job's scratch space are rewritten at will: not state.
+    volumes = [v for v in stack.of_type(VOLUME) if v.name not in ("lb-conf", "backup-work", "shared-redis-acl")]
     assert {v.name for v in volumes} >= {"shared-postgres-data", "shared-redis-data", "shared-qdrant-data", "shared-minio-data"}
     for volume in volumes:
         assert volume.protect and volume.retain_on_delete, volume.name
@@ -137,12 +137,17 @@ def test_redis_runs_with_the_settings_websockets_need_and_users_from_its_acl_fil
     command = " ".join(redis.inputs["command"])
     assert command.startswith("redis-server --aclfile /usr/local/etc/redis/users.acl ")
     assert "--appendonly yes" in command and "--maxmemory-policy noeviction" in command
-    assert "requirepass" not in command
-    acl = next(u["content"] for u in redis.inputs["uploads"] if u["file"] == "/usr/local/etc/redis/users.acl")
+    assert "requirepass" not in command and "uploads" not in redis.inputs
+    # Its users come from a volume that the users step writes (and reloads live), before Redis starts.
+    step = stack.named("shared-redis-users", CONTAINER)
+    assert step.urn in redis.dependencies
+    assert {v["containerPath"] for v in redis.inputs["volumes"]} == {"/data", "/usr/local/etc/redis"}
+    assert [v["volumeName"] for v in step.inputs["volumes"]] == ["openwebui-redis-acl"]
+    acl = step.inputs["uploads"][0]["content"]
     users = {line.split()[1] for line in acl.splitlines()}
     assert users == {"default", "fleet-admin", *(f"app-{app}" for app in stack.config["apps"])}
     assert "user default off " in acl
-    assert is_secret(redis.raw_inputs["uploads"])
+    assert is_secret(step.raw_inputs["uploads"])
 
 
 def test_no_secret_appears_in_plaintext_in_any_input_or_output(stack: Evaluation) -> None:

@@ -17,7 +17,7 @@ RENAMED = {
 
 
 # Children that came later (per-app credentials, issue 10): named from the component, nothing to alias.
-NEW = {"shared-redis-chat-password", "shared-redis-research-password",
+NEW = {"shared-redis-chat-password", "shared-redis-research-password", "shared-redis-acl", "shared-redis-users",
        "shared-object-storage-openwebui-chat-secret-key", "shared-object-storage-openwebui-research-secret-key",
        "shared-object-storage-openwebui-backup-secret-key"}
 

@@ -50,7 +50,7 @@ def test_the_backup_job_has_its_own_object_storage_user(stack: Evaluation) -> No
 
 
 def test_each_app_has_its_own_redis_user_and_the_admin_password_stays_with_redis(stack: Evaluation) -> None:
-    assert holders(stack, f"{GENERATED_PREFIX}redis-password") == {"shared-redis"}
+    assert holders(stack, f"{GENERATED_PREFIX}redis-password") == {"shared-redis", "shared-redis-users"}
     for app in stack.config["apps"]:
         password = f"{GENERATED_PREFIX}shared-redis-{app}-password"
         assert holders(stack, password) == {c.name for c in replicas_of(stack, app)}
@@ -60,8 +60,7 @@ def test_each_app_has_its_own_redis_user_and_the_admin_password_stays_with_redis
 
 
 def test_the_redis_acl_file_names_each_app_prefix_and_holds_no_password(stack: Evaluation) -> None:
-    redis = stack.named("shared-redis", CONTAINER)
-    acl = redis.inputs["uploads"][0]["content"]
+    acl = stack.named("shared-redis-users", CONTAINER).inputs["uploads"][0]["content"]
     assert GENERATED_PREFIX not in acl and "mock-secret" not in acl
     for app in stack.config["apps"]:
         rule = next(line for line in acl.splitlines() if line.startswith(f"user app-{app} "))

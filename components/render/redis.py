@@ -13,7 +13,9 @@ from dataclasses import dataclass
 
 from components.config.shared_services import Redis
 
-ACL_PATH = "/usr/local/etc/redis/users.acl"
+ACL_DIR = "/usr/local/etc/redis"            # a volume: the users step writes it, Redis reads it
+ACL_PATH = f"{ACL_DIR}/users.acl"
+ACL_UPLOAD = "/acl-new/users.acl"           # where the users step receives the rendered file
 ADMIN_USER = "fleet-admin"
 # python-socketio's default channel, and the per-room channels Open WebUI's manager adds to it.
 SOCKETIO_CHANNELS = ("socketio", "socketio#*")
@@ -83,3 +85,20 @@ def redis_server_command(spec: Redis, acl_path: str = ACL_PATH) -> list[str]:
 def redis_health_command() -> str:
     """Health check as the admin user; redis-cli reads its password from REDISCLI_AUTH."""
     return f"redis-cli --user {ADMIN_USER} --no-auth-warning ping | grep -q PONG"
+
+
+def redis_users_script(host: str, port: int, upload: str = ACL_UPLOAD, acl_path: str = ACL_PATH) -> str:
+    """The users step: install the rendered ACL file atomically, then make a running Redis load it
+    (ACL LOAD swaps all users at once, or keeps the old ones if the file is bad). Redis that is not
+    running yet reads the file when it starts. redis-cli reads the password from REDISCLI_AUTH."""
+    cli = f"redis-cli -h {host} -p {port} --user {ADMIN_USER} --no-auth-warning"
+    return "\n".join([
+        "set -eu",
+        f"cp {upload} {acl_path}.new && chmod 0644 {acl_path}.new && mv -f {acl_path}.new {acl_path}",
+        f"reply=$({cli} ping 2>&1 || true)",
+        'case "$reply" in',
+        '  *"Could not connect"*) exit 0 ;;',  # the first deploy: Redis starts after this step
+        "esac",
+        f"loaded=$({cli} ACL LOAD 2>&1 || true)",
+        '[ "$loaded" = OK ] || { echo "redis: ACL LOAD failed: $loaded" >&2; exit 1; }',
+    ]) + "\n"

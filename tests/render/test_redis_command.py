@@ -16,7 +16,7 @@ import redis
 from components.config import Redis
 from components.render.redis import (ADMIN_USER, RedisAppUser, acl_password_hash, redis_acl_file,
                                      redis_app_user, redis_health_command, redis_key_prefix,
-                                     redis_server_command)
+                                     redis_server_command, redis_users_script)
 from realservices import free_port, require_binary, running, wait_until
 
 PASSWORDS = {"admin": "admin pa ss'word", "alpha": "alpha-password-0001", "beta": "beta-password-0002"}
@@ -187,3 +187,53 @@ def test_residual_risk_every_app_shares_the_socketio_channel(server: Server) -> 
     wait_until(lambda: server.client().pubsub_numsub("socketio") == [("socketio", 1)], 10, "beta's subscription")
     assert server.client("alpha").publish("socketio", "from alpha") == 1
     beta_listener.close()
+
+
+# ── the users step: a new app's user is loaded into the running Redis, without a restart ──────────
+
+def acl_for(*apps: str) -> str:
+    users = [RedisAppUser(redis_app_user(a), acl_password_hash(f"{a}-password"), redis_key_prefix(a)) for a in apps]
+    return redis_acl_file(acl_password_hash(PASSWORDS["admin"]), users)
+
+
+def run_users_step(tmp_path: Path, port: int, acl_text: str, admin_password: str) -> subprocess.CompletedProcess:
+    require_binary("redis-cli")
+    upload = tmp_path / "upload.acl"
+    upload.write_text(acl_text)
+    script = redis_users_script("127.0.0.1", port, upload=str(upload), acl_path=str(tmp_path / "users.acl"))
+    return subprocess.run(["sh", "-c", script], env={**os.environ, "REDISCLI_AUTH": admin_password},
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_the_users_step_installs_the_file_before_redis_first_starts(tmp_path: Path) -> None:
+    result = run_users_step(tmp_path, free_port(), acl_for("alpha"), PASSWORDS["admin"])
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "users.acl").read_text() == acl_for("alpha")
+
+
+def test_a_new_apps_user_is_loaded_live_and_a_removed_one_is_gone(tmp_path: Path) -> None:
+    binary = require_binary("redis-server")
+    (tmp_path / "users.acl").write_text(acl_for("alpha", "beta"))
+    port = free_port()
+    command = redis_server_command(Redis(), acl_path=str(tmp_path / "users.acl"))
+    with running([binary, *command[1:], "--port", str(port), "--bind", "127.0.0.1", "--dir", str(tmp_path)],
+                 port) as proc:
+        result = run_users_step(tmp_path, port, acl_for("alpha", "gamma"), PASSWORDS["admin"])
+        assert result.returncode == 0, result.stderr
+        gamma = redis.Redis(port=port, username="app-gamma", password="gamma-password")
+        assert gamma.set(f"{redis_key_prefix('gamma')}:k", "v")
+        assert redis.Redis(port=port, username="app-alpha", password="alpha-password").ping()
+        with pytest.raises(redis.AuthenticationError):
+            redis.Redis(port=port, username="app-beta", password="beta-password").ping()
+        assert proc.poll() is None, "Redis kept running"
+
+
+def test_the_users_step_fails_loudly_when_redis_refuses_it(tmp_path: Path) -> None:
+    binary = require_binary("redis-server")
+    (tmp_path / "users.acl").write_text(acl_for("alpha"))
+    port = free_port()
+    command = redis_server_command(Redis(), acl_path=str(tmp_path / "users.acl"))
+    with running([binary, *command[1:], "--port", str(port), "--bind", "127.0.0.1", "--dir", str(tmp_path)], port):
+        result = run_users_step(tmp_path, port, acl_for("alpha", "gamma"), "not-the-admin-password")
+        assert result.returncode != 0 and "ACL LOAD failed" in result.stderr
+        assert "not-the-admin-password" not in result.stderr + result.stdout
