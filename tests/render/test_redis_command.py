@@ -19,6 +19,7 @@ from components.render.redis import (ADMIN_USER, RedisAppUser, acl_password_hash
                                      redis_server_command, redis_users_script)
 from realservices import free_port, require_binary, running, wait_until
 
+SPEC = Redis(maxclients=4321, pubsub_buffer_mb=64)
 PASSWORDS = {"admin": "admin pa ss'word", "alpha": "alpha-password-0001", "beta": "beta-password-0002"}
 
 
@@ -43,7 +44,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
              for app in ("alpha", "beta")]
     acl_text = redis_acl_file(acl_password_hash(PASSWORDS["admin"]), users)
     (workdir / "users.acl").write_text(acl_text)
-    command = redis_server_command(Redis(), acl_path=str(workdir / "users.acl"))
+    # Not redis-server's defaults (maxclients 10000, pubsub 32mb 8mb 60), so a dropped flag shows.
+    command = redis_server_command(SPEC, acl_path=str(workdir / "users.acl"))
     port = free_port()
     # Only what a container gives for free is added: where to listen and where to write.
     argv = [binary, *command[1:], "--port", str(port), "--bind", "127.0.0.1", "--dir", str(workdir)]
@@ -53,13 +55,14 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 def test_rendered_command_runs_with_persistence_and_no_eviction(server: Server) -> None:
     admin = server.client()
-    settings = {k: admin.config_get(k)[k] for k in
-                ("appendonly", "maxmemory-policy", "maxclients", "timeout", "client-output-buffer-limit")}
+    settings = {k: admin.config_get(k)[k] for k in ("appendonly", "maxmemory-policy", "maxclients", "timeout",
+                                                     "tcp-keepalive", "client-output-buffer-limit")}
     assert settings["appendonly"] == "yes"
     assert settings["maxmemory-policy"] == "noeviction"
-    assert settings["maxclients"] == str(Redis().maxclients)
+    assert settings["maxclients"] == "4321"
     assert settings["timeout"] == "0"
-    assert f"pubsub {Redis().pubsub_buffer_mb * 1024 * 1024}" in settings["client-output-buffer-limit"]
+    assert settings["tcp-keepalive"] == "60"
+    assert "pubsub 67108864 16777216 60" in settings["client-output-buffer-limit"]
     admin.set("k", "v")
     assert (server.dir / "appendonlydir").is_dir()
 

@@ -212,9 +212,9 @@ def test_the_config_loader_never_raises_anything_but_a_config_error(stack: str, 
     given_secrets = {k for k, v in config.items() if isinstance(v, dict) and set(v) == {"secure"}}
     try:
         parse_fleet(config, given_secrets, {})
-    except ConfigError as e:
-        assert "\n" not in str(e)
-        assert len(str(e)) < 2000
+    except ConfigError as e:  # one line a mistake (every mistake in one run), none of them a blob
+        lines = str(e).split("\n")
+        assert all(line and len(line) < 2000 for line in lines)
 
 
 @settings(max_examples=60, derandomize=True, deadline=None, database=None)
@@ -223,4 +223,4 @@ def test_json_looking_config_text_never_crashes_the_program(text: str) -> None:
     config = copy.deepcopy(stack_config("local"))
     config["apps"] = "{" + text
     evaluation = evaluate("local", config)
-    assert evaluation.error is None or "\n" not in evaluation.error
+    assert evaluation.error is None or "Traceback" not in evaluation.error
