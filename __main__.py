@@ -3,7 +3,8 @@ import pulumi
 
 from components.analytics_job import AnalyticsJob, analytics_env, analytics_secrets
 from components.backup_bucket import BackupBucket
-from components.backup_job import BackupJob, BackupRoleArgs, backup_credentials, job_env, job_secrets
+from components.backup_job import (BackupJob, BackupRoleArgs, backup_credentials, job_env, job_secrets,
+                                   job_store_credentials)
 from components.config import load_stack_config
 from components.firewall import HostFirewall
 from components.load_balancer import NginxLoadBalancer
@@ -25,7 +26,8 @@ firewalls = {name: HostFirewall(f"firewall-{name}", rules, fleet.firewall, nodes
 if firewalls:
     pulumi.export("firewallRules", {name: fw.ruleset for name, fw in firewalls.items()})
 shared_node = nodes[topology.shared_node]
-shared = SharedServices("shared", fleet.shared_services, shared_node, secrets, topology.postgres_settings)
+shared = SharedServices("shared", fleet.shared_services, shared_node, secrets, topology.postgres_settings,
+                        topology.backup_apps, backup_bucket=topology.backup_bucket_on_fleet_storage)
 apps = {name: OpenWebUIApp(name, fleet.apps[name], placed, topology.endpoints, shared, nodes, secrets.apps[name])
         for name, placed in topology.apps.items()}
 
@@ -40,9 +42,10 @@ if fleet.backup is not None:
     bucket = BackupBucket("backups", fleet.backup, **credentials,
                           opts=pulumi.ResourceOptions(depends_on=shared.ready))
     shared_endpoints = topology.endpoints[topology.shared_node]
+    store = job_store_credentials(secrets, shared)
     BackupJob("backup", fleet.backup, shared_node,
               job_env(pulumi.get_stack(), fleet.backup, topology.backup_apps, shared_endpoints),
-              job_secrets(credentials, shared, secrets, {name: apps[name].db_password for name in topology.backup_apps}),
+              job_secrets(store, shared, secrets, {name: apps[name].db_password for name in topology.backup_apps}),
               BackupRoleArgs(topology.backup_apps, shared_endpoints, shared.postgres_image, shared.postgres_password),
               signing_key=secrets.get("backupSigningKey"),
               opts=pulumi.ResourceOptions(depends_on=[bucket, *apps.values()]))
@@ -51,7 +54,7 @@ if fleet.backup is not None:
         AnalyticsJob("analytics", fleet.analytics, shared_node,
                      analytics_env(pulumi.get_stack(), fleet.analytics, fleet.backup, topology.backup_apps,
                                    topology.endpoints[topology.shared_node]),
-                     analytics_secrets(credentials, {name: app.analytics_password for name, app in apps.items()}),
+                     analytics_secrets(store, {name: app.analytics_password for name, app in apps.items()}),
                      opts=pulumi.ResourceOptions(depends_on=[bucket, *apps.values()]))
 
 pulumi.export("apps", {name: app_output(placed) for name, placed in topology.apps.items()})

@@ -118,18 +118,28 @@ class BackupRoleArgs:
 
 
 def backup_credentials(secrets: Secrets, shared: SharedServices) -> dict[str, pulumi.Output[str]]:
-    """The store's keys from config, or the fleet's own MinIO keys (the model allows only that case)."""
+    """Keys Pulumi itself uses to create the bucket: the store's from config, or the fleet's own MinIO
+    root keys (the model allows only that case); the job gets its own (`job_secrets`)."""
     return {"access_key_id": secrets.get("backupAccessKeyId") or shared.s3_access_key,
             "secret_access_key": secrets.get("backupSecretAccessKey") or shared.s3_secret_key}
 
 
-def job_secrets(credentials: dict[str, pulumi.Output[str]], shared: SharedServices, secrets: Secrets,
+def job_store_credentials(secrets: Secrets, shared: SharedServices) -> dict[str, pulumi.Output[str]]:
+    """The jobs' keys to the backup bucket: the store's from config, or the backup MinIO user's when
+    backups go to the fleet's MinIO (never the root keys, which only create buckets and users)."""
+    files = shared.backup_storage_credentials()
+    return {"access_key_id": secrets.get("backupAccessKeyId") or pulumi.Output.from_input(files.user),
+            "secret_access_key": secrets.get("backupSecretAccessKey") or files.secret}
+
+
+def job_secrets(store: Mapping[str, pulumi.Output[str]], shared: SharedServices, secrets: Secrets,
                 app_passwords: Mapping[str, pulumi.Output[str]]) -> dict[str, pulumi.Output[str]]:
-    """The secrets the job reads (BackupJob adds its own DB password and signing key, which it generates)."""
-    env = {"AWS_ACCESS_KEY_ID": credentials["access_key_id"],
-           "AWS_SECRET_ACCESS_KEY": credentials["secret_access_key"],
+    """The secrets the job reads (BackupJob adds its own DB password and signing key, which it generates).
+    The apps' files are read and written with the backup MinIO user's keys, never the root keys."""
+    files = shared.backup_storage_credentials()
+    env = {"AWS_ACCESS_KEY_ID": store["access_key_id"], "AWS_SECRET_ACCESS_KEY": store["secret_access_key"],
            "QDRANT_API_KEY": shared.qdrant_api_key,
-           "FILES_AWS_ACCESS_KEY_ID": shared.s3_access_key, "FILES_AWS_SECRET_ACCESS_KEY": shared.s3_secret_key}
+           "FILES_AWS_ACCESS_KEY_ID": pulumi.Output.from_input(files.user), "FILES_AWS_SECRET_ACCESS_KEY": files.secret}
     if (webhook := secrets.get("backupWebhookUrl")) is not None:
         env["BACKUP_WEBHOOK_URL"] = webhook
     for key, variable in (("backupCopyAccessKeyId", "BACKUP_COPY_AWS_ACCESS_KEY_ID"),

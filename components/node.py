@@ -20,7 +20,8 @@ class FleetNode(pulumi.ComponentResource):
         self.address = node.address
         # For commands on the host itself (an nginx installed there); None for a local engine.
         self.ssh = None if node.ssh is None else remote.ConnectionArgs(
-            host=node.ssh.host, port=node.ssh.port, user=node.ssh.user, private_key=ssh_private_key)
+            host=node.ssh.host, port=node.ssh.port, user=node.ssh.user, private_key=ssh_private_key,
+            host_key=node.ssh.host_key)
         self.docker = docker.Provider(name, host=node.docker_url, ssh_opts=list(node.ssh_opts) or None,
                                       opts=pulumi.ResourceOptions(parent=self))
         self._on_node = pulumi.ResourceOptions(parent=self, provider=self.docker)

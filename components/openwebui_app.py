@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from urllib.parse import quote
 
 import pulumi
 import pulumi_docker as docker
@@ -15,7 +14,7 @@ from components.render.openwebui_env import OpenWebUISecrets, openwebui_env, ope
 from components.render.postgres import (APP_DATABASE_SQL, app_database, app_database_command,
                                         app_database_env)
 from components.secrets import generated_secret
-from components.shared_services import SharedServices
+from components.shared_services import SharedServices, quoted
 from components.topology import AppTopology, Replica
 
 BOOTSTRAP_SCRIPT = "/bootstrap/app-database.sql"
@@ -90,14 +89,15 @@ class OpenWebUIApp(pulumi.ComponentResource):
     def _secret_env(self, endpoints: SharedEndpoints) -> dict[str, pulumi.Output[str]]:
         pg, redis = endpoints.postgres, endpoints.redis
         database_url = pulumi.Output.concat(
-            f"postgresql://{self.role}:", self.db_password.apply(lambda p: quote(p, safe="")),
-            f"@{pg}/{self.database}")
+            f"postgresql://{self.role}:", quoted(self.db_password), f"@{pg}/{self.database}")
+        redis_user = self._shared.redis_credentials(self.name)
         redis_url = pulumi.Output.concat(
-            "redis://:", self._shared.redis_password.apply(lambda p: quote(p, safe="")), f"@{redis}/0")
+            "redis://", redis_user.user or "", ":", quoted(redis_user.secret), f"@{redis}/0")
+        storage = self._shared.storage_credentials(self.name)
         env = openwebui_secret_env(OpenWebUISecrets(
             secret_key=self.secret_key, database_url=database_url, redis_url=redis_url,
-            qdrant_api_key=self._shared.qdrant_api_key, s3_access_key=self._shared.s3_access_key,
-            s3_secret_key=self._shared.s3_secret_key,
+            qdrant_api_key=self._shared.qdrant_api_key, s3_access_key=pulumi.Output.from_input(storage.user),
+            s3_secret_key=storage.secret,
             microsoft_client_secret=self._secrets.microsoft_client_secret,
             openai_api_keys=self._secrets.openai_api_keys, extra_env=self._secrets.env))
         return {k: pulumi.Output.secret(v) for k, v in env.items()}

@@ -21,6 +21,7 @@ class SshTarget:
     host: str
     port: int
     user: str
+    host_key: str | None = None      # checked by pulumi-command (required where commands run)
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,7 @@ class Topology:
     backup_apps: tuple[str, ...]              # what the backup job dumps: every app, sorted
     postgres_settings: Mapping[str, str]      # the fleet's PostgreSQL's server settings (mode docker)
     firewalls: Mapping[str, NodeFirewall]     # per node, when firewall.enabled; else empty
+    backup_bucket_on_fleet_storage: str | None  # the backup bucket, when it lives in the fleet's own MinIO
 
 
 def resolve(fleet: FleetSpec) -> Topology:
@@ -82,7 +84,8 @@ def resolve(fleet: FleetSpec) -> Topology:
         outside=shared_endpoints(fleet, None), apps=apps, backup_apps=tuple(sorted(fleet.apps)),
         postgres_settings=effective_settings(fleet.shared_services.postgres.settings,
                                              fleet.nodes[fleet.shared_services.node].memory_mb),
-        firewalls=_firewalls(fleet, nodes, apps) if fleet.firewall.enabled else {})
+        firewalls=_firewalls(fleet, nodes, apps) if fleet.firewall.enabled else {},
+        backup_bucket_on_fleet_storage=_fleet_backup_bucket(fleet))
 
 
 def _firewalls(fleet: FleetSpec, nodes: Mapping[str, NodeTopology],
@@ -101,6 +104,15 @@ def _firewalls(fleet: FleetSpec, nodes: Mapping[str, NodeTopology],
     return firewalls
 
 
+def _fleet_backup_bucket(fleet: FleetSpec) -> str | None:
+    """Provider 'minio' in docker mode: the fleet's own MinIO, unless backupAccessKeyId points the job at
+    another one (then the grant names a bucket the fleet's MinIO does not have, which gives nothing)."""
+    backup = fleet.backup
+    if backup is None or backup.provider != "minio" or fleet.shared_services.mode != "docker":
+        return None
+    return backup.bucket
+
+
 def _node(fleet: FleetSpec, name: str) -> NodeTopology:
     node = fleet.nodes[name]
     user = node.ssh_user or fleet.ssh_user
@@ -112,7 +124,7 @@ def _node(fleet: FleetSpec, name: str) -> NodeTopology:
         address=node.bind_address,
         # Validation requires a user for every node Docker is reached over SSH; a dockerHost node
         # that also gives `host` may leave it unset, and then ssh logs in as root.
-        ssh=None if node.host is None else SshTarget(node.host, node.ssh_port, user or "root"))
+        ssh=None if node.host is None else SshTarget(node.host, node.ssh_port, user or "root", node.ssh_host_key))
 
 
 def shared_endpoints(fleet: FleetSpec, from_node: str | None) -> SharedEndpoints:
@@ -141,7 +153,9 @@ def shared_endpoints(fleet: FleetSpec, from_node: str | None) -> SharedEndpoints
         qdrant=reach(QDRANT, shared.qdrant.port),
         object_storage_url=f"http://{storage}",
         bucket=shared.object_storage.bucket, region=shared.object_storage.region,
-        ollama=reach(OLLAMA, shared.ollama.port) if shared.ollama.enabled else None)
+        # Ollama has no authentication, so it is reachable on the shared node's own network only.
+        ollama=Endpoint(OLLAMA, INTERNAL_PORTS[OLLAMA]) if shared.ollama.enabled and from_node == shared.node
+        else None)
 
 
 def public_url(fleet: FleetSpec, app: str) -> str:

@@ -13,7 +13,7 @@ from fleet_queries import (CONTAINER, IMAGE, PROVIDER, VOLUME, env, labels, node
 from plan.engine import Evaluation, evaluate, is_secret, stack_config
 
 SHARED_SERVICE_CONTAINERS = {"shared-postgres", "shared-redis", "shared-qdrant", "shared-minio",
-                             "shared-object-storage-bucket"}
+                             "shared-object-storage-bucket", "shared-redis-users"}
 
 
 def test_both_stacks_evaluate_without_error_and_register_each_urn_once(stack: Evaluation) -> None:
@@ -24,9 +24,9 @@ def test_both_stacks_evaluate_without_error_and_register_each_urn_once(stack: Ev
 
 def test_prod_places_services_on_shared_node_and_replicas_where_config_says(prod: Evaluation) -> None:
     per_node = Counter(node_of(prod, c) for c in prod.of_type(CONTAINER))
-    # shared: 4 services + bucket init + backup job, its database role and the report job + one database
-    # bootstrap per app; master also runs the load balancer and its config step
-    assert per_node == {"shared": 8 + 2, "master": 2 + 2, "slave1": 2}
+    # shared: 4 services + bucket and users setup + Redis users step + backup job, its database role and the
+    # report job + one database bootstrap per app; master also runs the load balancer and its config step
+    assert per_node == {"shared": 9 + 2, "master": 2 + 2, "slave1": 2}
     assert {c.name for c in prod.of_type(CONTAINER) if node_of(prod, c) == "shared"} == \
         SHARED_SERVICE_CONTAINERS | {"backup", "backup-database-role", "analytics", "chat-database",
                                      "research-database"}
@@ -71,7 +71,7 @@ def test_replica_environment_is_wired_for_many_replicas(stack: Evaluation) -> No
             assert e["DATABASE_URL"].startswith(f"postgresql://openwebui_{app}:")
             assert e["DATABASE_URL"].endswith(f"@{pg_host}/openwebui_{app}")
             assert e["WEBSOCKET_MANAGER"] == "redis" and e["ENABLE_WEBSOCKET_SUPPORT"] == "true"
-            assert e["WEBSOCKET_REDIS_URL"] == e["REDIS_URL"] and e["REDIS_URL"].startswith("redis://:")
+            assert e["WEBSOCKET_REDIS_URL"] == e["REDIS_URL"] and e["REDIS_URL"].startswith(f"redis://app-{app}:")
             assert e["VECTOR_DB"] == "qdrant" and e["QDRANT_URI"].startswith("http://")
             assert e["STORAGE_PROVIDER"] == "s3" and e["S3_ADDRESSING_STYLE"] == "path"
             assert e["UVICORN_WORKERS"] == "1"
@@ -82,7 +82,8 @@ def test_replica_environment_is_wired_for_many_replicas(stack: Evaluation) -> No
 
 def test_replicas_of_an_app_share_its_secrets_and_apps_share_none(prod: Evaluation) -> None:
     per_app = {app: [env(c) for c in replicas_of(prod, app)] for app in prod.config["apps"]}
-    isolated = ("WEBUI_SECRET_KEY", "DATABASE_URL", "REDIS_KEY_PREFIX", "QDRANT_COLLECTION_PREFIX", "S3_KEY_PREFIX")
+    isolated = ("WEBUI_SECRET_KEY", "DATABASE_URL", "REDIS_URL", "REDIS_KEY_PREFIX", "QDRANT_COLLECTION_PREFIX",
+                "S3_KEY_PREFIX", "S3_ACCESS_KEY_ID", "S3_SECRET_ACCESS_KEY")
     for key in isolated:
         values = {app: {e[key].split("@")[0] for e in envs} for app, envs in per_app.items()}
         assert all(len(v) == 1 for v in values.values()), f"{key} differs between replicas of one app"
@@ -125,18 +126,29 @@ def test_every_image_is_pinned_to_a_version(stack: Evaluation) -> None:
 
 
 def test_stateful_volumes_are_protected_and_retained(stack: Evaluation) -> None:
-    # The LB's config and the backup job's scratch space are rewritten at will: not state.
-    volumes = [v for v in stack.of_type(VOLUME) if v.name not in ("lb-conf", "backup-work")]
+    # The LB's config, Redis's users and the backup job's scratch space are rewritten at will: not state.
+    volumes = [v for v in stack.of_type(VOLUME) if v.name not in ("lb-conf", "backup-work", "shared-redis-acl")]
     assert {v.name for v in volumes} >= {"shared-postgres-data", "shared-redis-data", "shared-qdrant-data", "shared-minio-data"}
     for volume in volumes:
         assert volume.protect and volume.retain_on_delete, volume.name
 
 
-def test_redis_runs_with_the_settings_websockets_need(stack: Evaluation) -> None:
-    shell, flag, command = stack.named("shared-redis", CONTAINER).inputs["command"]
-    assert (shell, flag) == ("sh", "-c")
+def test_redis_runs_with_the_settings_websockets_need_and_users_from_its_acl_file(stack: Evaluation) -> None:
+    redis = stack.named("shared-redis", CONTAINER)
+    command = " ".join(redis.inputs["command"])
+    assert command.startswith("redis-server --aclfile /usr/local/etc/redis/users.acl ")
     assert "--appendonly yes" in command and "--maxmemory-policy noeviction" in command
-    assert '--requirepass "$REDIS_PASSWORD"' in command
+    assert "requirepass" not in command and "uploads" not in redis.inputs
+    # Its users come from a volume that the users step writes (and reloads live), before Redis starts.
+    step = stack.named("shared-redis-users", CONTAINER)
+    assert step.urn in redis.dependencies
+    assert {v["containerPath"] for v in redis.inputs["volumes"]} == {"/data", "/usr/local/etc/redis"}
+    assert [v["volumeName"] for v in step.inputs["volumes"]] == ["openwebui-redis-acl"]
+    acl = step.inputs["uploads"][0]["content"]
+    users = {line.split()[1] for line in acl.splitlines()}
+    assert users == {"default", "fleet-admin", *(f"app-{app}" for app in stack.config["apps"])}
+    assert "user default off " in acl
+    assert is_secret(step.raw_inputs["uploads"])
 
 
 def test_no_secret_appears_in_plaintext_in_any_input_or_output(stack: Evaluation) -> None:

@@ -8,7 +8,8 @@ from typing import Annotated, Literal
 
 from pydantic import Field, Strict, field_validator, model_validator
 
-from components.config.types import Invalid, Model, Port
+from components.config.errors import shown
+from components.config.types import Days, Invalid, Model, Port, Region, endpoint
 from fleet_backup.schedule import validate_cron
 
 ProviderName = Literal["aws", "minio", "generic"]
@@ -36,22 +37,23 @@ PROVIDER_FEATURES: dict[str, ProviderFeatures] = {
                                 transitions=False),
 }
 
-_BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 _MIN_30_DAYS = {"STANDARD_IA", "ONEZONE_IA"}  # S3 rejects transitions to these before day 30
-_RULE_ID = re.compile(r"^[A-Za-z0-9._-]{1,255}$")
+_RULE_ID = re.compile(r"[A-Za-z0-9._-]{1,255}")
+_PREFIX = re.compile(r"(?:[A-Za-z0-9._-]+/)+")
 
 
 class Transition(Model):
-    days: int
+    days: Days
     storage_class: StorageClass
 
 
 class RetentionRule(Model):
     """Expire objects under `prefix` after `days`; one S3 lifecycle rule."""
     prefix: str
-    days: int
-    noncurrent_days: int | None = None
-    abort_multipart_days: int = 1
+    days: Days
+    noncurrent_days: Days | None = None
+    abort_multipart_days: Days = 1
     transitions: tuple[Transition, ...] = ()
     id: str | None = None  # default derived from the prefix, see rule_id
 
@@ -62,6 +64,9 @@ class RetentionRule(Model):
 
 def _default_retention() -> tuple[RetentionRule, ...]:
     return (RetentionRule(prefix="backups/", days=30, noncurrent_days=7),)
+
+
+_ENDPOINT = endpoint("is not a URL; use https://<host>[:port] (no user, path, spaces or quotes)")
 
 
 class CopyTo(Model):
@@ -83,11 +88,11 @@ class BackupSpec(Model):
     """Where backups go, when they run and how long they are kept."""
     bucket: str
     provider: ProviderName = "aws"
-    endpoint: str | None = None
+    endpoint: Annotated[str, _ENDPOINT] | None = None
     # The endpoint as the backup job on the shared node reaches it, when that differs (e.g. the
     # fleet's own MinIO: 127.0.0.1:9000 for Pulumi, the container name for the job).
-    job_endpoint: str | None = None
-    region: str = "us-east-1"
+    job_endpoint: Annotated[str, _ENDPOINT] | None = None
+    region: Region = "us-east-1"
     schedule: str = "0 2 * * *"
     retention: tuple[RetentionRule, ...] = _default_retention()
     # After each successful run, delete all but the newest N runs (never the newest verified one).
@@ -108,15 +113,15 @@ class BackupSpec(Model):
     @classmethod
     def _bucket_name(cls, v: str) -> str:
         fix = "use 3-63 lowercase letters, digits, '-' or '.', starting and ending with a letter or digit"
-        if not _BUCKET_NAME.match(v) or ".." in v or ".-" in v or "-." in v:
-            raise Invalid("", f"{v!r} is not a valid S3 bucket name; {fix}")
+        if not _BUCKET_NAME.fullmatch(v) or ".." in v or ".-" in v or "-." in v:
+            raise Invalid("", f"{shown(v)} is not a valid S3 bucket name; {fix}")
         if v.startswith(("xn--", "sthree-")) or v.endswith(("-s3alias", "--ol-s3")):
-            raise Invalid("", f"{v!r} uses a prefix/suffix S3 reserves; choose another name")
+            raise Invalid("", f"{shown(v)} uses a prefix/suffix S3 reserves; choose another name")
         try:
             ipaddress.IPv4Address(v)
         except ValueError:
             return v
-        raise Invalid("", f"{v!r} looks like an IP address, which S3 rejects; choose a name")
+        raise Invalid("", f"{shown(v)} looks like an IP address, which S3 rejects; choose a name")
 
     @field_validator("schedule", "verify_schedule")
     @classmethod
@@ -126,19 +131,17 @@ class BackupSpec(Model):
         try:
             return validate_cron(v)  # the job's own check: what passes here, the job accepts
         except ValueError:
-            raise Invalid("", f"{v!r} is not a 5-field cron expression (UTC); e.g. \"0 2 * * *\"") from None
+            raise Invalid("", f"{shown(v)} is not a 5-field cron expression (UTC); e.g. \"0 2 * * *\"") from None
 
     @model_validator(mode="after")
     def _cross_checks(self) -> BackupSpec:
         if self.provider == "aws" and self.endpoint is not None:
-            raise Invalid("endpoint", f"{self.endpoint!r} is set but provider is 'aws'; remove endpoint, "
+            raise Invalid("endpoint", f"{shown(self.endpoint)} is set but provider is 'aws'; remove endpoint, "
                                        "or set provider: minio or generic for an S3-compatible store")
         if self.provider != "aws":
             if self.endpoint is None:
                 raise Invalid("endpoint", f"missing for provider {self.provider!r}; set endpoint: "
                                            "https://<host> of the S3-compatible store")
-            if not re.match(r"^https?://[^/\s]+/?$", self.endpoint):
-                raise Invalid("endpoint", f"{self.endpoint!r} is not a URL; use https://<host>[:port]")
         if not self.retention:
             raise Invalid("retention", "is empty; add at least one rule, e.g. {prefix: backups/, days: 30}")
         if self.lock_days is not None:
@@ -157,23 +160,26 @@ class BackupSpec(Model):
         for i, rule in enumerate(self.retention):
             self._check_rule(f"retention[{i}]", rule)
             if rule.rule_id in seen_ids:
-                raise Invalid(f"retention[{i}].id", f"{rule.rule_id!r} is also the id of "
+                raise Invalid(f"retention[{i}].id", f"{shown(rule.rule_id)} is also the id of "
                                                      f"retention[{seen_ids[rule.rule_id]}]; give each rule a unique id")
             seen_ids[rule.rule_id] = i
         for i, a in enumerate(self.retention):
             for j, b in enumerate(self.retention):
                 if i != j and b.prefix.startswith(a.prefix):
                     raise Invalid(f"retention[{j}].prefix",
-                                   f"{b.prefix!r} lies under retention[{i}].prefix {a.prefix!r}, so both rules "
+                                   f"{shown(b.prefix)} lies under retention[{i}].prefix {shown(a.prefix)}, so both rules "
                                    "would apply; use prefixes that do not contain each other")
         return self
 
     def _check_rule(self, key: str, rule: RetentionRule) -> None:
         if not rule.prefix or not rule.prefix.endswith("/") or rule.prefix.startswith("/"):
-            raise Invalid(f"{key}.prefix", f"{rule.prefix!r} must be a folder like 'backups/prod/' "
+            raise Invalid(f"{key}.prefix", f"{shown(rule.prefix)} must be a folder like 'backups/prod/' "
                                             "(no leading '/', ending in '/')")
-        if rule.id is not None and not _RULE_ID.match(rule.id):
-            raise Invalid(f"{key}.id", f"{rule.id!r} must be 1-255 letters, digits, '.', '_' or '-'")
+        if not _PREFIX.fullmatch(rule.prefix) or any(p in (".", "..") for p in rule.prefix.split("/")):
+            raise Invalid(f"{key}.prefix", f"{shown(rule.prefix)} must be folders of letters, digits, '.', '_' "
+                                            "or '-' without '.' or '..' segments, like 'backups/prod/'")
+        if rule.id is not None and not _RULE_ID.fullmatch(rule.id):
+            raise Invalid(f"{key}.id", f"{shown(rule.id)} must be 1-255 letters, digits, '.', '_' or '-'")
         for field, value in (("days", rule.days), ("abortMultipartDays", rule.abort_multipart_days),
                              ("noncurrentDays", rule.noncurrent_days)):
             if value is not None and value <= 0:

@@ -19,6 +19,15 @@ from components.config.types import Invalid
 Problem = tuple[str, str]
 
 
+def shown(value: Any, limit: int = 60) -> str:
+    """A value as a message shows it: its repr, cut when long (a pasted blob is not a message)."""
+    try:
+        text = repr(value)
+    except RecursionError:  # nesting deeper than repr goes
+        text = f"<a {type(value).__name__} nested too deep>"
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
 def known_keys(model: type[BaseModel]) -> list[str]:
     return [f.alias or n for n, f in model.model_fields.items()]
 
@@ -88,10 +97,11 @@ def _range(constraints: list[Any]) -> tuple[str, Any]:
 
 
 def format_errors(error: ValidationError, root: str, model: type[BaseModel],
-                  prefix: tuple[str, ...] = ()) -> list[Problem]:
+                  prefix: tuple[str, ...] = (), *, secret: bool = False) -> list[Problem]:
     """Every problem in `error`, one line each: the key, the bad value and what to write instead.
 
     `prefix`: where in `model` the validated value sits, when it was validated on its own (one key).
+    `secret`: the values are secrets, so a line names the key and the rule, never the value.
     """
     errors = [{**e, "loc": prefix + tuple(e["loc"])} for e in error.errors(include_url=False)]
     unknown = {(tuple(e["loc"][:-1]), str(e["loc"][-1])) for e in errors if e["type"] == "extra_forbidden"}
@@ -102,7 +112,7 @@ def format_errors(error: ValidationError, root: str, model: type[BaseModel],
                                           difflib.get_close_matches(str(e["loc"][-1]), [key], n=1)
                                           for parent, key in unknown):
             continue
-        problems.append(_format_one(e, root, model))
+        problems.append(_format_secret(e, root, model) if secret else _format_one(e, root, model))
     return problems
 
 
@@ -117,6 +127,15 @@ def _path(root: str, loc: tuple[Any, ...]) -> str:
     return ".".join(parts).replace(".[", "[")
 
 
+def _format_secret(e: Any, root: str, model: type[BaseModel]) -> Problem:
+    """A problem with a secret value: pydantic's rule (its message never holds the input), no value."""
+    if e["type"] in ("extra_forbidden", "missing"):  # these lines name keys, never a value
+        return _format_one(e, root, model)
+    path = _path(root, tuple(p for p in e["loc"] if p != "[key]"))
+    message = re.sub(r" or instance of \w+", "", e["msg"].removeprefix("Value error, "))
+    return path, f"{path}: the value (not shown, it is a secret) is not valid: {message[0].lower()}{message[1:]}"
+
+
 def _format_one(e: Any, root: str, model: type[BaseModel]) -> Problem:
     loc = tuple(p for p in e["loc"] if p != "[key]")
     path = _path(root, loc)
@@ -125,7 +144,7 @@ def _format_one(e: Any, root: str, model: type[BaseModel]) -> Problem:
         key = ".".join(p for p in (path, cause.key) if p)
         return key, f"{key}: {cause}"
     path = path or "config"
-    kind, shown = e["type"], e.get("input")
+    kind, value = e["type"], e.get("input")
     leaf = str(loc[-1]) if loc and not isinstance(loc[-1], int) else path
     # pydantic names our classes ("a valid dictionary or instance of Node"); users wrote YAML.
     message = re.sub(r" or instance of \w+", "", e["msg"].removeprefix("Value error, "))
@@ -142,27 +161,27 @@ def _format_one(e: Any, root: str, model: type[BaseModel]) -> Problem:
         return path, f"{path}: required key is missing: add it (see the README's config reference)"
     if kind in ("value_error", "assertion_error"):
         return path, f"{path}: {message}"  # our own validators' messages end with the fix
-    if kind == "int_type" and isinstance(shown, str) and shown.strip().isdigit():
-        return path, f"{path}: {shown!r} is a string: write the number without quotes, e.g. {shown.strip()}"
-    if kind == "string_type" and isinstance(shown, (int, float, bool)):
-        return path, f"{path}: {shown!r} is not a string: quote it, e.g. '{json.dumps(shown)}'"
+    if kind == "int_type" and isinstance(value, str) and value.strip().isdigit():
+        return path, f"{path}: {shown(value)} is a string: write the number without quotes, e.g. {value.strip()[:20]}"
+    if kind == "string_type" and isinstance(value, (int, float, bool)):
+        return path, f"{path}: {shown(value)} is not a string: quote it, e.g. '{json.dumps(value)[:40]}'"
     example = default if isinstance(default, (int, float)) and not isinstance(default, bool) else low
     example = 1 if example is None else example
     if kind.startswith("int_"):
-        return path, f"{path}: {shown!r} is not a whole number: write one{span}, e.g. {leaf}: {int(example)}"
+        return path, f"{path}: {shown(value)} is not a whole number: write one{span}, e.g. {leaf}: {int(example)}"
     if kind.startswith("float_"):
-        return path, f"{path}: {shown!r} is not a number: write one{span}, e.g. {leaf}: {example}"
+        return path, f"{path}: {shown(value)} is not a number: write one{span}, e.g. {leaf}: {example}"
     if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
-        return path, f"{path}: {shown!r} is out of range: write a number{span}, e.g. {leaf}: {example}"
+        return path, f"{path}: {shown(value)} is out of range: write a number{span}, e.g. {leaf}: {example}"
     if kind.startswith("bool_"):
-        return path, f"{path}: {shown!r} is not true or false: write {leaf}: true or {leaf}: false"
+        return path, f"{path}: {shown(value)} is not true or false: write {leaf}: true or {leaf}: false"
     if kind == "literal_error":
-        return path, f"{path}: {shown!r} is not allowed: write {e['ctx']['expected']}"
+        return path, f"{path}: {shown(value)} is not allowed: write {e['ctx']['expected']}"
     if kind in ("dict_type", "model_type", "model_attributes_type"):
-        what = "is empty" if shown is None else f"{shown!r} is not a mapping"
+        what = "is empty" if value is None else f"{shown(value)} is not a mapping"
         return path, (f"{path}: {what}: write its keys indented below '{leaf}:' "
                       "(see the README's config reference)")
     if kind in ("list_type", "tuple_type"):
-        return path, f"{path}: {shown!r} is not a list: write [a, b], or one '- item' line per entry"
-    return path, (f"{path}: {shown!r} is not valid: {message[0].lower()}{message[1:]}: "
+        return path, f"{path}: {shown(value)} is not a list: write [a, b], or one '- item' line per entry"
+    return path, (f"{path}: {shown(value)} is not valid: {message[0].lower()}{message[1:]}: "
                   "see the README's config reference for what to write")

@@ -18,7 +18,7 @@ from components.config.load_balancer import LoadBalancerSpec
 from components.config.nodes import NodeSpec
 from components.config.postgres_settings import connection_limit, effective_settings
 from components.config.shared_services import SharedServicesSpec
-from components.config.types import Invalid, Model, Name
+from components.config.types import Invalid, Model, Name, SshOpts, SshUser
 from components.render.openwebui_env import OPENWEBUI_ENV_NAMES, managed_env_names
 from components.render.openwebui_settings import OAUTH_SECRETS
 
@@ -35,8 +35,8 @@ class FleetSpec(Model):
     backup: BackupSpec | None = None
     analytics: AnalyticsSpec | None = None
     firewall: FirewallSpec = FirewallSpec()
-    ssh_user: str | None = None
-    ssh_opts: list[str] = []
+    ssh_user: SshUser | None = None
+    ssh_opts: SshOpts = []
     # Open WebUI variables for every app; an app's env wins.
     common_env: dict[str, str] = {}
 
@@ -69,6 +69,7 @@ class FleetSpec(Model):
             (lambda: self._check_backup_credentials(secrets), {"backup", "shared_services"}, set()),
             (self._check_analytics, {"analytics", "backup"}, set()),
             (lambda: self._check_tls(secrets), {"load_balancer"}, set()),
+            (self._check_host_keys, {"nodes", "load_balancer"}, set()),
             (lambda: self._check_external_secrets(secrets), {"shared_services"}, set()),
             (self._check_budgets, {"apps", "nodes", "shared_services", "backup"}, set()),
             (self._check_firewall, {"firewall", "nodes"}, {"nodes"}),
@@ -132,6 +133,13 @@ class FleetSpec(Model):
             yield Invalid("loadBalancer.tls", "gives certificatePath and keyPath and the secrets "
                           f"{', '.join(sorted(tls_secrets))} are set too: keep one of the two")
 
+    def _check_host_keys(self) -> Iterator[Invalid]:
+        lb = self.load_balancer
+        if lb is not None and lb.mode == "native" and lb.node in self.nodes and self.nodes[lb.node].ssh_host_key is None:
+            yield Invalid(f"nodes.{lb.node}.sshHostKey", f"missing: mode 'native' runs commands on node "
+                          f"'{lb.node}' over SSH, which must check the host's key: give one line of "
+                          f"`ssh-keyscan -t ed25519 {self.nodes[lb.node].host}` whose fingerprint you checked")
+
     def _check_nodes(self) -> Iterator[Invalid]:
         userless = sorted(n for n, node in self.nodes.items()
                           if node.docker_host is None and not (node.ssh_user or self.ssh_user))
@@ -173,6 +181,12 @@ class FleetSpec(Model):
             if app.use_shared_ollama and not self.shared_services.ollama.enabled:
                 yield Invalid(f"apps.{name}.useSharedOllama", "true needs sharedServices.ollama.enabled: true: "
                               "enable it, or point the app at an Ollama with ollamaUrls")
+            away = sorted(set(app.replicas) - {self.shared_services.node})
+            if app.use_shared_ollama and self.shared_services.ollama.enabled and away:
+                yield Invalid(f"apps.{name}.useSharedOllama", f"true, but replicas on {', '.join(away)} cannot reach "
+                              "the shared Ollama: it has no authentication, so it is never published on the "
+                              f"network; place the app on node '{self.shared_services.node}' only, or give an "
+                              "Ollama behind an authenticating proxy in ollamaUrls")
             yield from _check_env(f"apps.{name}.env", app.env)
             secrets = _app_secrets(app_secrets.get(name))
             if secrets is None:  # malformed: stack.parse_fleet reports it, a second line would add noise

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 from pydantic import Field, Strict, model_validator
 
 from components.config.postgres_settings import check_setting
-from components.config.types import Host, Image, Invalid, Model, Name, Port, shaped
+from components.config.types import BucketName, Host, Image, Invalid, Model, Name, PgUser, Port, Region, endpoint, shaped
 
 
 class Postgres(Model):
@@ -46,8 +46,8 @@ class ObjectStorage(Model):
     image: Image = "minio/minio:RELEASE.2024-11-07T00-52-20Z"
     client_image: Image = "minio/mc:RELEASE.2024-11-17T19-35-25Z"
     port: Port = 9000
-    bucket: str = "openwebui-files"
-    region: str = "us-east-1"
+    bucket: BucketName = "openwebui-files"
+    region: Region = "us-east-1"
 
 
 class Ollama(Model):
@@ -59,7 +59,7 @@ class Ollama(Model):
 class ExternalPostgres(Model):
     host: Host
     port: Port = 5432
-    admin_user: str = "postgres"
+    admin_user: PgUser = "postgres"
 
 
 class ExternalRedis(Model):
@@ -73,10 +73,10 @@ class ExternalQdrant(Model):
 
 
 class ExternalObjectStorage(Model):
-    endpoint: Annotated[str, shaped(r"https?://[^\s/]+/?", "is not a bare endpoint: give scheme and host only, "
-                                     "e.g. https://s3.example.com (the bucket goes in bucket)")]
-    bucket: str
-    region: str = "us-east-1"
+    endpoint: Annotated[str, endpoint("is not a bare endpoint: give scheme and host only, "
+                                      "e.g. https://s3.example.com (the bucket goes in bucket)")]
+    bucket: BucketName
+    region: Region = "us-east-1"
 
 
 class ExternalServices(Model):

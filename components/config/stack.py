@@ -13,7 +13,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from components.config.apps import AppSecrets
 from components.config.backup import BackupSpec
-from components.config.errors import Problem, format_errors, known_keys
+from components.config.errors import Problem, format_errors, known_keys, shown
 from components.config.fleet import FleetSpec
 from components.config.types import ConfigError
 
@@ -41,10 +41,14 @@ def parse_fleet(raw: dict[str, Any], secret_keys: set[str], app_secrets: dict[st
         fix = f"write '{close[0]}'" if close else "remove it"
         problems.append((key, f"{PROJECT}:{key}: unknown key: {fix} (known keys are {', '.join(known)})"))
     for app, value in app_secrets.items():
+        if not isinstance(value, dict):
+            problems.append((f"appSecrets.{app}", f"appSecrets.{app}: the value (not shown, it is a secret) is not "
+                             "an object: give {microsoftClientSecret: ..., openaiApiKeys: [...]}"))
+            continue
         try:
             AppSecrets.model_validate(value)
         except ValidationError as e:
-            problems += format_errors(e, f"appSecrets.{app}", AppSecrets)
+            problems += format_errors(e, f"appSecrets.{app}", AppSecrets, secret=True)
     fleet_raw = {k: v for k, v in raw.items() if k in known and k not in SECRET_KEYS}
     values: dict[str, Any] = {}
     partly: set[str] = set()
@@ -187,11 +191,20 @@ def _all_config() -> dict[str, Any]:
 
 
 def _decode(key: str, value: Any) -> Any:
-    """Objects and lists arrive as JSON text; plain strings stay strings."""
-    if isinstance(value, str) and value[:1] in "{[":
-        try:
-            return json.loads(value)
-        except json.JSONDecodeError:
-            raise StackConfigError(f"{key}: {value[:40]!r} starts like an object or list but is not valid "
-                                   "JSON: fix it, or quote the whole value as a string") from None
-    return value
+    """Objects and lists arrive as JSON text; plain strings stay strings.
+
+    Secret strings (a password may start with '{') are never parsed; `appSecrets` is an object, but
+    a broken one is reported without its text. Any input gives a value or one message: too deep
+    nesting and integers past Python's digit limit are errors too, not tracebacks.
+    """
+    short = key.removeprefix(f"{PROJECT}:")
+    if not isinstance(value, str) or not value.startswith(("{", "[")):
+        return value
+    if short in SECRET_KEYS and short != "appSecrets":
+        return value
+    try:
+        return json.loads(value)
+    except (ValueError, RecursionError):  # JSONDecodeError, and int()'s digit limit, are ValueErrors
+        text = "(not shown, it is a secret)" if short in SECRET_KEYS else shown(value, 40)
+        raise StackConfigError(f"{key}: {text} starts like an object or list but is not valid "
+                               "JSON: fix it, or quote the whole value as a string") from None

@@ -8,11 +8,22 @@ from __future__ import annotations
 from fleet_backup.settings import App as BackupApp
 
 APP_DATABASE_SQL = r"""\set ON_ERROR_STOP on
+-- Errors name the statement's position, never echo its text (the passwords are in some).
+\set VERBOSITY terse
 \getenv role APP_ROLE
 \getenv db APP_DB
 \getenv password APP_DB_PASSWORD
 \getenv analytics_role APP_ANALYTICS_ROLE
 \getenv analytics_password APP_ANALYTICS_PASSWORD
+\if :{?password}
+\else
+\set password ''
+\endif
+SELECT :'password' <> '' AS has_password \gset
+\if :has_password
+\else
+DO $$ BEGIN RAISE EXCEPTION 'APP_DB_PASSWORD is not set: refusing to leave the app role without a password'; END $$;
+\endif
 SELECT format('CREATE ROLE %I LOGIN', :'role')
  WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = :'role') \gexec
 ALTER ROLE :"role" WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD :'password';

@@ -73,15 +73,22 @@ def test_adding_a_node_changes_the_upstream_list_and_only_the_config_step_of_the
     assert changed == ["+        server 192.168.1.22:3100 max_fails=3 fail_timeout=10s;"]
 
 
+HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"
+
+
 def test_native_mode_writes_the_config_over_ssh_with_nginx_t_and_reload(prod: Evaluation) -> None:
     config = copy.deepcopy(prod.config)
     config["loadBalancer"] = {"node": "master", "mode": "native"}
     config["sshPrivateKey"] = {"secure": "AAAB"}
+    assert evaluate("prod", config).error.startswith("nodes.master.sshHostKey: missing: mode 'native' runs "
+                                                     "commands on node 'master' over SSH")
+    config["nodes"]["master"]["sshHostKey"] = HOST_KEY
     ev = evaluate("prod", config)
     assert ev.error is None
     (command,) = ev.of_type(COMMAND)
     inputs = command.inputs
     assert inputs["connection"]["host"] == "192.168.1.14" and inputs["connection"]["user"] == "deploy"
+    assert inputs["connection"]["hostKey"] == HOST_KEY
     assert inputs["stdin"] == ev.outputs["lb"]["nginxConf"]
     script = inputs["create"]
     assert script.index("nginx -t") < script.index("mv -f") < script.index("nginx -s reload")

@@ -86,6 +86,7 @@ def test_nginx_in_a_container_reaches_replicas_on_its_node_by_name_and_others_by
 def test_native_nginx_reaches_every_replica_at_its_published_port() -> None:
     config = prod()
     config["loadBalancer"]["mode"] = "native"
+    config["nodes"]["master"]["sshHostKey"] = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"
     assert topology_of(config).apps["chat"].upstreams == (
         Endpoint("192.168.1.14", 3000), Endpoint("192.168.1.21", 3000), Endpoint("192.168.1.21", 3001))
 

@@ -84,7 +84,7 @@ def test_typo_in_a_node_key_lists_the_nodes_known_keys():
     config["nodes"]["master"]["hostName"] = "m.example.com"
     assert rejection(config) == ("nodes.master.hostName: unknown key 'hostName': "
                                  "write 'host' (known keys here: host, address, dockerHost, sshUser, sshPort, "
-                                 "memoryMb, cpus)")
+                                 "memoryMb, cpus, publicAddress, sshHostKey)")
 
 
 def test_typo_in_a_top_level_key_names_it_with_the_project_prefix_and_lists_known_keys():
@@ -311,6 +311,7 @@ def test_use_shared_ollama_without_ollama_enabled_is_rejected():
     message = rejection(config)
     assert message.startswith("apps.chat.useSharedOllama: true needs sharedServices.ollama.enabled: true")
     config["sharedServices"]["ollama"] = {"enabled": True}
+    config["apps"]["chat"].update(replicas={"shared": 2}, migrationNode="shared")
     assert parses(config).apps["chat"].use_shared_ollama
 
 
@@ -591,6 +592,7 @@ def test_tls_from_secrets_needs_both_secrets_and_docker_mode():
     config["loadBalancer"]["tls"] = {}
     assert rejection(config).startswith("loadBalancer.tls: {} takes the certificate and key from secrets")
     assert parses(config, {"lbTlsCertificate", "lbTlsKey"}).load_balancer.tls.from_secrets
+    config["nodes"]["master"]["sshHostKey"] = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"
     config["loadBalancer"]["mode"] = "native"
     assert rejection(config, {"lbTlsCertificate", "lbTlsKey"}).startswith(
         "loadBalancer.tls: {} (certificate from secrets) works in mode docker only")
@@ -627,7 +629,7 @@ def test_every_mistake_of_a_file_is_reported_in_one_run_one_line_each_sorted_by_
         "lbTlsCertificate < fullchain.pem and pulumi config set --secret lbTlsKey < privkey.pem",
         lines[3],
         "nodes.master.hostName: unknown key 'hostName': write 'host' "
-        "(known keys here: host, address, dockerHost, sshUser, sshPort, memoryMb, cpus)",
+        "(known keys here: host, address, dockerHost, sshUser, sshPort, memoryMb, cpus, publicAddress, sshHostKey)",
         "sharedServices.mode: 'dockr' is not allowed: write 'docker' or 'external'",
     ]
     assert lines[3].startswith("openwebui-fleet:loadBalancr: unknown key: write 'loadBalancer' (known keys are ")

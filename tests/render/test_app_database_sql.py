@@ -178,3 +178,40 @@ def test_analytics_password_is_rotated_by_the_next_bootstrap(pg: Postgres, tmp_p
         assert ro.execute("SELECT 1").fetchone() == (1,)
     with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
         connect_analytics(pg, "rotate", "ro-first")
+
+
+def test_the_app_password_never_reaches_psqls_argv(pg: Postgres, tmp_path: Path) -> None:
+    """`ps` on the shared node shows every process's argv: psql must read the password from its env."""
+    psql = require_binary("psql")
+    shim_dir = tmp_path / "bin"
+    shim_dir.mkdir()
+    argv_log = tmp_path / "psql-argv"
+    shim = shim_dir / "psql"
+    shim.write_text(f'#!/bin/sh\nprintf "%s\\n" "$0" "$@" > {argv_log}\nexec {psql} "$@"\n')
+    shim.chmod(0o755)
+    script = tmp_path / "app-database.sql"
+    script.write_text(APP_DATABASE_SQL)
+    password = "argv-probe-password-7f3a"
+    env = {**os.environ, **app_database_env("argv", pg.host, pg.port, pg.superuser),
+           "PATH": f"{shim_dir}:{os.environ['PATH']}", "PGPASSWORD": pg.password, "APP_DB_PASSWORD": password,
+           "APP_ANALYTICS_PASSWORD": "ro-" + password}
+    result = subprocess.run(app_database_command("argv", str(script)), env=env, text=True, capture_output=True)
+    assert result.returncode == 0, result.stderr
+    assert argv_log.read_text().startswith(str(shim)), "the shim did not run"
+    assert password not in argv_log.read_text()
+    assert password not in result.stdout + result.stderr
+    with connect(pg, "argv", password) as conn:
+        assert conn.execute("SELECT current_user").fetchone() == ("openwebui_argv",)
+
+
+def test_bootstrap_refuses_to_run_without_the_app_password(pg: Postgres, tmp_path: Path) -> None:
+    require_binary("psql")
+    script = tmp_path / "app-database.sql"
+    script.write_text(APP_DATABASE_SQL)
+    env = {k: v for k, v in os.environ.items() if k != "APP_DB_PASSWORD"}
+    env |= {**app_database_env("nopw", pg.host, pg.port, pg.superuser), "PGPASSWORD": pg.password}
+    result = subprocess.run(app_database_command("nopw", str(script)), env=env, text=True, capture_output=True)
+    assert result.returncode != 0
+    assert "APP_DB_PASSWORD" in result.stderr
+    with psycopg.connect(pg.dsn(), autocommit=True) as conn:
+        assert conn.execute("SELECT count(*) FROM pg_roles WHERE rolname = 'openwebui_nopw'").fetchone() == (0,)
