@@ -8,7 +8,7 @@ import os
 from datetime import UTC, datetime
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 import fleet_backup
 from fleet_backup import alerts, errors, logs
@@ -26,8 +26,11 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m fleet_backup", description=fleet_backup.__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
-    sub.add_parser("backup", help="dump databases, roles, Qdrant collections and the apps' files to S3")
-    ls = sub.add_parser("list", help="completed backups, newest first")
+    parsers = {}
+    for name, text in (("backup", "dump databases, roles, Qdrant collections and the apps' files to S3"),
+                       ("list", "completed backups, newest first: id, finished at, apps, objects, bytes")):
+        parsers[name] = sub.add_parser(name, help=text, description=text[:1].upper() + text[1:] + ".")
+    ls = parsers["list"]
     r = sub.add_parser("restore", help="verify, then restore databases, Qdrant collections and files")
     r.add_argument("--backup", default="latest", help="backup id from `list`, or latest (default)")
     r.add_argument("--app", action="append", dest="apps", metavar="NAME", help="restore only this app (repeat)")
@@ -77,6 +80,10 @@ def _attempt(settings: Settings, command: str, args: argparse.Namespace) -> tupl
         return errors.OK, None, _run(settings, command, args)
     except JobError as e:
         reason, code = str(e), e.code
+    except NoCredentialsError:
+        reason = ("no S3 credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and FILES_AWS_* for "
+                  "FILES_S3_BUCKET); the fleet sets them from backupAccessKeyId/backupSecretAccessKey")
+        code = errors.CONFIG
     except (BotoCoreError, ClientError) as e:
         reason = f"S3 error: {e}"
         code = errors.UPLOAD_FAILED if command == "backup" else errors.UNEXPECTED
