@@ -132,6 +132,9 @@ def main() -> int:
                 "FILES_S3_BUCKET": files_bucket, "FILES_S3_ENDPOINT": endpoint,
                 "BACKUP_LOCK_FILE": str(work / "lock"), "BACKUP_WORK_DIR": str(work),
                 "BACKUP_STATE_FILE": str(work / "state.json"), "QDRANT_URL": qdrant_url,
+                # Other keys for the files bucket: files are streamed through the job (encrypted or not),
+                # so the two runs differ only by encryption. The files section below shares the keys.
+                "FILES_AWS_ACCESS_KEY_ID": "bench-files", "FILES_AWS_SECRET_ACCESS_KEY": "bench-files",
                 "QDRANT_API_KEY": qdrant.api_key, **app_password_env(apps)}
 
         logs: dict[str, str] = {}

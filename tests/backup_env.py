@@ -17,10 +17,11 @@ import pytest
 
 from appdata import app_password, create_app
 from components.render.postgres import BACKUP_ROLE, BACKUP_ROLE_SQL, backup_role_command, backup_role_env
+from plan.engine import PROJECT_DIR
 from qdrant_stub import QdrantState, qdrant_stub
 from realservices import Postgres, moto_s3_server, postgres_server, require_binary
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = PROJECT_DIR
 BACKUP_ROLE_PASSWORD = "test-backup-role-password"
 SIGNING_KEY = "test-signing-key-46b6a33f6b4f9035957a3f38b165a788"
 APPS = ("chat", "docs-team")

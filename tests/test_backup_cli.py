@@ -30,7 +30,8 @@ def test_missing_s3_credentials_are_a_configuration_error_that_says_what_to_set(
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "BACKUP_STACK": "prod", "BACKUP_APPS": "chat",
            "BACKUP_S3_BUCKET": "backups", "BACKUP_S3_ENDPOINT": "http://127.0.0.1:9",
            "PGHOST": "127.0.0.1", "PGUSER": "postgres", "BACKUP_LOCK_FILE": str(tmp_path / "lock"),
-           "BACKUP_WORK_DIR": str(tmp_path),
+           "BACKUP_WORK_DIR": str(tmp_path), "BACKUP_STATE_FILE": str(tmp_path / "state.json"),
+           "BACKUP_SIGNING_KEY": "a-signing-key-of-at-least-32-characters", "APP_DB_PASSWORD_CHAT": "x",
            # boto3's default chain must find nothing: no files, no instance metadata
            "AWS_CONFIG_FILE": str(tmp_path / "none"), "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),
            "AWS_EC2_METADATA_DISABLED": "true"}

@@ -14,6 +14,7 @@ from backup_env import (bucket_contents, dbs, env, files_env, job, ok, pg, qdran
                         s3_endpoint)
 from realservices import wait_until
 
+
 def test_restore_after_dropping_databases_brings_back_every_row_and_sequence(pg, env, s3):
     before = {db: fingerprint(pg, db) for db in dbs()}
     result = ok(env, "backup")
