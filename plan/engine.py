@@ -103,7 +103,7 @@ def parse_stack_text(text: str, label: str = "stack file") -> dict[str, Any]:
     try:
         data = yaml.load(text, Loader=DuplicateKeyLoader)
     except yaml.MarkedYAMLError as e:
-        raise StackFileError(_yaml_message(e, label)) from None
+        raise StackFileError(_yaml_message(e, label, text)) from None
     except yaml.YAMLError as e:
         raise StackFileError(f"{label}: not valid YAML ({e}): check its indentation and quoting") from None
     data = {} if data is None else data
@@ -114,16 +114,28 @@ def parse_stack_text(text: str, label: str = "stack file") -> dict[str, Any]:
     return {k.removeprefix(f"{PROJECT}:"): v for k, v in (config or {}).items()}
 
 
-def _yaml_message(error: yaml.MarkedYAMLError, label: str) -> str:
+def _yaml_message(error: yaml.MarkedYAMLError, label: str, text: str = "") -> str:
     problem = error.problem or error.context or "not valid YAML"
     # Where a construct started (an unclosed quote, a key without ':') is where the mistake is.
     mark = error.context_mark if error.context in _STARTED_AT and error.context_mark else error.problem_mark
     where = f"{label}:{mark.line + 1}:{mark.column + 1}" if mark is not None else label
     if problem.startswith("key '") and "given twice" in problem:
         return f"{where}: {problem}"
+    if problem not in _YAML_FIXES and mark is not None and (opened := _unclosed_quote(text, mark.line)) is not None:
+        # A quote left open runs on to the next quote in the file; the parser gives up far below.
+        return f"{label}:{opened + 1}:1: {_YAML_FIXES['found unexpected end of stream']}"
     fix = _YAML_FIXES.get(problem, f"not valid YAML ({problem}): check the indentation (spaces) and quoting "
                                    "on this line and the one before")
     return f"{where}: {fix}"
+
+
+def _unclosed_quote(text: str, before: int) -> int | None:
+    """The first line above `before` with an odd number of double quotes (comments aside), if any."""
+    for number, line in enumerate(text.splitlines()[:before + 1]):
+        code = line.split(" #", 1)[0] if not line.lstrip().startswith("#") else ""
+        if code.replace('\\"', "").count('"') % 2:
+            return number
+    return None
 
 
 def stack_config(stack: str, project_dir: Path = PROJECT_DIR) -> dict[str, Any]:
