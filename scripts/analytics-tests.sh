@@ -13,4 +13,4 @@ if ! "$OPENWEBUI_VENV/bin/python" -c "import open_webui, psycopg2" 2>/dev/null; 
   # The container image has psycopg2; the wheel does not require it.
   "$OPENWEBUI_VENV/bin/pip" install -q "open-webui==0.12.4" "psycopg2-binary>=2.9,<3"
 fi
-exec .venv/bin/python -m pytest -m openwebui tests/analytics "$@"
+exec .venv/bin/python -m pytest -m openwebui tests/fleet_analytics "$@"
