@@ -1,6 +1,7 @@
 """Time of the usage report per app, on Open WebUI's real schema with N messages per app.
 
-    OPENWEBUI_VENV=/path/to/venv .venv/bin/python benchmarks/analytics_bench.py [--apps 3] [--messages 1000000]
+    .venv/bin/python benchmarks/analytics_bench.py [--apps 3] [--messages 1000000]   (Open WebUI in $OPENWEBUI_VENV
+    or .cache/openwebui-venv, as for the report's tests)
 
 Each app database is built like the tests build it (tests/openwebui_schema.py): the app's bootstrap
 SQL, Open WebUI's own migrations (the installed, pinned open-webui) and a bulk COPY of a 90-day usage

@@ -1,6 +1,6 @@
 """App databases on Open WebUI's REAL schema: its own alembic migrations (the installed, pinned
 open-webui package), run as the app's role exactly as a migrating replica does, then filled with a
-bulk COPY into its real tables. Used by tests/analytics and benchmarks/analytics_bench.py.
+bulk COPY into its real tables. Used by tests/fleet_analytics and benchmarks/analytics_bench.py.
 
 The Open WebUI virtualenv is found like the real-fleet suite finds it: $OPENWEBUI_VENV, else the
 repository's ignored `.cache/openwebui-venv` (scripts/realfleet.sh installs it there).

@@ -16,7 +16,7 @@ from plan.engine import Evaluation, evaluate, is_secret
 def test_report_job_runs_on_the_shared_node_on_its_schedule_with_a_healthcheck(stack: Evaluation) -> None:
     job = stack.named("analytics", CONTAINER)
     assert node_of(stack, job) == stack.config["sharedServices"]["node"]
-    assert job.inputs["command"] == ["schedule", "--cron", stack.config["analytics"]["schedule"]]
+    assert job.inputs["command"] == ["schedule", "--cron", stack.config["analytics"].get("schedule", "30 2 * * *")]
     assert job.inputs["healthcheck"]["tests"] == ["CMD-SHELL", "python -m fleet_analytics health"]
     assert is_secret(job.raw_inputs["envs"])
     assert plaintext_leaks(job.raw_inputs, secret_needles(stack)) == []

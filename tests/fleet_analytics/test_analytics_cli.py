@@ -16,7 +16,7 @@ from fleet_analytics.render import render_html
 from fleet_analytics.report import build_report, period_of
 from fleet_analytics.settings import Settings
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 ENV = {"ANALYTICS_APPS": "chat,chat-2", "ANALYTICS_PASSWORD_CHAT": "a", "ANALYTICS_PASSWORD_CHAT_2": "b"}
 
 
