@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import yaml
+
 from plan.engine import PROJECT_DIR
 
 
@@ -27,3 +29,15 @@ def test_offline_plan_of_a_bad_stack_file_prints_one_message_and_fails(tmp_path:
     assert result.returncode == 1
     assert "apps.chat.replicas: node 'nowhere' is not under nodes (known: local)" in result.stdout
     assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_a_stack_file_key_given_twice_is_refused_naming_the_key_and_its_line() -> None:
+    from plan.engine import parse_stack_text
+    text = "config:\n  openwebui-fleet:sshUser: deploy\n  openwebui-fleet:sshUser: root\n"
+    try:
+        parse_stack_text(text)
+    except yaml.YAMLError as e:
+        assert "key 'openwebui-fleet:sshUser' is given twice: keep one" in str(e)
+        assert "line 3" in str(e)
+    else:
+        raise AssertionError("a key given twice was accepted")
