@@ -7,12 +7,14 @@ from components.config import load_stack_config
 from components.load_balancer import NginxLoadBalancer
 from components.node import FleetNode
 from components.openwebui_app import OpenWebUIApp
-from components.outputs import app_output, backup_output, nodes_output, shared_services_output
+from components.outputs import (app_output, app_urls, backup_output, lb_output, nodes_output,
+                                shared_services_output)
 from components.shared_services import SharedServices
 from components.topology import resolve
 
 fleet, secrets = load_stack_config()
 topology = resolve(fleet)
+pulumi.export("appUrls", app_urls(topology))  # first: `pulumi stack output` sorts names, and it sorts first
 
 nodes = {name: FleetNode(name, node, secrets.get("sshPrivateKey")) for name, node in topology.nodes.items()}
 shared_node = nodes[topology.shared_node]
@@ -24,7 +26,7 @@ if fleet.load_balancer is not None:
     lb = NginxLoadBalancer("lb", fleet.load_balancer, nodes[fleet.load_balancer.node], topology.apps,
                            tls_secrets=secrets.lb_tls(),
                            opts=pulumi.ResourceOptions(depends_on=list(apps.values())))
-    pulumi.export("lbNginxConf", lb.nginx_conf)
+    pulumi.export("lb", lb_output(lb.nginx_conf))
 
 if fleet.backup is not None:
     credentials = backup_credentials(secrets, shared)

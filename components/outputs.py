@@ -3,8 +3,20 @@ from __future__ import annotations
 
 from typing import Any
 
+import pulumi
+
 from components.config import BackupSpec, SharedServicesSpec
 from components.topology import AppTopology, Topology
+
+
+def app_urls(topology: Topology) -> dict[str, str]:
+    """App name → the URL people open: the short answer to "where is it"."""
+    return {name: app.public_url for name, app in topology.apps.items()}
+
+
+def lb_output(nginx_conf: pulumi.Output[str]) -> dict[str, Any]:
+    """The LB's details, nested so its long nginx.conf stays out of the way of the other outputs."""
+    return {"nginxConf": nginx_conf}
 
 
 def app_output(app: AppTopology) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from pathlib import Path
 from plan.engine import PROJECT_DIR, Evaluation, evaluation_from_json
 
 _SNAPSHOT = Path(__file__).with_name("snapshot.py")
+_STACK_FILE_ERROR = 3  # snapshot.py's exit code for a stack file it cannot read
 
 
 class RefError(Exception):
@@ -34,7 +35,9 @@ def evaluate_at_ref(stack: str, ref: str, project_dir: Path = PROJECT_DIR) -> Ev
             raise RefError(f"{ref}:Pulumi.{stack}.yaml: no such stack file at that ref")
         run = subprocess.run([sys.executable, str(_SNAPSHOT), tmp, stack], cwd=tmp,
                              capture_output=True, text=True)
+    last = (run.stderr.strip().splitlines() or ["failed"])[-1]
+    if run.returncode == _STACK_FILE_ERROR:
+        raise RefError(f"{ref}:{last}")
     if run.returncode != 0:
-        last = (run.stderr.strip().splitlines() or ["failed"])[-1]
         raise RefError(f"evaluating the program at {ref}: {last}")
     return evaluation_from_json(run.stdout)

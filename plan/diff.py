@@ -36,7 +36,7 @@ CONTAINER_UPDATABLE = frozenset({
     "destroyGraceSeconds", "healthcheck", "containerReadRefreshTimeoutMilliseconds"})
 # Types the provider always replaces delete-before-replace (pulumi-docker: container names are unique).
 DELETE_BEFORE_REPLACE_TYPES = frozenset({CONTAINER})
-NGINX_OUTPUT = "lbNginxConf"
+NGINX_OUTPUT = "lb.nginxConf"  # as printed
 _ENV_LINE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=")
 
 
@@ -147,9 +147,9 @@ def _node(ev: Evaluation, r: Registered) -> str:
 def _delete_notes(r: Registered) -> tuple[str, ...]:
     notes = []
     if r.protect:
-        notes.append(f"protected: needs `pulumi state unprotect '{r.urn}'` first")
+        notes.append("protected: see Notes")  # the unprotect command (a full URN) is listed there
     if r.retain_on_delete:
-        notes.append("retainOnDelete: left on the node, data kept")
+        notes.append("retained: data kept")
     return tuple(notes)
 
 
@@ -183,10 +183,16 @@ def compare(old_r: Registered, new_r: Registered, old: Evaluation, new: Evaluati
                   new_r.delete_before_replace or new_r.type in DELETE_BEFORE_REPLACE_TYPES, tuple(notes))
 
 
+def nginx_conf(ev: Evaluation) -> str:
+    """The LB's nginx.conf from the stack outputs (`lb.nginxConf`), or "" without a load balancer."""
+    # `lbNginxConf`: its name before it moved under `lb`, so a diff against an older ref still lines up.
+    return (ev.outputs.get("lb") or {}).get("nginxConf") or ev.outputs.get("lbNginxConf") or ""
+
+
 def nginx_conf_diff(old: Evaluation, new: Evaluation) -> str:
-    if NGINX_OUTPUT in old.secret_outputs or NGINX_OUTPUT in new.secret_outputs:
+    if "lb" in old.secret_outputs or "lb" in new.secret_outputs:
         return "[secret]"
-    a, b = old.outputs.get(NGINX_OUTPUT) or "", new.outputs.get(NGINX_OUTPUT) or ""
+    a, b = nginx_conf(old), nginx_conf(new)
     return "".join(difflib.unified_diff(a.splitlines(keepends=True), b.splitlines(keepends=True),
                                         f"{NGINX_OUTPUT} (old)", f"{NGINX_OUTPUT} (new)"))
 
@@ -194,7 +200,8 @@ def nginx_conf_diff(old: Evaluation, new: Evaluation) -> str:
 def diff_evaluations(old: Evaluation, new: Evaluation, old_label: str = "old",
                      new_label: str = "new") -> PlanDiff:
     result = PlanDiff(old_label, new_label)
-    errors = [f"{label}: {ev.error}" for label, ev in ((old_label, old), (new_label, new)) if ev.error]
+    errors = [f"{label}: {line}" for label, ev in ((old_label, old), (new_label, new)) if ev.error
+              for line in ev.error.splitlines()]
     if errors:
         result.error = "\n".join(errors)
         return result
@@ -294,7 +301,8 @@ def render_diff(diff: PlanDiff) -> str:
     notes = []
     if diff.blocked:
         notes.append(f"{len(diff.blocked)} protected resource(s) would be replaced or deleted: `pulumi up` stops "
-                     "there until each is unprotected (`pulumi state unprotect URN`); decide that on purpose.")
+                     "there until each is unprotected; decide that on purpose:")
+        notes += [f"  pulumi state unprotect '{c.urn}'" for c in sorted(diff.blocked, key=lambda c: c.urn)]
     dbr = sorted(c.name for c in diff.of("replace") if c.delete_before_replace)
     if dbr:
         notes.append("Delete-before-replace (the old one is gone before the new one starts): " + ", ".join(dbr))
@@ -302,7 +310,7 @@ def render_diff(diff: PlanDiff) -> str:
         notes.append(f"{name} reads outputs of replaced {', '.join(read)}: `pulumi preview` may show it "
                      "replaced too (unknown until the replacement exists).")
     if notes:
-        out += ["", "Notes"] + [f"- {n}" for n in notes]
+        out += ["", "Notes"] + [n if n.startswith(" ") else f"- {n}" for n in notes]
     out += ["", f"{NGINX_OUTPUT}: " + ("unchanged" if not diff.nginx_diff else "\n" + diff.nginx_diff.rstrip())]
     return "\n".join(out)
 

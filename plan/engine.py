@@ -40,7 +40,7 @@ COMMAND = "command:remote:Command"
 BUCKET = "aws:s3/bucket:Bucket"
 
 
-class DuplicateKeyLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # libyaml: 0.2 ms, not 5 ms, for prod
+class DuplicateKeyLoader(yaml.SafeLoader):
     """YAML loader that refuses a key given twice (PyYAML silently keeps the last)."""
 
 
@@ -58,19 +58,77 @@ def _no_duplicates(loader: DuplicateKeyLoader, node: yaml.MappingNode, deep: boo
 DuplicateKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _no_duplicates)
 
 
-def read_stack_file(path: Path) -> dict[str, Any]:
-    """The `config:` of a Pulumi.<stack>.yaml, keys without the project prefix."""
-    return parse_stack_text(path.read_text())
+class StackFileError(Exception):
+    """A stack file that cannot be read; str() is one line naming the file, the line and the fix."""
 
 
-def parse_stack_text(text: str) -> dict[str, Any]:
+# PyYAML's problem → what to do about it (anything else: the generic hint below).
+_YAML_FIXES = {
+    "found character '\\t' that cannot start any token":
+        "a tab: YAML indents with spaces only, replace the tab with spaces",
+    "mapping values are not allowed here":
+        "a 'key:' where none can start: indent this line like the keys beside it "
+        "(or quote a value that holds ': ')",
+    "could not find expected ':'": "a key without ':': write 'key: value', indented like the keys beside it",
+    "found unexpected end of stream": "a quoted value is never closed: add the closing quote",
+    "did not find expected key": "indent this line like the keys beside it (spaces, the same number for each)",
+    "expected <block end>, but found '<block mapping start>'":
+        "this line is indented differently from the keys beside it: give it the same number of spaces",
+    "expected ',' or ']', but got ':'": "a '[' list is not closed: close it with ']' on the line it starts",
+    "expected ',' or '}', but got ':'": "a '{' mapping is not closed: close it with '}' on the line it starts",
+}
+# Contexts whose start, not where the parser gave up, is the line to fix (an unclosed quote or bracket).
+_STARTED_AT = {"while scanning a simple key", "while scanning a quoted scalar",
+               "while parsing a flow sequence", "while parsing a flow mapping"}
+
+
+def read_stack_file(path: Path, label: str | None = None) -> dict[str, Any]:
+    """The `config:` of a Pulumi.<stack>.yaml, keys of this project without its prefix (keys of other
+    namespaces, like `aws:region`, as written). Raises StackFileError; `label` names the file in it."""
+    label = label or str(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        stacks = sorted(f.name.removeprefix("Pulumi.").removesuffix(".yaml")
+                        for f in path.parent.glob("Pulumi.*.yaml"))
+        raise StackFileError(f"{label}: no such stack file (stacks here: {', '.join(stacks) or 'none'}): "
+                             f"name one of those, or create {path.name}") from None
+    except OSError as e:
+        raise StackFileError(f"{label}: cannot be read ({e.strerror}): check the path and its permissions") from None
+    return parse_stack_text(text, label)
+
+
+def parse_stack_text(text: str, label: str = "stack file") -> dict[str, Any]:
     """`read_stack_file` for text that is not a file here (e.g. `git show REF:Pulumi.prod.yaml`)."""
-    data = yaml.load(text, Loader=DuplicateKeyLoader) or {}
-    return {k.removeprefix(f"{PROJECT}:"): v for k, v in (data.get("config") or {}).items()}
+    try:
+        data = yaml.load(text, Loader=DuplicateKeyLoader)
+    except yaml.MarkedYAMLError as e:
+        raise StackFileError(_yaml_message(e, label)) from None
+    except yaml.YAMLError as e:
+        raise StackFileError(f"{label}: not valid YAML ({e}): check its indentation and quoting") from None
+    data = {} if data is None else data
+    config = data.get("config") if isinstance(data, dict) else data
+    if not isinstance(config, dict | None):
+        raise StackFileError(f"{label}: the file must be a mapping with the stack's keys under 'config:' "
+                             f"(see Pulumi.local.yaml)")
+    return {k.removeprefix(f"{PROJECT}:"): v for k, v in (config or {}).items()}
+
+
+def _yaml_message(error: yaml.MarkedYAMLError, label: str) -> str:
+    problem = error.problem or error.context or "not valid YAML"
+    # Where a construct started (an unclosed quote, a key without ':') is where the mistake is.
+    mark = error.context_mark if error.context in _STARTED_AT and error.context_mark else error.problem_mark
+    where = f"{label}:{mark.line + 1}:{mark.column + 1}" if mark is not None else label
+    if problem.startswith("key '") and "given twice" in problem:
+        return f"{where}: {problem}"
+    fix = _YAML_FIXES.get(problem, f"not valid YAML ({problem}): check the indentation (spaces) and quoting "
+                                   "on this line and the one before")
+    return f"{where}: {fix}"
 
 
 def stack_config(stack: str, project_dir: Path = PROJECT_DIR) -> dict[str, Any]:
-    return read_stack_file(project_dir / f"Pulumi.{stack}.yaml")
+    """The stack file `Pulumi.<stack>.yaml` in `project_dir`; raises StackFileError."""
+    return read_stack_file(project_dir / f"Pulumi.{stack}.yaml", f"Pulumi.{stack}.yaml")
 
 
 def _replace_secure(key: str, value: Any) -> tuple[Any, bool]:
@@ -238,7 +296,7 @@ def to_pulumi_config(config: dict[str, Any]) -> tuple[dict[str, str], list[str]]
     values, secret_keys = {}, []
     for key, value in config.items():
         value, secret = _replace_secure(key, value)
-        full = f"{PROJECT}:{key}"
+        full = key if ":" in key else f"{PROJECT}:{key}"  # other namespaces (aws:region) as the CLI passes them
         values[full] = value if isinstance(value, str) else json.dumps(value)
         if secret:
             secret_keys.append(full)

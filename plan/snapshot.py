@@ -7,6 +7,8 @@ import importlib.util
 import sys
 from pathlib import Path
 
+STACK_FILE_ERROR = 3  # the stack file could not be read; stderr says why in one line
+
 
 def main(project_dir: str, stack: str) -> None:
     sys.path[0] = project_dir  # the other checkout's packages, not this one's
@@ -15,7 +17,11 @@ def main(project_dir: str, stack: str) -> None:
     engine = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = engine  # dataclasses look their module up there
     spec.loader.exec_module(engine)
-    ev = engine.evaluate(stack, project_dir=Path(project_dir))
+    try:
+        ev = engine.evaluate(stack, project_dir=Path(project_dir))
+    except engine.StackFileError as e:  # one line, named for the ref by at_ref
+        sys.stderr.write(f"{e}\n")
+        sys.exit(STACK_FILE_ERROR)
     sys.stdout.write(engine.evaluation_to_json(ev))
 
 

@@ -1,4 +1,5 @@
-"""A copy of the project as it is now (tracked and new files, committed or not), to edit and evaluate apart."""
+"""A copy of the project as it is now (tracked and new files, committed or not), to edit and evaluate apart,
+or to commit into a throwaway git repository."""
 from __future__ import annotations
 
 import shutil
@@ -18,7 +19,8 @@ def project_files() -> list[str]:
                 if p.is_file() and not SKIPPED & set(p.relative_to(PROJECT_DIR).parts)]
     listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
                             cwd=PROJECT_DIR, check=True, capture_output=True, text=True).stdout
-    return [name for name in listed.split("\0") if name and (PROJECT_DIR / name).is_file()]
+    return [name for name in listed.split("\0")
+            if name and (PROJECT_DIR / name).is_file() and not (PROJECT_DIR / name).is_symlink()]
 
 
 def copy_project(dest: Path) -> Path:
@@ -44,3 +46,20 @@ def evaluate_copies(projects: list[Path], stack: str) -> list[Evaluation]:
         assert proc.returncode == 0, err[-3000:]
         results.append(evaluation_from_json(out))
     return results
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True, text=True).stdout
+
+
+def commit_all(repo: Path, message: str) -> None:
+    git(repo, "add", "-A")
+    git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "--allow-empty", "-m", message)
+
+
+def committed_copy(repo: Path) -> Path:
+    """`repo`: a copy of the project (`copy_project`), committed once as `base`."""
+    copy_project(repo)
+    git(repo, "init", "-q")
+    commit_all(repo, "base")
+    return repo

@@ -91,10 +91,18 @@ def test_removing_a_node_deletes_only_its_resources_and_flags_its_protected_volu
                                     "chat-slave1-1", "chat-slave1-2"} | volumes
     assert diff.names("replace") == {"lb-config"} and diff.names("update") == diff.names("create") == set()
     assert {c.name for c in diff.blocked} == volumes
+    rendered = render_diff(diff)
     for change in diff.blocked:
-        assert any("pulumi state unprotect" in n for n in change.notes)
+        assert "protected: see Notes" in change.notes
+        assert f"  pulumi state unprotect '{change.urn}'" in rendered.split("\nNotes\n", 1)[1].splitlines()
         assert change.retain_on_delete
-    assert "2 protected resource(s) would be replaced or deleted" in render_diff(diff)
+    assert "2 protected resource(s) would be replaced or deleted" in rendered
+
+
+def test_the_diff_table_stays_narrow_when_protected_volumes_go(diffs: dict[str, PlanDiff]) -> None:
+    table = render_diff(diffs["remove a node"]).split("\nNotes\n", 1)[0]
+    assert "urn:pulumi:" not in table  # full URNs are listed once, under Notes
+    assert max(len(line) for line in table.splitlines()) <= 150
 
 
 def test_raising_a_replica_count_adds_one_container_and_volume_and_rewrites_the_lb_config(

@@ -5,9 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import yaml
-
-from plan.engine import PROJECT_DIR
+from plan.engine import PROJECT_DIR, Evaluation
+from plan.render import render_plan
 
 
 def test_offline_plan_of_the_local_stack_lists_containers_ports_volumes_and_outputs() -> None:
@@ -31,13 +30,10 @@ def test_offline_plan_of_a_bad_stack_file_prints_one_message_and_fails(tmp_path:
     assert "Traceback" not in result.stdout + result.stderr
 
 
-def test_a_stack_file_key_given_twice_is_refused_naming_the_key_and_its_line() -> None:
-    from plan.engine import parse_stack_text
-    text = "config:\n  openwebui-fleet:sshUser: deploy\n  openwebui-fleet:sshUser: root\n"
-    try:
-        parse_stack_text(text)
-    except yaml.YAMLError as e:
-        assert "key 'openwebui-fleet:sshUser' is given twice: keep one" in str(e)
-        assert "line 3" in str(e)
-    else:
-        raise AssertionError("a key given twice was accepted")
+def test_volume_heading_claims_protection_only_for_the_rows_marked_so(prod: Evaluation) -> None:
+    section = render_plan(prod).split("\n\nVolumes", 1)[1].split("\n\n", 1)[0]
+    heading, _, _, *rows = section.splitlines()
+    protect = {row.split()[1]: row.split()[2] for row in rows}
+    assert protect["openwebui-lb-conf"] == "False" and protect["openwebui-postgres-data"] == "True"
+    assert "protected:" not in heading  # it sits over unprotected rows too
+    assert "protect True:" in heading

@@ -13,23 +13,16 @@ import yaml
 
 from plan.diff import diff_evaluations
 from plan.engine import GENERATED_PREFIX, evaluate_program
-from project_copy import copy_project
+from project_copy import committed_copy, git
 
 ENV_ANCHOR = '"UVICORN_WORKERS": "1",'
-
-
-def _git(repo: Path, *args: str) -> str:
-    return subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True, text=True).stdout
+_git = git
 
 
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A git repo holding the work tree's tracked files as they are now (committed or not)."""
-    repo = copy_project(tmp_path_factory.mktemp("at-ref") / "project")
-    _git(repo, "init", "-q")
-    _git(repo, "add", "-A")
-    _git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "base")
-    return repo
+    return committed_copy(tmp_path_factory.mktemp("at-ref") / "project")
 
 
 def _diff(repo: Path, stack: str, ref: str) -> subprocess.CompletedProcess[str]:

@@ -1,16 +1,19 @@
 """The program's edge: raw stack config in (from Pulumi, or a dict), a validated fleet or one message out."""
 from __future__ import annotations
 
+import difflib
 import json
+import typing
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import pulumi
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from components.config.apps import AppSecrets
 from components.config.backup import BackupSpec
-from components.config.errors import format_error, known_keys
+from components.config.errors import Problem, format_errors, known_keys
 from components.config.fleet import FleetSpec
 from components.config.types import ConfigError
 
@@ -25,32 +28,68 @@ SECRET_KEYS = ("postgresPassword", "redisPassword", "qdrantApiKey", "objectStora
 def parse_fleet(raw: dict[str, Any], secret_keys: set[str], app_secrets: dict[str, Any]) -> FleetSpec:
     """Validate raw stack config (keys without the project prefix); raise ConfigError on a mistake.
 
-    `secret_keys` names the secret keys that are set; `app_secrets` is the plaintext `appSecrets`
-    object, used only to check its shape and never stored.
+    Every mistake is found in one run: pydantic collects the field errors of each top-level key, and
+    the rules that span keys (`FleetSpec.problems`) run on the keys (and nodes, apps) that validated. One
+    line a mistake, sorted by key. `secret_keys` names the secret keys that are set; `app_secrets` is
+    the plaintext `appSecrets` object, used only to check its shape and never stored.
     """
-    unknown = sorted(set(raw) - set(known_keys(FleetSpec)) - set(SECRET_KEYS))
-    if unknown:
-        raise ConfigError(f"{PROJECT}:{unknown[0]}: unknown key: known keys are "
-                          f"{', '.join(known_keys(FleetSpec) + list(SECRET_KEYS))}")
-    try:
-        for app, value in app_secrets.items():
+    known = known_keys(FleetSpec) + list(SECRET_KEYS)
+    problems: list[Problem] = []
+    for key in sorted(set(raw) - set(known)):
+        close = difflib.get_close_matches(key, known, n=1)
+        fix = f"write '{close[0]}'" if close else "remove it"
+        problems.append((key, f"{PROJECT}:{key}: unknown key: {fix} (known keys are {', '.join(known)})"))
+    for app, value in app_secrets.items():
+        try:
             AppSecrets.model_validate(value)
-    except ValidationError as e:
-        raise ConfigError(format_error(e, f"appSecrets.{app}", AppSecrets)) from None
-    fleet_raw = {k: v for k, v in raw.items() if k not in SECRET_KEYS}
-    try:
-        return FleetSpec.model_validate(fleet_raw, context={"secrets": secret_keys, "app_secrets": app_secrets})
-    except ValidationError as e:
-        raise ConfigError(format_error(e, "", FleetSpec)) from None
+        except ValidationError as e:
+            problems += format_errors(e, f"appSecrets.{app}", AppSecrets)
+    fleet_raw = {k: v for k, v in raw.items() if k in known and k not in SECRET_KEYS}
+    values: dict[str, Any] = {}
+    partly: set[str] = set()
+    # Each top-level key on its own, so a mistake in one leaves the others to check. (FleetSpec has no
+    # field validators of its own; its cross-key rules run below.)
+    for name, field in FleetSpec.model_fields.items():
+        key = field.alias or name
+        if key not in fleet_raw:
+            if field.is_required():
+                problems.append((key, f"{key}: required key is missing: add it (see the README's config reference)"))
+            else:
+                values[name] = field.get_default(call_default_factory=True)
+            continue
+        adapter = TypeAdapter(field.rebuild_annotation())
+        try:
+            values[name] = adapter.validate_python(fleet_raw[key])
+        except ValidationError as e:
+            problems += format_errors(e, "", FleetSpec, prefix=(key,))
+            if typing.get_origin(field.annotation) is dict and isinstance(fleet_raw[key], dict):
+                values[name] = _valid_entries(adapter, fleet_raw[key])  # nodes, apps: keep the good ones
+                partly.add(name)
+    partial = FleetSpec.model_construct(**values)
+    problems += [(p.key, f"{p.key}: {p}") for p in partial.problems(secret_keys, app_secrets, validated=set(values),
+                                                                    partly=frozenset(partly))]
+    if problems:
+        raise ConfigError("\n".join(line for _, line in sorted(set(problems))))
+    return FleetSpec.model_validate(fleet_raw, context={"secrets": secret_keys, "app_secrets": app_secrets})
 
+
+def _valid_entries(adapter: TypeAdapter[Any], raw: dict[str, Any]) -> dict[str, Any]:
+    """The entries of a mapping (node → spec, app → spec) that validate on their own."""
+    valid: dict[str, Any] = {}
+    for key, value in raw.items():
+        try:
+            valid.update(adapter.validate_python({key: value}))
+        except ValidationError:
+            pass  # reported with the whole mapping
+    return valid
 
 
 def parse_backup(raw: dict[str, Any]) -> BackupSpec:
-    """Validate just the `backup` key (for tools that need nothing else); raise ConfigError."""
+    """Validate just the `backup` key (for tools that need nothing else); raise ConfigError (a line a mistake)."""
     try:
         return BackupSpec.model_validate(raw)
     except ValidationError as e:
-        raise ConfigError(format_error(e, "backup", BackupSpec)) from None
+        raise ConfigError("\n".join(line for _, line in sorted(format_errors(e, "backup", BackupSpec)))) from None
 
 
 class StackConfigError(ConfigError, pulumi.RunError):
@@ -82,9 +121,12 @@ def load_stack_config() -> tuple[FleetSpec, Secrets]:
     """Read this stack's config, validate it and separate the secrets. Raises StackConfigError."""
     prefix = f"{PROJECT}:"
     raw = {k.removeprefix(prefix): _decode(k, v) for k, v in _all_config().items() if k.startswith(prefix)}
+    for key in plaintext_secret_keys(raw, pulumi.runtime.is_config_secret):
+        pulumi.log.warn(plaintext_warning(key))
     app_secrets_raw = raw.get("appSecrets", {})
     if not isinstance(app_secrets_raw, dict):
-        raise StackConfigError("appSecrets: must be an object of app name → {microsoftClientSecret, openaiApiKeys}")
+        raise StackConfigError("appSecrets: must be an object of app name → {microsoftClientSecret, openaiApiKeys}: "
+                               "write it with pulumi config set --secret --path 'appSecrets.<app>.<key>' ...")
     try:
         fleet = parse_fleet(raw, {k for k in SECRET_KEYS if k in raw}, app_secrets_raw)
     except ConfigError as e:
@@ -104,6 +146,20 @@ def load_stack_config() -> tuple[FleetSpec, Secrets]:
             microsoft_client_secret=_secret(parsed.microsoft_client_secret),
             openai_api_keys=_secret(";".join(parsed.openai_api_keys) or None))
     return fleet, Secrets(given, apps)
+
+
+def plaintext_secret_keys(raw: dict[str, Any], is_secret: Callable[[str], bool]) -> list[str]:
+    """The credential keys given in plaintext (not `secure:`) in the stack file."""
+    return [k for k in SECRET_KEYS if k in raw and not is_secret(f"{PROJECT}:{k}")]
+
+
+def plaintext_warning(key: str) -> str:
+    """What to do about a credential in plaintext; never the value."""
+    how = ("pulumi config set --secret --path 'appSecrets.<app>.<key>' <value> for each entry" if key == "appSecrets"
+           else f"pulumi config set --secret {key} <value>")
+    return (f"{key} is in the stack file in plaintext, readable by anyone with the repository: store it "
+            f"encrypted with {how} (it replaces the plaintext line), and change the credential if the file "
+            "was ever shared")
 
 
 def _secret(value: str | None) -> pulumi.Output[str] | None:

@@ -220,7 +220,7 @@ def test_streamed_response_reaches_the_client_before_the_upstream_finishes(tmp_p
         conn.request("GET", "/stream?key=s1", headers={"Host": "chat.test"})
         resp = conn.getresponse()
         first = resp.readline()
-        # The upstream sends its last chunk only after this release (or after its own 10 s wait).
+        # The upstream sends its last chunk only after this release (or after its own 25 s bound).
         release = request(b.stubs["chat"][0].port, "127.0.0.1", "/release?key=s1")
         rest = resp.read()
         conn.close()
