@@ -1,8 +1,17 @@
-"""Load balancer benchmark: the rendered nginx.conf under a real nginx vs one stub replica direct.
+"""Load balancer benchmark: the rendered nginx.conf under a real nginx vs the same upstream direct.
 
-    /tmp/venv/bin/python benchmarks/lb_bench.py [--seconds 5]
+    .venv/bin/python benchmarks/lb_bench.py [--seconds 5] [--connections 32]
 
-Everything runs on 127.0.0.1 and stops by itself. Clients are asyncio loops in separate processes.
+Clients and upstreams are fast, so the numbers are nginx's: load comes from `wrk` (Debian package
+`wrk`), the upstream replica is a second nginx answering a fixed JSON body, all on 127.0.0.1. Rows, each direct vs through the load balancer:
+- wrk latency p50/p99 on one keep-alive connection, and throughput with --connections;
+- the same through the load balancer's TLS site (the rendered TLS config, a self-signed certificate);
+- a streamed answer (a chat completion: 20 chunks 10 ms apart, from a small asyncio upstream):
+  time to the first chunk and to the last;
+- websocket echo round trips (tests/stub_upstream.py's /ws/socket.io echo);
+- failed requests while one of three replicas is killed (SIGKILL) a third into the run, and while
+  nginx reloads a config that adds a replica; these runs open a connection per request.
+Everything shares the machine's CPUs: compare the columns of one run, not absolute numbers.
 """
 from __future__ import annotations
 
@@ -10,123 +19,225 @@ import argparse
 import asyncio
 import contextlib
 import os
+import re
+import signal
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from components.render.nginx import NginxSettings, Site, Upstream, render_nginx_conf  # noqa: E402
-from realservices import free_port, loopback_conf, nginx_server, require_binary, stub_upstream  # noqa: E402
+from components.render.nginx import NginxSettings, Site, Tls, Upstream, render_nginx_conf  # noqa: E402
+from realservices import (free_port, loopback_conf, nginx_server, require_binary, running,  # noqa: E402
+                          stub_upstream)
 
-HOST = "chat.test"
-CLIENT_PROCESSES = 2
+# wrk resolves the URL's host itself and sends it as SNI and Host: localhost is 127.0.0.1 here.
+HOST = "localhost"
+STREAM_CHUNKS, STREAM_GAP_S = 20, 0.010
+
+
+# --- upstreams ---------------------------------------------------------------------------------
+
+def upstream_conf(prefix: Path, name: str, port: int, log: bool) -> str:
+    temp = "\n".join(f"    {kind}_temp_path {prefix}/temp/{kind};"
+                     for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+    return f"""worker_processes auto;  # as many as the load balancer: the same share of the CPUs
+pid {prefix}/nginx.pid;
+error_log {prefix}/error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+    access_log {f"{prefix}/access.log" if log else "off"};
+{temp}
+    keepalive_requests 1000000;
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{
+            default_type application/json;
+            add_header X-Upstream {name};
+            return 200 '{{"upstream": "{name}", "chats": []}}';
+        }}
+    }}
+}}
+"""
 
 
 @dataclass
-class Load:
-    ok: int = 0
-    failed: int = 0
-    latencies: list[float] = field(default_factory=list)
-    upstreams: dict[str, int] = field(default_factory=dict)
-    errors: dict[str, int] = field(default_factory=dict)
+class FastUpstream:
+    name: str
+    port: int
+    prefix: Path
+    proc: subprocess.Popen
 
-    def add(self, other: Load) -> None:
-        self.ok += other.ok
-        self.failed += other.failed
-        self.latencies += other.latencies
-        for mine, theirs in ((self.upstreams, other.upstreams), (self.errors, other.errors)):
-            for k, v in theirs.items():
-                mine[k] = mine.get(k, 0) + v
+    def kill(self) -> None:
+        """SIGKILL to the workers and the master: the replica dies without closing anything cleanly."""
+        children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text().split()
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(pid), signal.SIGKILL)
+        self.proc.kill()
+        self.proc.wait(timeout=10)
 
-
-async def _connection(port: int, seconds: float, keepalive: bool, load: Load) -> None:
-    """GETs on one connection (or a fresh one per request) until the deadline."""
-    request = (f"GET /api/chats HTTP/1.1\r\nHost: {HOST}\r\n"
-               f"{'' if keepalive else 'Connection: close' + chr(13) + chr(10)}\r\n").encode()
-    deadline = time.monotonic() + seconds
-    reader = writer = None
-    while time.monotonic() < deadline:
-        start = time.perf_counter()
-        try:
-            if writer is None:
-                reader, writer = await asyncio.open_connection("127.0.0.1", port)
-            writer.write(request)
-            head = (await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 30)).decode("latin-1")
-            headers = dict(line.lower().split(": ", 1) for line in head.split("\r\n")[1:-2])
-            await reader.readexactly(int(headers["content-length"]))
-            if head[9:12] != "200":
-                raise ConnectionError(head[:12])
-            load.ok += 1
-            load.latencies.append(time.perf_counter() - start)
-            name = headers.get("x-upstream", "?")
-            load.upstreams[name] = load.upstreams.get(name, 0) + 1
-            if headers.get("connection") == "close":  # nginx ends a connection after keepalive_requests
-                writer.close()
-                writer = None
-        except (OSError, asyncio.IncompleteReadError, asyncio.TimeoutError, ValueError, KeyError) as e:
-            load.failed += 1
-            load.errors[type(e).__name__] = load.errors.get(type(e).__name__, 0) + 1
-            if writer is not None:
-                writer.close()
-            writer = None
-            continue
-        if not keepalive and writer is not None:
-            writer.close()
-            writer = None
-    if writer is not None:
-        writer.close()
-
-
-def _client_process(port: int, seconds: float, connections: int, keepalive: bool) -> Load:
-    async def main() -> Load:
-        loads = [Load() for _ in range(connections)]
-        await asyncio.gather(*(_connection(port, seconds, keepalive, l) for l in loads))
-        total = Load()
-        for l in loads:
-            total.add(l)
-        return total
-    return asyncio.run(main())
-
-
-def run_load(pool: ProcessPoolExecutor, port: int, seconds: float, connections: int,
-             keepalive: bool = True) -> Load:
-    per_process = max(1, connections // CLIENT_PROCESSES)
-    processes = 1 if connections == 1 else CLIENT_PROCESSES
-    total = Load()
-    for f in [pool.submit(_client_process, port, seconds, per_process, keepalive) for _ in range(processes)]:
-        total.add(f.result())
-    return total
-
-
-def settings(prefix: Path) -> NginxSettings:
-    (prefix / "temp").mkdir(parents=True, exist_ok=True)
-    return NginxSettings(http_port=80, https_port=443, tls=None, client_max_body_size_mb=25,
-                         health_path="/healthz", proxy_read_timeout_s=600, max_fails=3, fail_timeout_s=10,
-                         keepalive=32, pid_path=str(prefix / "nginx.pid"), error_log=str(prefix / "error.log"),
-                         access_log=str(prefix / "access.log"), temp_dir=str(prefix / "temp"))
-
-
-def conf_for(prefix: Path, stubs: list, http_port: int) -> str:
-    site = Site("chat", HOST, tuple(Upstream("127.0.0.1", s.port) for s in stubs))
-    return loopback_conf(render_nginx_conf(settings(prefix), [site]), {80: http_port, 443: free_port()}, {}, {})
+    def requests_logged(self) -> int:
+        log = self.prefix / "access.log"
+        return len(log.read_bytes().splitlines()) if log.exists() else 0
 
 
 @contextlib.contextmanager
-def balancer(workdir: Path, names: list[str]):
-    with contextlib.ExitStack() as stack:
-        stubs = [stack.enter_context(stub_upstream(n)) for n in names]
-        port = free_port()
-        nginx = stack.enter_context(nginx_server(conf_for(workdir, stubs, port), workdir / "nginx", port))
-        yield nginx, port, stubs
+def fast_upstream(workdir: Path, name: str, log: bool = False) -> Iterator[FastUpstream]:
+    prefix, port = workdir / name, free_port()
+    (prefix / "temp").mkdir(parents=True, exist_ok=True)
+    with nginx_server(upstream_conf(prefix, name, port, log), prefix, port) as nginx:
+        yield FastUpstream(name, port, prefix, nginx.proc)
 
+
+async def _serve_stream(port: int) -> None:
+    """GET anything: a chunked answer of STREAM_CHUNKS chunks, STREAM_GAP_S apart (tokens of a reply)."""
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while await reader.readuntil(b"\r\n\r\n"):
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+                             b"Transfer-Encoding: chunked\r\n\r\n")
+                for i in range(STREAM_CHUNKS):
+                    data = f"data: token {i}\n\n".encode()
+                    writer.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+                    await writer.drain()
+                    await asyncio.sleep(STREAM_GAP_S)
+                writer.write(b"0\r\n\r\n")
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+    server = await asyncio.start_server(handle, "127.0.0.1", port)
+    async with server:
+        await server.serve_forever()
+
+
+@contextlib.contextmanager
+def stream_upstream() -> Iterator[int]:
+    port = free_port()
+    with running([sys.executable, __file__, "--serve-stream", str(port)], port):
+        yield port
+
+
+# --- the load balancer ---------------------------------------------------------------------------
+
+def self_signed(directory: Path) -> Tls:
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run([require_binary("openssl"), "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+                    "-keyout", str(key), "-out", str(cert), "-days", "2", "-subj", f"/CN={HOST}",
+                    "-addext", f"subjectAltName=DNS:{HOST}"], check=True, capture_output=True)
+    return Tls(str(cert), str(key))
+
+
+@dataclass
+class Balancer:
+    nginx: object
+    http_port: int
+    https_port: int
+    prefix: Path
+    tls: Tls | None
+
+    def conf(self, ports: list[int]) -> str:
+        return lb_conf(self.prefix, ports, self.http_port, self.https_port, self.tls)
+
+
+def lb_conf(prefix: Path, ports: list[int], http_port: int, https_port: int, tls: Tls | None) -> str:
+    (prefix / "temp").mkdir(parents=True, exist_ok=True)
+    settings = NginxSettings(
+        http_port=80, https_port=443, tls=tls, client_max_body_size_mb=25, health_path="/healthz",
+        proxy_read_timeout_s=600, max_fails=3, fail_timeout_s=10, keepalive=32,
+        pid_path=str(prefix / "nginx.pid"), error_log=str(prefix / "error.log"),
+        access_log=str(prefix / "access.log"), temp_dir=str(prefix / "temp"))
+    site = Site("chat", HOST, tuple(Upstream("127.0.0.1", p) for p in ports))
+    return loopback_conf(render_nginx_conf(settings, [site]), {80: http_port, 443: https_port}, {}, {})
+
+
+@contextlib.contextmanager
+def balancer(prefix: Path, ports: list[int], tls: Tls | None = None) -> Iterator[Balancer]:
+    http_port, https_port = free_port(), free_port()
+    with nginx_server(lb_conf(prefix, ports, http_port, https_port, tls), prefix, http_port) as nginx:
+        yield Balancer(nginx, http_port, https_port, prefix, tls)
+
+
+# --- clients -------------------------------------------------------------------------------------
+
+@dataclass
+class Wrk:
+    requests: int
+    per_second: float
+    p50_ms: float
+    p99_ms: float
+    failed: int        # socket errors + non-2xx/3xx answers
+
+
+_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def wrk(url: str, seconds: float, connections: int, close: bool = False) -> Wrk:
+    threads = min(connections, os.cpu_count() or 1)
+    argv = [require_binary("wrk"), f"-t{threads}", f"-c{connections}", f"-d{seconds:g}s", "--latency", url]
+    if close:
+        argv[1:1] = ["-H", "Connection: close"]
+    out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+
+    def latency(pct: str) -> float:
+        m = re.search(rf"^\s+{pct}%\s+([\d.]+)(us|ms|s)$", out, re.M)
+        return float(m[1]) * _UNITS[m[2]] if m else float("nan")
+    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return Wrk(requests=int(re.search(r"(\d+) requests in", out)[1]),
+               per_second=float(re.search(r"Requests/sec:\s+([\d.]+)", out)[1]),
+               p50_ms=latency("50"), p99_ms=latency("99"),
+               failed=(sum(int(g) for g in errors.groups()) if errors else 0) + (int(non_2xx[1]) if non_2xx else 0))
+
+
+def stream_times(port: int, runs: int) -> tuple[float, float]:
+    """Median seconds to the first chunk and to the end of a streamed answer, one connection."""
+    first, total = [], []
+    request = f"GET /api/chat/completions HTTP/1.1\r\nHost: {HOST}\r\n\r\n".encode()
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        for _ in range(runs):
+            start = time.perf_counter()
+            sock.sendall(request)
+            data = b""
+            while b"data: token 0" not in data:
+                data += sock.recv(65536)
+            first.append(time.perf_counter() - start)
+            while not data.endswith(b"0\r\n\r\n"):
+                data += sock.recv(65536)
+            total.append(time.perf_counter() - start)
+    return statistics.median(first), statistics.median(total)
+
+
+def websocket_round_trips(port: int, messages: int) -> list[float]:
+    from websockets.sync.client import connect
+    sock = socket.create_connection(("127.0.0.1", port))
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    times = []
+    with connect(f"ws://{HOST}:{port}/ws/socket.io/?EIO=4&transport=websocket", sock=sock) as ws:
+        for i in range(messages):
+            start = time.perf_counter()
+            ws.send(f"42[\"ping\",{i}]")
+            ws.recv()
+            times.append(time.perf_counter() - start)
+    return times
+
+
+def pct(values: list[float], q: int) -> float:
+    return statistics.quantiles(values, n=100)[q - 1] * 1000
+
+
+# --- the runs -----------------------------------------------------------------------------------
 
 def after(delay_s: float, action) -> threading.Timer:
     timer = threading.Timer(delay_s, action)
@@ -134,53 +245,84 @@ def after(delay_s: float, action) -> threading.Timer:
     return timer
 
 
-def pct(values: list[float], q: float) -> float:
-    return statistics.quantiles(values, n=100)[q - 1] * 1000 if len(values) > 1 else float("nan")
+def ratio_row(label: str, direct: float, via: float, fmt: str = "{:.3f}", unit: str = "ms") -> tuple[str, ...]:
+    diff = f" ({via - direct:+.3f} {unit})" if unit else ""
+    return (label, fmt.format(direct), fmt.format(via), f"x{via / direct:.2f}{diff}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=5.0, help="duration of each throughput run")
-    parser.add_argument("--connections", type=int, default=32, help="concurrent client connections")
+    parser.add_argument("--seconds", type=float, default=5.0, help="duration of each wrk run")
+    parser.add_argument("--connections", type=int, default=32, help="concurrent connections for throughput")
+    parser.add_argument("--serve-stream", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.serve_stream:
+        asyncio.run(_serve_stream(args.serve_stream))
+        return
     secs, conns = args.seconds, args.connections
-    rows: list[tuple[str, str, str, str]] = []
-    with tempfile.TemporaryDirectory(prefix="lb-bench-") as tmp, ProcessPoolExecutor(CLIENT_PROCESSES) as pool:
+    rows: list[tuple[str, ...]] = []
+    with tempfile.TemporaryDirectory(prefix="lb-bench-") as tmp:
         work = Path(tmp)
+        tls = self_signed(work)
         # Same backend capacity on both sides: one replica, direct or behind nginx.
-        with balancer(work / "one", ["r0"]) as (_, lb_port, (stub,)):
-            run_load(pool, lb_port, 0.5, 4)  # warm up both paths
-            run_load(pool, stub.port, 0.5, 4)
-            direct_lat = run_load(pool, stub.port, secs / 2, 1)
-            lb_lat = run_load(pool, lb_port, secs / 2, 1)
-            direct_tp = run_load(pool, stub.port, secs, conns)
-            lb_tp = run_load(pool, lb_port, secs, conns)
+        with fast_upstream(work, "r0") as up, balancer(work / "lb", [up.port], tls) as lb:
+            direct_url = f"http://{HOST}:{up.port}/api/chats"
+            lb_url, tls_url = f"http://{HOST}:{lb.http_port}/api/chats", f"https://{HOST}:{lb.https_port}/api/chats"
+            for url in (direct_url, lb_url, tls_url):
+                wrk(url, 1, 4)  # warm up: connections, TLS sessions, upstream keepalive pool
+            # plain http to the LB is redirected to https when TLS is on: a second LB without TLS
+            with balancer(work / "lb-plain", [up.port]) as plain:
+                lb_url = f"http://{HOST}:{plain.http_port}/api/chats"
+                wrk(lb_url, 1, 4)
+                one = {k: wrk(u, secs, 1) for k, u in (("direct", direct_url), ("lb", lb_url), ("tls", tls_url))}
+                many = {k: wrk(u, secs, conns) for k, u in (("direct", direct_url), ("lb", lb_url), ("tls", tls_url))}
+        for q in ("p50", "p99"):
+            d = getattr(one["direct"], f"{q}_ms")
+            rows.append(ratio_row(f"latency {q} (ms, 1 connection)", d, getattr(one["lb"], f"{q}_ms")))
+            rows.append(ratio_row("  same, via LB's TLS site", d, getattr(one["tls"], f"{q}_ms")))
+        rows.append(ratio_row(f"throughput (req/s, {conns} connections)", many["direct"].per_second,
+                              many["lb"].per_second, "{:.0f}", ""))
+        rows.append(ratio_row("  same, via LB's TLS site", many["direct"].per_second, many["tls"].per_second,
+                              "{:.0f}", ""))
+        rows.append(("failed requests in those runs", str(one["direct"].failed + many["direct"].failed),
+                     str(sum(w.failed for k, w in (*one.items(), *many.items()) if k != "direct")), ""))
+
+        with stream_upstream() as port, balancer(work / "lb-stream", [port]) as lb:
+            stream_times(lb.http_port, 3)
+            (d_first, d_total), (l_first, l_total) = stream_times(port, 25), stream_times(lb.http_port, 25)
+        rows.append(ratio_row("streamed answer: first chunk (ms)", d_first * 1000, l_first * 1000))
+        rows.append(ratio_row(f"streamed answer: all {STREAM_CHUNKS} chunks (ms)", d_total * 1000, l_total * 1000))
+
+        with stub_upstream("ws") as stub, balancer(work / "lb-ws", [stub.port]) as lb:
+            websocket_round_trips(lb.http_port, 50)
+            direct_ws, lb_ws = websocket_round_trips(stub.port, 2000), websocket_round_trips(lb.http_port, 2000)
         for q in (50, 99):
-            d, l = pct(direct_lat.latencies, q), pct(lb_lat.latencies, q)
-            rows.append((f"latency p{q} (ms, 1 connection)", f"{d:.3f}", f"{l:.3f}", f"x{l / d:.2f} (+{l - d:.3f} ms)"))
-        d, l = direct_tp.ok / secs, lb_tp.ok / secs
-        rows.append((f"throughput (req/s, {conns} connections)", f"{d:.0f}", f"{l:.0f}", f"x{l / d:.2f}"))
-        rows.append(("failed requests in those runs", str(direct_tp.failed + direct_lat.failed),
-                     str(lb_tp.failed + lb_lat.failed), str(lb_tp.errors or "")))
+            rows.append(ratio_row(f"websocket echo round trip p{q} (ms)", pct(direct_ws, q), pct(lb_ws, q)))
 
-        with balancer(work / "kill", ["r0", "r1", "r2"]) as (_, lb_port, stubs):
-            timer = after(secs / 3, stubs[1].kill)
-            kill = run_load(pool, lb_port, secs, conns, keepalive=False)
+        with contextlib.ExitStack() as stack:
+            ups = [stack.enter_context(fast_upstream(work / "kill", f"k{i}", log=True)) for i in range(3)]
+            lb = stack.enter_context(balancer(work / "lb-kill", [u.port for u in ups]))
+            timer = after(secs / 3, ups[1].kill)
+            kill = wrk(f"http://{HOST}:{lb.http_port}/api/chats", secs, conns, close=True)
             timer.join()
-        rows.append(("kill 1 of 3 replicas: failed / requests", "", f"{kill.failed} / {kill.ok + kill.failed}",
-                     f"answered by {dict(sorted(kill.upstreams.items()))} {kill.errors or ''}"))
+            answered = {u.name: u.requests_logged() for u in ups}
+        rows.append(("kill 1 of 3 replicas: failed / requests", "", f"{kill.failed} / {kill.requests}",
+                     f"answered by {answered} (k1 killed)"))
 
-        with balancer(work / "reload", ["r0", "r1"]) as (nginx, lb_port, stubs), stub_upstream("r-new") as new:
-            grown = conf_for(work / "reload", [*stubs, new], lb_port)
-            timer = after(secs / 3, lambda: nginx.reload(grown))
-            reload = run_load(pool, lb_port, secs, conns, keepalive=False)
+        with contextlib.ExitStack() as stack:
+            ups = [stack.enter_context(fast_upstream(work / "reload", f"r{i}", log=True)) for i in range(3)]
+            lb = stack.enter_context(balancer(work / "lb-reload", [u.port for u in ups[:2]]))
+            grown = lb.conf([u.port for u in ups])
+            timer = after(secs / 3, lambda: lb.nginx.reload(grown))
+            reload = wrk(f"http://{HOST}:{lb.http_port}/api/chats", secs, conns, close=True)
             timer.join()
-        rows.append(("reload adding a replica: failed / requests", "",
-                     f"{reload.failed} / {reload.ok + reload.failed}",
-                     f"answered by {dict(sorted(reload.upstreams.items()))} {reload.errors or ''}"))
+            answered = {u.name: u.requests_logged() for u in ups}
+        rows.append(("reload adding a replica: failed / requests", "", f"{reload.failed} / {reload.requests}",
+                     f"answered by {answered} (r2 new)"))
 
-    print(f"\nnginx {nginx_version()} (worker_processes auto), {os.cpu_count()} CPUs; stub replica: one asyncio "
-          f"process; clients: {CLIENT_PROCESSES} asyncio processes; all on 127.0.0.1, {secs:g} s per run\n")
+    print(f"\nnginx {nginx_version()} (worker_processes auto), {os.cpu_count()} CPUs, load average "
+          f"{os.getloadavg()[0]:.1f}; upstream: nginx (worker_processes auto); clients: wrk, "
+          f"{min(conns, os.cpu_count() or 1)} threads; all on 127.0.0.1, {secs:g} s per wrk run\n")
     header = ("", "direct", "via LB", "LB / direct")
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(4)]
     for r in [header, *rows]:

@@ -13,7 +13,7 @@ and 2 of `docs`), each size in a fresh process of its own:
   to show what that lever is worth; peak memory (max RSS) of the process.
 Then cold runs, what a user waits for: `python -m plan prod` and `python -m plan diff prod --old F
 --new F` against the cold replay (`python -m plan.replay`: import pulumi and the providers, replay
-the dumped graph, print the same plan).
+the dumped graph, print the same plan), plain and `--typed` (loading each provider class it registers).
 
 Times are CPU seconds (user + system) of the measuring process or of the child command: on a
 machine whose CPUs are shared with other work, wall time mostly measures the wait for a CPU. For a
@@ -130,15 +130,21 @@ def _cold(cmd: list[str], runs: int) -> float:
 
 def cold_rows(runs: int) -> list[tuple[Any, ...]]:
     with tempfile.TemporaryDirectory() as tmp:
-        dump = Path(tmp) / "prod.json"
-        dump.write_text(evaluation_to_json(evaluate("prod")))
+        dump = str(Path(tmp) / "prod.json")
+        Path(dump).write_text(evaluation_to_json(evaluate("prod")))
         prod_file = str(ROOT / "Pulumi.prod.yaml")
-        replay = _cold([sys.executable, "-m", "plan.replay", str(dump)], runs)
-        plan = _cold([sys.executable, "-m", "plan", "prod"], runs)
-        diff = _cold([sys.executable, "-m", "plan", "diff", "prod", "--old", prod_file, "--new", prod_file], runs)
-        replay_twice = _cold([sys.executable, "-m", "plan.replay", str(dump), str(dump)], runs)
-    return [("python -m plan prod", f"{plan:.2f}", f"{replay:.2f}", f"x{plan / replay:.2f}"),
-            ("python -m plan diff prod", f"{diff:.2f}", f"{replay_twice:.2f}", f"x{diff / replay_twice:.2f}")]
+        replay = [sys.executable, "-m", "plan.replay"]
+        rows = []
+        for label, cmd, floor in (
+                ("python -m plan prod", ["-m", "plan", "prod"], [dump]),
+                ("python -m plan diff prod", ["-m", "plan", "diff", "prod", "--old", prod_file, "--new", prod_file],
+                 [dump, dump])):
+            program = _cold([sys.executable, *cmd], runs)
+            bare = _cold([*replay, *floor], runs)
+            typed = _cold([*replay, "--typed", *floor], runs)
+            rows.append((label, f"{program:.2f}", f"{bare:.2f}", f"x{program / bare:.2f}",
+                         f"{typed:.2f}", f"x{program / typed:.2f}"))
+    return rows
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -168,7 +174,8 @@ def main(argv: list[str] | None = None) -> int:
                  "program s, GC on", "saved by pausing GC", "program / replay, GC on",
                  "growth vs resources", "max RSS MB", "longest chain"], rows))
     print("\nCold, what a user waits for, CPU seconds (median of %d runs)" % args.cold_runs)
-    print(table(["command", "seconds", "bare replay s", "ratio"], cold_rows(args.cold_runs)))
+    print(table(["command", "seconds", "bare replay s", "ratio", "typed replay s", "ratio to typed"],
+                cold_rows(args.cold_runs)))
     return 0
 
 

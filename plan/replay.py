@@ -79,18 +79,20 @@ _PROVIDER_MODULES = {"docker": "pulumi_docker", "random": "pulumi_random", "aws"
                      "command": "pulumi_command.remote"}
 
 
-def main(dumps: list[str]) -> int:
-    """`python -m plan.replay EVAL.json [EVAL.json]`: the cold floor for `python -m plan` (one dump)
-    and `plan diff` (two): import what a hand-written program for these types would, replay, print."""
-    import importlib
+def main(args: list[str]) -> int:
+    """`python -m plan.replay [--typed] EVAL.json [EVAL.json]`: the cold floor for `python -m plan` (one
+    dump) and `plan diff` (two): import what a hand-written program for these types would, replay, print.
+    With `--typed`, that program uses the provider packages' classes: it loads each class it registers
+    and declares its output properties (`replay_body(ev, typed=True)`)."""
     from pathlib import Path
 
     from plan.engine import evaluate_program, evaluation_from_json
     from plan.render import render_plan
-    evs = [evaluation_from_json(Path(d).read_text()) for d in dumps]
+    typed = "--typed" in args
+    evs = [evaluation_from_json(Path(d).read_text()) for d in args if d != "--typed"]
     for package in sorted({r.type.split(":")[0] for r in evs[0].resources} & _PROVIDER_MODULES.keys()):
         importlib.import_module(_PROVIDER_MODULES[package])
-    replayed = [evaluate_program(ev.stack, replay_body(ev), ev.config) for ev in evs]
+    replayed = [evaluate_program(ev.stack, replay_body(ev, typed), ev.config) for ev in evs]
     if len(replayed) == 1:
         print(render_plan(replayed[0]))
     else:
