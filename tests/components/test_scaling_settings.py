@@ -70,5 +70,5 @@ def test_postgres_runs_with_the_settings_and_sizes_from_the_nodes_memory() -> No
 
 
 def test_redis_runs_with_an_idle_timeout(prod: Evaluation) -> None:
-    command = prod.named("shared-redis", CONTAINER).inputs["command"][2]
+    command = " ".join(prod.named("shared-redis", CONTAINER).inputs["command"])
     assert "--timeout 1800 --tcp-keepalive 60" in command and "--maxmemory " not in command
