@@ -5,6 +5,7 @@ script nor any process's argv holds a secret, and psql quotes identifiers (:"x")
 """
 from __future__ import annotations
 
+from fleet_analytics.settings import App as AnalyticsApp
 from fleet_backup.settings import App as BackupApp
 
 APP_DATABASE_SQL = r"""\set ON_ERROR_STOP on
@@ -64,8 +65,8 @@ def app_database(app: str) -> tuple[str, str]:
 
 
 def app_analytics_role(app: str) -> str:
-    """The app's read-only role for usage reports (fleet_analytics)."""
-    return app_database(app)[0] + "_analytics"
+    """The app's read-only role for usage reports, named as fleet_analytics names it (it logs in as it)."""
+    return AnalyticsApp(app).role
 
 
 def app_database_command(app: str, script_path: str) -> list[str]:
