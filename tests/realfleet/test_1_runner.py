@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -113,6 +114,7 @@ def test_down_cleans_up_a_crashed_run_from_the_state_dir_alone(fleet) -> None:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
         netns.delete_node(node)
+        shutil.rmtree(state, ignore_errors=True)
 
 
 def test_the_open_webui_that_runs_is_the_version_the_plan_pins(fleet, plan) -> None:

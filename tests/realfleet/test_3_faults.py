@@ -45,34 +45,54 @@ def test_killing_a_replica_fails_no_request(fleet) -> None:
 
 @pytest.fixture(scope="module")
 def node_cut(fleet) -> dict:
-    """Load through the LB while node-b's link is down for 100 requests, then up until it serves again.
+    """Load through the LB while node-b's link is down for 50 requests, then up until its replicas serve.
 
     The cut stays short on purpose: Open WebUI 0.12.4 replicas cut off from the shared node for about 40 s
-    or more stop answering for good, even after the link is back (see the realfleet note in the README).
+    or more stop answering for good, even after the link is back (tests/realfleet/NOTES.md, finding 1).
+    Replicas that have not come back when the test ends are restarted, so the tests after this one start
+    from a healthy fleet; `rejoined` records what happened before that.
     """
     cut = "node-b"
-    on_b = [r["resource"] for r in fleet.data["apps"]["chat"]["replicas"] if r["node"] == cut]
+    on_b = [r for r, rec in fleet.runner.runtime["containers"].items()
+            if rec["node"] == cut and rec["kind"].endswith("open-webui")]
+    rejoined: dict[str, bool] = {}
+    outcome: dict = {"rejoined": rejoined, "served_again": False}
     try:
         with load_on(fleet, workers=4, timeout=10) as load:
             wait_until(lambda: load.count() > 20, 60, "the load running")
             netns.set_link(cut, False)
             cut_at = load.count()
-            wait_until(lambda: load.result.ok > cut_at + 100, 60, "100 requests served with the node cut")
-            served_while_cut = {r: served(fleet, r) for r in on_b}
+            wait_until(lambda: load.result.ok > cut_at + 50, 60, "50 requests served with the node cut")
             netns.set_link(cut, True)
-            wait_until(lambda: any(served(fleet, r) > served_while_cut[r] for r in on_b), 120,
-                       f"{cut} serving again after it rejoined")
-        return {"result": load.result}
+            deadline = time.monotonic() + 120
+            for r in on_b:
+                while not (ok := fleet.runner.healthy(r)) and time.monotonic() < deadline:
+                    time.sleep(1)
+                rejoined[r] = ok
+            before = {r: served(fleet, r) for r in on_b if r.startswith("chat-")}
+            wait_until(lambda: all(served(fleet, r) > n for r, n in before.items()), 120,
+                       f"every chat replica on {cut} serving through the LB again")
+            outcome["served_again"] = True
+    except TimeoutError:
+        pass
     finally:
+        outcome["result"] = load.result
         netns.set_link(cut, True)
+        for r in on_b:
+            if not fleet.runner.healthy(r):
+                fleet.runner.stop(r, signal.SIGKILL, timeout=10)
+                fleet.runner.run_process(r)
+    return outcome
 
 
 def test_cutting_an_app_node_the_other_node_serves_and_it_rejoins(node_cut) -> None:
-    assert node_cut["result"].ok > 100   # the fixture waited for both; here for the record
+    assert node_cut["result"].ok > 50
+    assert node_cut["rejoined"] and all(node_cut["rejoined"].values()), node_cut["rejoined"]
+    assert node_cut["served_again"]
 
 
 @pytest.mark.xfail(strict=True, reason="requests in flight to the cut node, or sent on nginx's idle keepalive "
-                   "connections to it, wait for proxy_read_timeout (3600 s): see the realfleet findings")
+                   "connections to it, wait for proxy_read_timeout (3600 s): tests/realfleet/NOTES.md, finding 2")
 def test_cutting_an_app_node_fails_no_request(node_cut) -> None:
     assert node_cut["result"].failures == []
 
