@@ -103,12 +103,13 @@ class Runner:
         self.runtime["config"] = str(config_path.resolve())
         self.runtime["up_started_at"] = time.time()
         addresses = node_addresses(config)
+        # Another fleet's bridge or namespaces: refuse before recording anything `down` would remove.
+        netns.check_free(list(addresses))
         self.runtime["nodes"] = addresses
         self.runtime["namespaces"] = [netns.namespace(n) for n in addresses]
-        self.save()
-        netns.create_bridge()
         self.runtime["bridge"] = netns.BRIDGE
         self.save()
+        netns.create_bridge()
         containers = containers_of(ev)
         self._assign_addresses(containers)
         for node, address in addresses.items():

@@ -15,7 +15,7 @@ import pytest
 
 from plan.engine import CONTAINER, IMAGE, Evaluation, evaluate
 from tests.realfleet import images, netns
-from tests.realfleet.runner import STACK
+from tests.realfleet.runner import DEFAULT_CONFIG, STACK, Runner, down
 
 # What the runner may add to a container's environment: the image's own ENV (paths rewritten) and the
 # offline switches. Everything else must be exactly what the plan declares.
@@ -123,3 +123,16 @@ def test_the_open_webui_that_runs_is_the_version_the_plan_pins(fleet, plan) -> N
                                 "import importlib.metadata as m; print(m.version('open-webui'))"],
                                capture_output=True, text=True, check=True).stdout.strip()
     assert pinned == {f"ghcr.io/open-webui/open-webui:v{installed}"}
+
+
+def test_up_over_a_running_fleet_refuses_and_its_down_leaves_that_fleet_alone(fleet) -> None:
+    state = Path(tempfile.mkdtemp(prefix="realfleet-second-"))
+    try:
+        with pytest.raises(RuntimeError, match="already exist"):
+            Runner(state).up(DEFAULT_CONFIG)
+        down(state)
+        namespaces = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+        assert all(f"rf-{node}" in namespaces for node in fleet.data["nodes"])
+        assert fleet.runner.healthy("lb")
+    finally:
+        shutil.rmtree(state, ignore_errors=True)

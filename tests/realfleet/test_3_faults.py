@@ -61,6 +61,7 @@ def node_cut(fleet) -> dict:
         with load_on(fleet, workers=4, timeout=10) as load:
             wait_until(lambda: load.count() > 20, 60, "the load running")
             netns.set_link(cut, False)
+            outcome["cut_at"] = time.monotonic()
             cut_at = load.count()
             wait_until(lambda: load.result.ok > cut_at + 50, 60, "50 requests served with the node cut")
             netns.set_link(cut, True)
@@ -91,10 +92,14 @@ def test_cutting_an_app_node_the_other_node_serves_and_it_rejoins(node_cut) -> N
     assert node_cut["served_again"]
 
 
-@pytest.mark.xfail(strict=True, reason="requests in flight to the cut node, or sent on nginx's idle keepalive "
-                   "connections to it, wait for proxy_read_timeout (3600 s): tests/realfleet/NOTES.md, finding 2")
-def test_cutting_an_app_node_fails_no_request(node_cut) -> None:
-    assert node_cut["result"].failures == []
+def test_cutting_an_app_node_fails_only_requests_already_on_their_way_to_it(node_cut) -> None:
+    """Not 0 failures: a request in flight to the node when it vanishes, or sent on an idle keepalive
+    connection to it, waits for nginx's proxy_read_timeout (3600 s) and the client gives up (10 s here).
+    Seen: 0 to 4 such requests, all within a second of the cut (tests/realfleet/NOTES.md, finding 2).
+    Every request after that is served by the other node."""
+    result = node_cut["result"]
+    assert all(f.startswith("ReadTimeout") for f in result.failures), result.failures
+    assert all(t - node_cut["cut_at"] < 5 for t in result.failure_times)
 
 
 def test_reloading_the_lb_with_one_more_replica_fails_no_request(fleet, stack_config) -> None:
