@@ -9,7 +9,9 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh requirements-dev.txt
 venv="${OPENWEBUI_VENV:-$PWD/.cache/openwebui-venv}"
 if [ ! -x "$venv/bin/open-webui" ]; then
-  version="$(.venv/bin/python -c 'from components.config import OPENWEBUI_IMAGE; print(OPENWEBUI_IMAGE.rsplit(":v", 1)[1])')"
+  # The version the program pins (apps.<app>.image's default).
+  version="$(.venv/bin/python -c \
+    'from components.config import OPENWEBUI_IMAGE; print(OPENWEBUI_IMAGE.rsplit(":v", 1)[1])')"
   python3 -m venv "$venv"
   # The image carries psycopg2 and qdrant-client; the wheel does not require them.
   "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \

@@ -87,7 +87,8 @@ def test_exactly_one_replica_per_app_ran_migrations_and_the_others_waited(fleet,
     records = fleet.runner.runtime["containers"]
     for app, spec in stack_config["apps"].items():
         replicas = [f"{app}-{node}-{n}" for node, count in spec["replicas"].items() for n in range(1, count + 1)]
-        ran = [r for r in replicas if "alembic.runtime.migration] Running upgrade" in Path(records[r]["log"]).read_text(errors="replace")]
+        ran = [r for r in replicas
+               if "alembic.runtime.migration] Running upgrade" in Path(records[r]["log"]).read_text(errors="replace")]
         assert ran == [f"{app}-{spec['migrationNode']}-1"]
         for other in set(replicas) - set(ran):
             assert records[other]["started_at"] >= records[ran[0]]["healthy_at"]
