@@ -1,17 +1,30 @@
-"""Scale benchmark: the real program under the mock engine at 10, 100 and 1,000 replicas vs bare SDK.
+"""Scale benchmark: the real program under the mock engine vs a bare program registering the same graph.
 
-    /tmp/venv/bin/python benchmarks/scale_bench.py [--replicas 10 100 1000]
+    .venv/bin/python benchmarks/scale_bench.py [--replicas 10 100 1000] [--cold-runs 5]
 
-Each size is a prod-like fleet of N/5 nodes, every node running 3 replicas of `chat` and 2 of
-`docs`. The same run registers as many plain `random.RandomId` resources under the same mock
-engine (the cost of the SDK itself), and reports the longest chain of waits in the resource graph
-(dependencies, parents, providers): steps that must run one after another in `pulumi up`.
+For prod and for prod-like fleets of N replicas (N/5 nodes, every node running 3 replicas of `chat`
+and 2 of `docs`), each size in a fresh process of its own:
+- warm evaluation of `__main__.py` (`plan.engine.evaluate`, its imports already paid), against
+- the same-graph replay (`plan.replay`): the same resources with the same types, names, inputs,
+  secrets, parents, providers, dependencies and options, registered by a bare program;
+- both again with Python's garbage collector left on during evaluation (what the engine turns off),
+  to show what that lever is worth; peak memory (max RSS) of the process.
+Then cold runs, what a user waits for: `python -m plan prod` and `python -m plan diff prod --old F
+--new F` against the cold replay (`python -m plan.replay`: import pulumi and the providers, replay
+the dumped graph, print the same plan). Everything shares this machine's CPUs: compare ratios
+within one run, not absolute seconds across runs.
 """
 from __future__ import annotations
 
 import argparse
 import copy
+import gc
+import json
+import resource
+import statistics
+import subprocess
 import sys
+import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -21,9 +34,10 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from plan.engine import evaluate, evaluate_program, stack_config  # noqa: E402
+from plan.engine import evaluate, evaluate_program, evaluation_to_json, stack_config  # noqa: E402
 from plan.graph import longest_chain, waits_for  # noqa: E402
 from plan.render import table  # noqa: E402
+from plan.replay import replay_body  # noqa: E402
 
 REPLICAS_PER_NODE = {"chat": 3, "docs": 2}
 
@@ -36,53 +50,103 @@ def scaled_config(nodes: int) -> dict[str, Any]:
     config["sharedServices"] = {"node": names[0]}
     config["loadBalancer"] = {**config["loadBalancer"], "node": names[0]}
     config["apps"] = {
-        "chat": {"hostname": "chat.example.com", "port": 3000, "replicas": {n: REPLICAS_PER_NODE["chat"] for n in names}},
-        "docs": {"hostname": "docs.example.com", "port": 3100, "replicas": {n: REPLICAS_PER_NODE["docs"] for n in names}},
-    }
+        app: {"hostname": f"{app}.example.com", "port": port, "migrationNode": names[0],
+              "replicas": {n: REPLICAS_PER_NODE[app] for n in names}}
+        for app, port in (("chat", 3000), ("docs", 3100))}
     return config
 
 
-def bare_sdk(count: int) -> float:
-    """Seconds to register `count` RandomId resources (no components, no dependencies)."""
-    import pulumi_random as random
+def _timed(fn: Any, gc_on: bool) -> tuple[float, Any]:
+    """Seconds for fn(); with gc_on, the collector stays on inside the engine (its old behaviour)."""
+    import plan.engine as engine
+    paused = engine.paused_gc
+    if gc_on:
+        import contextlib
+        engine.paused_gc = contextlib.nullcontext  # type: ignore[assignment]
+    try:
+        start = time.perf_counter()
+        result = fn()
+        return time.perf_counter() - start, result
+    finally:
+        engine.paused_gc = paused
 
-    def body() -> None:
-        for i in range(count):
-            random.RandomId(f"id-{i}", byte_length=8)
 
-    start = time.perf_counter()
-    ev = evaluate_program("bare", body)
-    elapsed = time.perf_counter() - start
-    assert len(ev.resources) == count and ev.error is None
-    return elapsed
+def one_size(replicas: int) -> dict[str, Any]:
+    """Measure one size in this process (called in a child process per size)."""
+    warnings.simplefilter("ignore")
+    config = stack_config("prod") if replicas == 0 else scaled_config(replicas // sum(REPLICAS_PER_NODE.values()))
+    stack = "prod" if replicas == 0 else "scale"
+    evaluate("prod")  # imports and first-use costs paid once, for both sides
+    program_s, ev = _timed(lambda: evaluate(stack, config), gc_on=False)
+    assert ev.error is None, ev.error
+    urns = [r.urn for r in ev.resources]
+    assert len(urns) == len(set(urns)), "duplicate URNs"
+    evaluate_program(stack, replay_body(ev), config)  # warm the replay path too
+    replay_s, rp = _timed(lambda: evaluate_program(stack, replay_body(ev), config), gc_on=False)
+    assert {r.urn for r in rp.resources} == set(urns)
+    program_gc_s, _ = _timed(lambda: evaluate(stack, config), gc_on=True)
+    replay_gc_s, _ = _timed(lambda: evaluate_program(stack, replay_body(ev), config), gc_on=True)
+    gc.collect()
+    return {"replicas": replicas, "resources": len(urns), "program_s": program_s, "replay_s": replay_s,
+            "program_gc_s": program_gc_s, "replay_gc_s": replay_gc_s,
+            "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "chain": len(longest_chain(waits_for(ev.resources)))}
+
+
+def _child(replicas: int) -> dict[str, Any]:
+    out = subprocess.run([sys.executable, __file__, "--one", str(replicas)], capture_output=True, text=True,
+                         check=True, cwd=ROOT)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _cold(cmd: list[str], runs: int) -> float:
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def cold_rows(runs: int) -> list[tuple[Any, ...]]:
+    with tempfile.TemporaryDirectory() as tmp:
+        dump = Path(tmp) / "prod.json"
+        dump.write_text(evaluation_to_json(evaluate("prod")))
+        prod_file = str(ROOT / "Pulumi.prod.yaml")
+        replay = _cold([sys.executable, "-m", "plan.replay", str(dump)], runs)
+        plan = _cold([sys.executable, "-m", "plan", "prod"], runs)
+        diff = _cold([sys.executable, "-m", "plan", "diff", "prod", "--old", prod_file, "--new", prod_file], runs)
+        replay_twice = _cold([sys.executable, "-m", "plan.replay", str(dump), str(dump)], runs)
+    return [("python -m plan prod", f"{plan:.2f}", f"{replay:.2f}", f"x{plan / replay:.2f}"),
+            ("python -m plan diff prod", f"{diff:.2f}", f"{replay_twice:.2f}", f"x{diff / replay_twice:.2f}")]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--replicas", type=int, nargs="+", default=[10, 100, 1000])
+    parser.add_argument("--cold-runs", type=int, default=5)
+    parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    warnings.simplefilter("ignore", DeprecationWarning)
-    evaluate("prod")  # warm imports once, so the first size does not pay for them
-    rows: list[tuple[Any, ...]] = []
-    previous: float | None = None
-    for replicas in args.replicas:
-        nodes = replicas // sum(REPLICAS_PER_NODE.values())
-        start = time.perf_counter()
-        ev = evaluate("scale", scaled_config(nodes))
-        seconds = time.perf_counter() - start
-        if ev.error:
-            print(f"{replicas} replicas: config rejected: {ev.error}")
-            return 1
-        urns = [r.urn for r in ev.resources]
-        assert len(urns) == len(set(urns)), "duplicate URNs"
-        bare = bare_sdk(len(ev.resources))
-        chain = longest_chain(waits_for(ev.resources))
-        growth = "-" if previous is None else f"x{seconds / previous:.1f}"
-        rows.append((replicas, nodes, len(ev.resources), f"{seconds:.2f}", f"{1000 * seconds / len(ev.resources):.2f}",
-                     f"{bare:.2f}", f"x{seconds / bare:.2f}", growth, len(chain)))
-        previous = seconds
-    print(table(["replicas", "nodes", "resources", "seconds", "ms/resource", "bare SDK s", "vs bare",
-                 "vs previous row", "longest chain"], rows))
+    if args.one is not None:
+        print(json.dumps(one_size(args.one)))
+        return 0
+    sizes = [_child(n) for n in [0, *args.replicas]]
+    rows, previous = [], None
+    for m in sizes:
+        growth = "-"
+        if previous is not None and m["replicas"]:
+            growth = f"x{(m['program_s'] / previous['program_s']) / (m['resources'] / previous['resources']):.2f}"
+        rows.append(("prod" if m["replicas"] == 0 else m["replicas"], m["resources"], f"{m['program_s']:.2f}",
+                     f"{m['replay_s']:.2f}", f"x{m['program_s'] / m['replay_s']:.2f}",
+                     f"{m['program_gc_s']:.2f}", f"{1 - m['program_s'] / m['program_gc_s']:.0%}",
+                     f"x{m['program_gc_s'] / m['replay_gc_s']:.2f}", growth, f"{m['max_rss_mb']:.0f}", m["chain"]))
+        previous = m if m["replicas"] else None
+    print("Warm evaluation (each size in its own process)")
+    print(table(["replicas", "resources", "program s", "same-graph replay s", "program / replay",
+                 "program s, GC on", "saved by pausing GC", "program / replay, GC on",
+                 "growth vs resources", "max RSS MB", "longest chain"], rows))
+    print("\nCold, what a user waits for (median of %d runs)" % args.cold_runs)
+    print(table(["command", "seconds", "bare replay s", "ratio"], cold_rows(args.cold_runs)))
     return 0
 
 

@@ -6,7 +6,8 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from components.config import Backup
+from components.config import BackupSpec
+from components.options import depends_on
 from components.render.lifecycle import render_lifecycle_rules
 
 
@@ -32,10 +33,9 @@ def lifecycle_rule_args(rule: dict[str, Any]) -> aws.s3.BucketLifecycleConfigura
 class BackupBucket(pulumi.ComponentResource):
     """The backup bucket on AWS or an S3-compatible store, configured as far as the store allows."""
 
-    def __init__(self, name: str, spec: Backup, *,
+    def __init__(self, name: str, spec: BackupSpec, *,
                  access_key_id: pulumi.Output[str] | None = None,
                  secret_access_key: pulumi.Output[str] | None = None,
-                 depends_on: list[pulumi.Resource] | None = None,
                  opts: pulumi.ResourceOptions | None = None) -> None:
         features = spec.features
         # Declared so the policy pack can hold an S3-compatible store to what it supports.
@@ -59,7 +59,7 @@ class BackupBucket(pulumi.ComponentResource):
         bucket = aws.s3.Bucket(f"{name}-bucket", bucket=spec.bucket,
                                opts=pulumi.ResourceOptions.merge(
                                    child, pulumi.ResourceOptions(protect=True, retain_on_delete=True,
-                                                                 depends_on=depends_on)))
+                                                                 depends_on=depends_on(opts))))
         depends: list[pulumi.Resource] = []
         if features.versioning:
             depends.append(aws.s3.BucketVersioning(

@@ -2,17 +2,19 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from pathlib import Path
 
 import pulumi
 import pulumi_docker as docker
 
-from components.config import Backup, Secrets
+from components.config import BackupSpec, Secrets
+from components.containers import env_list
 from components.endpoints import SharedEndpoints
 from components.node import FleetNode
+from components.options import depends_on
 from components.render.openwebui_env import files_prefix
 from components.shared_services import SharedServices
-from components.shared_services import env_list
 
 REPO = Path(__file__).resolve().parent.parent
 JOB_SOURCE = REPO / "fleet_backup"
@@ -26,11 +28,11 @@ def job_source_digest() -> str:
     return digest.hexdigest()[:16]
 
 
-def job_env(stack: str, spec: Backup, apps: list[str], shared: SharedEndpoints) -> dict[str, str]:
+def job_env(stack: str, spec: BackupSpec, apps: Sequence[str], shared: SharedEndpoints) -> dict[str, str]:
     """The job's non-secret environment (its contract is in fleet_backup/__init__.py)."""
     env = {"BACKUP_STACK": stack, "BACKUP_S3_BUCKET": spec.bucket, "BACKUP_S3_REGION": spec.region,
            "PGHOST": shared.postgres.host, "PGPORT": str(shared.postgres.port),
-           "PGUSER": shared.postgres_admin_user, "BACKUP_APPS": ",".join(sorted(apps)),
+           "PGUSER": shared.postgres_admin_user, "BACKUP_APPS": ",".join(apps),
            "QDRANT_URL": f"http://{shared.qdrant}",
            # Open WebUI's uploaded files, each app under its own prefix in the shared bucket.
            "FILES_S3_BUCKET": shared.bucket, "FILES_S3_ENDPOINT": shared.object_storage_url,
@@ -44,9 +46,8 @@ def job_env(stack: str, spec: Backup, apps: list[str], shared: SharedEndpoints) 
 class BackupJob(pulumi.ComponentResource):
     """Builds the job image on the shared node and runs it on the configured schedule."""
 
-    def __init__(self, name: str, spec: Backup, node: FleetNode, env: dict[str, str],
-                 secrets: dict[str, pulumi.Output[str]], depends_on: list[pulumi.Resource],
-                 opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(self, name: str, spec: BackupSpec, node: FleetNode, env: dict[str, str],
+                 secrets: dict[str, pulumi.Output[str]], opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("openwebui-fleet:index:BackupJob", name, None, opts)
         self.image_ref = f"openwebui-fleet-backup:{job_source_digest()}"
         # Built on the node from this repository, so the job runs exactly the code the tests ran.
@@ -64,7 +65,7 @@ class BackupJob(pulumi.ComponentResource):
             volumes=[docker.ContainerVolumeArgs(volume_name=work.name, container_path="/var/lib/fleet-backup")],
             networks_advanced=node.networks, restart="unless-stopped",
             labels=[docker.ContainerLabelArgs(label="openwebui-fleet.service", value="backup")],
-            opts=node.child_opts(self, depends_on=depends_on))
+            opts=node.child_opts(self, depends_on=depends_on(opts)))
         self.register_outputs({"image": self.image_ref})
 
 

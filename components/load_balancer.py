@@ -2,17 +2,19 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 
 import pulumi
 import pulumi_docker as docker
 from pulumi_command import remote
 
-from components.config import Fleet, LoadBalancer
-from components.endpoints import replica_endpoint, replicas
+from components.config import LoadBalancerSpec
 from components.node import FleetNode
+from components.options import DependsOn, depends_on
 from components.render.nginx import NginxSettings, Site, Tls, Upstream, render_nginx_conf
 from components.render.nginx_runtime import (install_and_reload_script, install_config_script,
                                              reload_loop_script)
+from components.topology import AppTopology
 
 LIVE_DIR = "/etc/nginx/fleet"
 LIVE_CONF = f"{LIVE_DIR}/nginx.conf"
@@ -21,7 +23,7 @@ STAGED_CONF = "/staging/nginx.conf"
 SECRET_TLS = Tls(f"{LIVE_DIR}/tls/fullchain.pem", f"{LIVE_DIR}/tls/privkey.pem")
 
 
-def nginx_settings(spec: LoadBalancer) -> NginxSettings:
+def nginx_settings(spec: LoadBalancerSpec) -> NginxSettings:
     """Paths differ between the nginx image and a Debian-style host install."""
     in_container = spec.mode == "docker"
     return NginxSettings(
@@ -36,7 +38,7 @@ def nginx_settings(spec: LoadBalancer) -> NginxSettings:
         temp_dir="/var/cache/nginx" if in_container else "/var/lib/nginx")
 
 
-def tls_files(spec: LoadBalancer) -> Tls | None:
+def tls_files(spec: LoadBalancerSpec) -> Tls | None:
     if spec.tls is None:
         return None
     if spec.tls.from_secrets:
@@ -45,20 +47,11 @@ def tls_files(spec: LoadBalancer) -> Tls | None:
     return Tls(spec.tls.certificate_path, spec.tls.key_path)
 
 
-def sites(fleet: Fleet) -> list[Site]:
-    """Every app's replicas as the load balancer reaches them (container names on its own node)."""
-    assert fleet.load_balancer is not None
-    lb = fleet.load_balancer
-    from_node = lb.node if lb.mode == "docker" else None
-    return [Site(app, spec.hostname, tuple(
-                Upstream(e.host, e.port) for e in
-                (replica_endpoint(fleet, r, from_node) for r in replicas(fleet, app))))
-            for app, spec in fleet.apps.items()]
-
-
-def lb_nginx_conf(fleet: Fleet) -> str:
-    assert fleet.load_balancer is not None
-    return render_nginx_conf(nginx_settings(fleet.load_balancer), sites(fleet))
+def lb_nginx_conf(spec: LoadBalancerSpec, apps: Mapping[str, AppTopology]) -> str:
+    """nginx.conf: one site per app, its upstreams as the topology says the load balancer reaches them."""
+    sites = [Site(app.name, app.hostname, tuple(Upstream(e.host, e.port) for e in app.upstreams))
+             for app in apps.values()]
+    return render_nginx_conf(nginx_settings(spec), sites)
 
 
 class NginxLoadBalancer(pulumi.ComponentResource):
@@ -68,24 +61,26 @@ class NginxLoadBalancer(pulumi.ComponentResource):
     reload: the nginx container is never replaced because its config changed.
     """
 
-    def __init__(self, name: str, spec: LoadBalancer, node: FleetNode, conf: str,
-                 ssh: remote.ConnectionArgs | None, depends_on: list[pulumi.Resource],
+    def __init__(self, name: str, spec: LoadBalancerSpec, node: FleetNode, apps: Mapping[str, AppTopology],
                  tls_secrets: tuple[pulumi.Output[str], pulumi.Output[str]] | None = None,
                  opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("openwebui-fleet:index:NginxLoadBalancer", name, None, opts)
-        self.nginx_conf = conf
-        self.conf_sha256 = hashlib.sha256(conf.encode()).hexdigest()
+        self.name = name
+        self.nginx_conf = lb_nginx_conf(spec, apps)
+        self.conf_sha256 = hashlib.sha256(self.nginx_conf.encode()).hexdigest()
+        # The config is installed only once what it routes to exists (the apps, given in opts).
+        after = depends_on(opts)
         if spec.mode == "docker":
-            self._in_container(spec, node, depends_on, tls_secrets)
+            self._in_container(spec, node, after, tls_secrets)
         else:
-            assert ssh is not None
-            self._on_host(spec, ssh, depends_on)
+            assert node.ssh is not None  # validation: mode native needs a node with a host
+            self._on_host(spec, node.ssh, after)
         self.register_outputs({"confSha256": self.conf_sha256})
 
-    def _in_container(self, spec: LoadBalancer, node: FleetNode, depends_on: list[pulumi.Resource],
+    def _in_container(self, spec: LoadBalancerSpec, node: FleetNode, after: DependsOn,
                       tls_secrets: tuple[pulumi.Output[str], pulumi.Output[str]] | None) -> None:
         image = node.image(spec.image).image_id
-        conf_volume = docker.Volume("lb-conf", name="openwebui-lb-conf", opts=node.child_opts(self))
+        conf_volume = docker.Volume(f"{self.name}-conf", name="openwebui-lb-conf", opts=node.child_opts(self))
         mounts = [docker.ContainerVolumeArgs(volume_name=conf_volume.name, container_path=LIVE_DIR)]
         uploads = [docker.ContainerUploadArgs(file=STAGED_CONF, content=self.nginx_conf)]
         staged_files: list[tuple[str, str]] = []
@@ -99,17 +94,17 @@ class NginxLoadBalancer(pulumi.ComponentResource):
                        for p in (spec.tls.certificate_path, spec.tls.key_path)]
         # One-shot: replaced on every config (or certificate) change; installs only if nginx -t passes.
         install = docker.Container(
-            "lb-config", name="openwebui-lb-config", image=image,
+            f"{self.name}-config", name="openwebui-lb-config", image=image,
             entrypoints=["sh", "-c"],
             command=[install_config_script(STAGED_CONF, LIVE_CONF, files=staged_files)],
             uploads=uploads,
             volumes=mounts, networks_advanced=node.networks, must_run=False, attach=True, logs=True,
             labels=[docker.ContainerLabelArgs(label="openwebui-fleet.nginx-conf-sha256", value=self.conf_sha256)],
-            opts=node.child_opts(self, depends_on=depends_on))
+            opts=node.child_opts(self, depends_on=after))
         ports = [docker.ContainerPortArgs(internal=p, external=p, ip=node.address)
                  for p, _ in spec.published_ports()]
         self.container = docker.Container(
-            "lb", name="openwebui-lb", image=image,
+            self.name, name="openwebui-lb", image=image,
             entrypoints=["sh", "-c"],
             command=[reload_loop_script(LIVE_CONF, watch=[live for _, live in staged_files])],
             ports=ports, volumes=mounts, networks_advanced=node.networks, restart="unless-stopped",
@@ -119,8 +114,8 @@ class NginxLoadBalancer(pulumi.ComponentResource):
             wait=True, wait_timeout=60,
             opts=node.child_opts(self, depends_on=[install]))
 
-    def _on_host(self, spec: LoadBalancer, ssh: remote.ConnectionArgs, depends_on: list[pulumi.Resource]) -> None:
+    def _on_host(self, spec: LoadBalancerSpec, ssh: remote.ConnectionArgs, after: DependsOn) -> None:
         script = install_and_reload_script(spec.native_conf_path, sudo=spec.native_sudo)
         self.command = remote.Command(
-            "lb-config", connection=ssh, create=script, update=script, stdin=self.nginx_conf,
-            triggers=[self.conf_sha256], opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on))
+            f"{self.name}-config", connection=ssh, create=script, update=script, stdin=self.nginx_conf,
+            triggers=[self.conf_sha256], opts=pulumi.ResourceOptions(parent=self, depends_on=after))

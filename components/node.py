@@ -7,26 +7,22 @@ import pulumi
 import pulumi_docker as docker
 from pulumi_command import remote
 
-from components.config import Node
+from components.topology import NodeTopology
 
 
 class FleetNode(pulumi.ComponentResource):
     """The Docker provider for one node (SSH or local socket) and the fleet network on it."""
 
-    def __init__(self, name: str, node: Node, ssh_user: str | None, ssh_opts: list[str],
-                 ssh_private_key: pulumi.Output[str] | None = None,
+    def __init__(self, name: str, node: NodeTopology, ssh_private_key: pulumi.Output[str] | None = None,
                  opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("openwebui-fleet:index:FleetNode", name, None, opts)
         self.name = name
-        self.address = node.bind_address
+        self.address = node.address
         # For commands on the host itself (an nginx installed there); None for a local engine.
-        self.ssh = None if node.host is None else remote.ConnectionArgs(
-            host=node.host, port=node.ssh_port, user=node.ssh_user or ssh_user or "root",
-            private_key=ssh_private_key)
-        self.docker = docker.Provider(
-            name, host=node.docker_url(ssh_user),
-            ssh_opts=ssh_opts if node.docker_host is None and ssh_opts else None,
-            opts=pulumi.ResourceOptions(parent=self))
+        self.ssh = None if node.ssh is None else remote.ConnectionArgs(
+            host=node.ssh.host, port=node.ssh.port, user=node.ssh.user, private_key=ssh_private_key)
+        self.docker = docker.Provider(name, host=node.docker_url, ssh_opts=list(node.ssh_opts) or None,
+                                      opts=pulumi.ResourceOptions(parent=self))
         self._on_node = pulumi.ResourceOptions(parent=self, provider=self.docker)
         self.network = docker.Network(f"{name}-network", name="openwebui-fleet", driver="bridge",
                                       opts=self._on_node)

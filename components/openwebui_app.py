@@ -7,48 +7,54 @@ from urllib.parse import quote
 import pulumi
 import pulumi_docker as docker
 
-from components.config import App, AppSecretOutputs
-from components.endpoints import OPENWEBUI_PORT, Replica, SharedEndpoints
+from components.config import AppSecretOutputs, AppSpec
+from components.containers import STATEFUL, env_list, healthcheck
+from components.endpoints import OPENWEBUI_PORT, SharedEndpoints
 from components.node import FleetNode
-from components.render.openwebui_env import openwebui_env
+from components.render.openwebui_env import OpenWebUISecrets, openwebui_env, openwebui_secret_env
 from components.render.postgres import (APP_DATABASE_SQL, app_database, app_database_command,
                                         app_database_env)
-from components.shared_services import STATEFUL, SharedServices, env_list, generated_secret, healthcheck
+from components.secrets import generated_secret
+from components.shared_services import SharedServices
+from components.topology import AppTopology, Replica
 
 BOOTSTRAP_SCRIPT = "/bootstrap/app-database.sql"
 
 
 class OpenWebUIApp(pulumi.ComponentResource):
-    """Replicas of one app share its secret key, database, Redis prefix and Qdrant prefix."""
+    """Replicas of one app share its secret key, database, Redis prefix and Qdrant prefix.
 
-    def __init__(self, name: str, spec: App, replicas: list[Replica], public_url: str,
+    `placed` is the app's slice of the topology; `endpoints_from` gives the shared services as each
+    node's containers reach them.
+    """
+
+    def __init__(self, name: str, spec: AppSpec, placed: AppTopology,
                  endpoints_from: Mapping[str, SharedEndpoints], shared: SharedServices,
                  nodes: Mapping[str, FleetNode], secrets: AppSecretOutputs,
                  opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("openwebui-fleet:index:OpenWebUIApp", name, None, opts)
         self.name = name
-        self.replicas = replicas
-        self.public_url = public_url
+        self.public_url = placed.public_url
         self.secret_key = generated_secret(f"{name}-secret-key", None, self, length=48)
         self.db_password = generated_secret(f"{name}-db-password", None, self)
         self.role, self.database = app_database(name)
         self._spec, self._secrets, self._shared = spec, secrets, shared
-        database = self._database(shared.node, endpoints_from[shared.node.name])
+        database = self._database(nodes[placed.database_node], endpoints_from[placed.database_node])
 
         # Open WebUI's upgrade order: old and new versions never share the database, and one
         # replica migrates. The others carry the migrating replica's id in a label (a label change
         # replaces a container), so when it is replaced Pulumi deletes them first, and creates them
         # only after it is healthy again (delete-before-replace cascades to such dependents).
-        migrator = next(r for r in replicas if r.migrates)
+        migrator = placed.migrator
         first = self._replica(migrator, nodes[migrator.node], endpoints_from[migrator.node],
                               depends_on=[database, *shared.ready])
         self.containers = {migrator.name: first}
-        for replica in replicas:
+        for replica in placed.replicas:
             if replica is not migrator:
                 self.containers[replica.name] = self._replica(
                     replica, nodes[replica.node], endpoints_from[replica.node], depends_on=[first],
                     migrator_id=first.id)
-        self.register_outputs({"url": public_url})
+        self.register_outputs({"url": self.public_url})
 
     def _database(self, node: FleetNode, endpoints: SharedEndpoints) -> docker.Container:
         """Role and database, (re)applied idempotently by psql whenever the app is deployed."""
@@ -56,7 +62,7 @@ class OpenWebUIApp(pulumi.ComponentResource):
                                endpoints.postgres_admin_user)
         return docker.Container(
             f"{self.name}-database", name=f"openwebui-{self.name}-database",
-            image=node.image(self._shared.spec.postgres.image).image_id,
+            image=node.image(self._shared.postgres_image).image_id,
             command=app_database_command(self.name, BOOTSTRAP_SCRIPT),
             uploads=[docker.ContainerUploadArgs(file=BOOTSTRAP_SCRIPT, content=APP_DATABASE_SQL)],
             envs=env_list(env, {"PGPASSWORD": self._shared.postgres_password,
@@ -71,15 +77,12 @@ class OpenWebUIApp(pulumi.ComponentResource):
             f"@{pg}/{self.database}")
         redis_url = pulumi.Output.concat(
             "redis://:", self._shared.redis_password.apply(lambda p: quote(p, safe="")), f"@{redis}/0")
-        env = {"WEBUI_SECRET_KEY": self.secret_key, "DATABASE_URL": database_url,
-               "REDIS_URL": redis_url, "WEBSOCKET_REDIS_URL": redis_url,
-               "QDRANT_API_KEY": self._shared.qdrant_api_key,
-               "S3_ACCESS_KEY_ID": self._shared.s3_access_key,
-               "S3_SECRET_ACCESS_KEY": self._shared.s3_secret_key}
-        if self._secrets.microsoft_client_secret is not None:
-            env["MICROSOFT_CLIENT_SECRET"] = self._secrets.microsoft_client_secret
-        if self._secrets.openai_api_keys is not None:
-            env["OPENAI_API_KEYS"] = self._secrets.openai_api_keys
+        env = openwebui_secret_env(OpenWebUISecrets(
+            secret_key=self.secret_key, database_url=database_url, redis_url=redis_url,
+            qdrant_api_key=self._shared.qdrant_api_key, s3_access_key=self._shared.s3_access_key,
+            s3_secret_key=self._shared.s3_secret_key,
+            microsoft_client_secret=self._secrets.microsoft_client_secret,
+            openai_api_keys=self._secrets.openai_api_keys))
         return {k: pulumi.Output.secret(v) for k, v in env.items()}
 
     def _replica(self, replica: Replica, node: FleetNode, endpoints: SharedEndpoints,
@@ -99,7 +102,7 @@ class OpenWebUIApp(pulumi.ComponentResource):
             replica.name, name=replica.container_name, image=node.image(spec.image).image_id,
             envs=env_list(plain, self._secret_env(endpoints)),
             ports=[docker.ContainerPortArgs(internal=OPENWEBUI_PORT, external=replica.host_port,
-                                            ip=node.address)],
+                                            ip=replica.address)],
             volumes=[docker.ContainerVolumeArgs(volume_name=data.name, container_path="/app/backend/data")],
             networks_advanced=node.networks,
             healthcheck=healthcheck(f"curl --fail --silent http://localhost:{OPENWEBUI_PORT}/health",
@@ -108,4 +111,3 @@ class OpenWebUIApp(pulumi.ComponentResource):
             wait=True, wait_timeout=600, destroy_grace_seconds=30,
             labels=[docker.ContainerLabelArgs(label=k, value=v) for k, v in sorted(labels.items())],
             opts=node.child_opts(self, depends_on=depends_on, delete_before_replace=True))
-

@@ -42,8 +42,8 @@ app's files back under its prefix, overwriting same keys. Files under the prefix
 backup (uploaded since) stay unless --prune-files is given: after a database restore no row refers to
 them, but keeping them is the choice that cannot lose data.
 
-Exit codes: 0 ok; 1 unexpected error; 2 configuration/arguments; 3 another backup or restore is
-running; 4 a dump, Qdrant snapshot or file download failed; 5 an S3 upload or its read-back check failed;
-6 restore refused before changing anything (unknown backup, checksum mismatch, missing role);
-7 restore failed while restoring.
+Exit codes: 0 ok; 1 unexpected error; 2 configuration/arguments (also: no S3 credentials found);
+3 another backup or restore is running; 4 a dump, Qdrant snapshot or file download failed; 5 an S3
+upload or its read-back check failed; 6 restore refused before changing anything (unknown backup,
+checksum mismatch, missing role); 7 restore failed while restoring.
 """

@@ -5,7 +5,7 @@ import argparse
 import logging
 import sys
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 import fleet_backup
 from fleet_backup import errors
@@ -22,8 +22,9 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m fleet_backup", description=fleet_backup.__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
-    sub.add_parser("backup", help="dump databases, roles, Qdrant collections and the apps' files to S3")
-    sub.add_parser("list", help="completed backups, newest first")
+    for name, text in (("backup", "dump databases, roles, Qdrant collections and the apps' files to S3"),
+                       ("list", "completed backups, newest first: id, finished at, apps, objects, bytes")):
+        sub.add_parser(name, help=text, description=text[:1].upper() + text[1:] + ".")
     r = sub.add_parser("restore", help="verify, then restore databases, Qdrant collections and files")
     r.add_argument("--backup", default="latest", help="backup id from `list`, or latest (default)")
     r.add_argument("--app", action="append", dest="apps", metavar="NAME", help="restore only this app (repeat)")
@@ -56,6 +57,11 @@ def guarded(settings: Settings, command: str, args: argparse.Namespace) -> int:
     except JobError as e:
         log.error("%s failed: %s", command, e)
         return e.code
+    except NoCredentialsError:
+        log.error("%s failed: no S3 credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and "
+                  "FILES_AWS_* for FILES_S3_BUCKET); the fleet sets them from backupAccessKeyId/"
+                  "backupSecretAccessKey", command)
+        return errors.CONFIG
     except (BotoCoreError, ClientError) as e:
         log.error("%s failed: S3 error: %s", command, e)
         return errors.UPLOAD_FAILED if command == "backup" else errors.UNEXPECTED

@@ -1,20 +1,22 @@
 """Offline plan: `python -m plan STACK` prints what `pulumi up` would create, without the CLI.
 
-`python -m plan diff STACK --against-ref origin/main` (or `--old FILE [--new FILE]`) prints what an
-edit of the stack file would change: resources to create, replace, update and delete.
+`python -m plan diff STACK --against-ref origin/main` (or `--old FILE [--new FILE]`) prints what a
+change would do: resources to create, replace, update and delete. Against a ref, the project as it was
+there (its program and its stack file) is compared with the work tree's.
+
+Exit codes: 0 the plan (or diff) was printed; 1 a stack file or its config has a problem, each said in
+one line that names the file or key and the fix; 2 usage (unknown option, missing argument).
 """
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
-import yaml
-
-from plan.engine import PROJECT_DIR, evaluate, parse_stack_text, read_stack_file
+from plan.engine import Evaluation, StackFileError, evaluate, read_stack_file, stack_config
 from plan.render import render_plan
+
+OK, BAD_CONFIG = 0, 1  # argparse exits 2 on a usage error
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,62 +28,49 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("stack", help="stack name: reads Pulumi.<stack>.yaml")
     parser.add_argument("--config", type=Path, help="evaluate this stack file instead")
     args = parser.parse_args(argv)
-    config = read_stack_file(args.config) if args.config else None
-    ev = evaluate(args.stack, config)
+    try:
+        ev = evaluate(args.stack, load(args.stack, args.config))
+    except StackFileError as e:
+        return fail(e)
     print(render_plan(ev))
-    return 1 if ev.error else 0
+    return BAD_CONFIG if ev.error else OK
 
 
-class StackFileError(Exception):
-    """A stack file that cannot be read (missing at a ref, broken YAML); the message says which."""
+def load(stack: str, path: Path | None = None) -> dict:
+    """The one way in for a stack file of this tree: `path`, or Pulumi.<stack>.yaml. Raises StackFileError."""
+    return read_stack_file(path) if path is not None else stack_config(stack)
 
 
-def stack_file_at_ref(stack: str, ref: str, project_dir: Path = PROJECT_DIR) -> dict[str, Any]:
-    """The stack file as committed at `ref` (`git show REF:./Pulumi.STACK.yaml`)."""
-    spec = f"{ref}:./Pulumi.{stack}.yaml"
-    result = subprocess.run(["git", "show", spec], cwd=project_dir, capture_output=True, text=True)
-    if result.returncode != 0:
-        raise StackFileError(f"git show {spec}: {result.stderr.strip() or 'failed'}")
-    return _parse(result.stdout, spec)
-
-
-def _parse(text: str, source: str) -> dict[str, Any]:
-    try:
-        return parse_stack_text(text)
-    except yaml.YAMLError as e:
-        raise StackFileError(f"{source}: not valid YAML: {e}") from None
-
-
-def _read(path: Path) -> dict[str, Any]:
-    try:
-        return _parse(path.read_text(), str(path))
-    except OSError as e:
-        raise StackFileError(f"{path}: {e.strerror}") from None
+def fail(error: Exception) -> int:
+    print(error)
+    return BAD_CONFIG
 
 
 def diff_main(argv: list[str]) -> int:
+    from plan.at_ref import RefError, evaluate_at_ref
     from plan.diff import diff_evaluations, render_diff
     parser = argparse.ArgumentParser(
-        prog="python -m plan diff",
-        description="What changes between two versions of a stack file: create, replace, update, delete.")
+        prog="python -m plan diff", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="What changes between two versions of a stack file: create, replace, update, delete.\n\n"
+                    + __doc__.split("\n\n")[-1])
     parser.add_argument("stack", help="stack name: Pulumi.<stack>.yaml")
     old = parser.add_mutually_exclusive_group(required=True)
-    old.add_argument("--against-ref", metavar="REF", help="old = the stack file at this git ref (e.g. origin/main)")
+    old.add_argument("--against-ref", metavar="REF",
+                     help="old = the project at this git ref, its program and stack file (e.g. origin/main)")
     old.add_argument("--old", type=Path, metavar="FILE", help="old = this stack file")
     parser.add_argument("--new", type=Path, metavar="FILE", help="new = this stack file (default: the work tree's)")
     args = parser.parse_args(argv)
-    new_path = args.new or PROJECT_DIR / f"Pulumi.{args.stack}.yaml"
     try:
-        old_config = stack_file_at_ref(args.stack, args.against_ref) if args.against_ref else _read(args.old)
-        new_config = _read(new_path)
-    except StackFileError as e:
-        print(f"stack '{args.stack}': {e}")
-        return 1
+        new_config = load(args.stack, args.new)
+        old: Evaluation = (evaluate_at_ref(args.stack, args.against_ref) if args.against_ref
+                           else evaluate(args.stack, load(args.stack, args.old)))
+    except (StackFileError, RefError) as e:
+        return fail(e)
     old_label = f"{args.against_ref}:Pulumi.{args.stack}.yaml" if args.against_ref else str(args.old)
-    diff = diff_evaluations(evaluate(args.stack, old_config), evaluate(args.stack, new_config),
-                            old_label, str(new_path if args.new else new_path.name))
+    new_label = str(args.new) if args.new else f"Pulumi.{args.stack}.yaml"
+    diff = diff_evaluations(old, evaluate(args.stack, new_config), old_label, new_label)
     print(render_diff(diff))
-    return 1 if diff.error else 0
+    return BAD_CONFIG if diff.error else OK
 
 
 if __name__ == "__main__":

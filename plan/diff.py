@@ -4,7 +4,7 @@
 (component resources are not counted: they have no provider and nothing to change on a node);
 `render_diff` prints it next to `pulumi preview`. Replace vs update follows each provider's schema:
 
-- docker (pulumi-docker 4.x bridges kreuzwerker/terraform-provider-docker v4): a Container input is
+- docker (pulumi-docker 5.x, as requirements.txt pins it, bridges kreuzwerker/terraform-provider-docker): a Container input is
   ForceNew unless it is in CONTAINER_UPDATABLE (the non-ForceNew schema attributes of
   internal/provider/resource_docker_container.go; only restart, memory*, cpu_shares/cpu_set and the
   device limits are applied by `docker update`, the rest only change how the provider waits or logs).
@@ -36,7 +36,7 @@ CONTAINER_UPDATABLE = frozenset({
     "destroyGraceSeconds", "healthcheck", "containerReadRefreshTimeoutMilliseconds"})
 # Types the provider always replaces delete-before-replace (pulumi-docker: container names are unique).
 DELETE_BEFORE_REPLACE_TYPES = frozenset({CONTAINER})
-NGINX_OUTPUT = "lbNginxConf"
+NGINX_OUTPUT = "lb.nginxConf"  # as printed
 _ENV_LINE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=")
 
 
@@ -147,19 +147,21 @@ def _node(ev: Evaluation, r: Registered) -> str:
 def _delete_notes(r: Registered) -> tuple[str, ...]:
     notes = []
     if r.protect:
-        notes.append(f"protected: needs `pulumi state unprotect '{r.urn}'` first")
+        notes.append("protected: see Notes")  # the unprotect command (a full URN) is listed there
     if r.retain_on_delete:
-        notes.append("retainOnDelete: left on the node, data kept")
+        notes.append("retained: data kept")
     return tuple(notes)
 
 
-def compare(old_r: Registered, new_r: Registered, old: Evaluation, new: Evaluation) -> Change | None:
-    """The change between two registrations of one URN, or None if nothing changed."""
+def compare(old_r: Registered, new_r: Registered, old: Evaluation, new: Evaluation,
+            renamed: dict[str, str] | None = None) -> Change | None:
+    """The change between two registrations of one resource (one URN, or an aliased rename: `renamed`
+    maps such a new URN to its old one), or None if nothing changed."""
     old_in, new_in = old_r.inputs, new_r.inputs
     changed = sorted(k for k in old_in.keys() | new_in.keys() if old_in.get(k) != new_in.get(k))
     replace_keys = [k for k in changed if forces_replacement(new_r.type, k)]
     notes: list[str] = []
-    if old_r.provider_urn != new_r.provider_urn:
+    if old_r.provider_urn != (renamed or {}).get(new_r.provider_urn, new_r.provider_urn):
         replace_keys.append("[provider]")
         changed.append("[provider]")
     options = [o for o, a, b in (("protect", old_r.protect, new_r.protect),
@@ -181,10 +183,16 @@ def compare(old_r: Registered, new_r: Registered, old: Evaluation, new: Evaluati
                   new_r.delete_before_replace or new_r.type in DELETE_BEFORE_REPLACE_TYPES, tuple(notes))
 
 
+def nginx_conf(ev: Evaluation) -> str:
+    """The LB's nginx.conf from the stack outputs (`lb.nginxConf`), or "" without a load balancer."""
+    # `lbNginxConf`: its name before it moved under `lb`, so a diff against an older ref still lines up.
+    return (ev.outputs.get("lb") or {}).get("nginxConf") or ev.outputs.get("lbNginxConf") or ""
+
+
 def nginx_conf_diff(old: Evaluation, new: Evaluation) -> str:
-    if NGINX_OUTPUT in old.secret_outputs or NGINX_OUTPUT in new.secret_outputs:
+    if "lb" in old.secret_outputs or "lb" in new.secret_outputs:
         return "[secret]"
-    a, b = old.outputs.get(NGINX_OUTPUT) or "", new.outputs.get(NGINX_OUTPUT) or ""
+    a, b = nginx_conf(old), nginx_conf(new)
     return "".join(difflib.unified_diff(a.splitlines(keepends=True), b.splitlines(keepends=True),
                                         f"{NGINX_OUTPUT} (old)", f"{NGINX_OUTPUT} (new)"))
 
@@ -192,22 +200,26 @@ def nginx_conf_diff(old: Evaluation, new: Evaluation) -> str:
 def diff_evaluations(old: Evaluation, new: Evaluation, old_label: str = "old",
                      new_label: str = "new") -> PlanDiff:
     result = PlanDiff(old_label, new_label)
-    errors = [f"{label}: {ev.error}" for label, ev in ((old_label, old), (new_label, new)) if ev.error]
+    errors = [f"{label}: {line}" for label, ev in ((old_label, old), (new_label, new)) if ev.error
+              for line in ev.error.splitlines()]
     if errors:
         result.error = "\n".join(errors)
         return result
     before = {r.urn: r for r in old.resources if r.custom}
     after = {r.urn: r for r in new.resources if r.custom}
+    renamed = aliased_renames(old, new)
     for urn, r in after.items():
-        if urn not in before:
+        old_urn = renamed.get(urn, urn)
+        if old_urn not in before:
             result.changes.append(Change("create", urn, r.type, r.name, _node(new, r),
                                          protect=r.protect, retain_on_delete=r.retain_on_delete))
         else:
-            change = compare(before[urn], r, old, new)
+            change = compare(before[old_urn], r, old, new, renamed)
             if change is not None:
                 result.changes.append(change)
+    kept = {renamed.get(urn, urn) for urn in after}
     for urn, r in before.items():
-        if urn not in after:
+        if urn not in kept:
             result.changes.append(Change("delete", urn, r.type, r.name, _node(old, r), protect=r.protect,
                                          retain_on_delete=r.retain_on_delete, notes=_delete_notes(r)))
     replaced = {c.urn for c in result.of("replace")}
@@ -221,6 +233,47 @@ def diff_evaluations(old: Evaluation, new: Evaluation, old_label: str = "old",
             result.reads_replaced[r.name] = read
     result.nginx_diff = nginx_conf_diff(old, new)
     return result
+
+
+def aliased_renames(old: Evaluation, new: Evaluation) -> dict[str, str]:
+    """New URN -> old URN for every resource of `new` that is absent from `old` under its own URN but
+    present under one its `aliases` (or its parent's, as the engine inherits them) give."""
+    old_urns = {r.urn for r in old.resources}
+    new_by_urn = new.by_urn()
+    memo: dict[str, set[str]] = {}
+
+    def names(urn: str) -> set[str]:
+        """Every URN the resource at `urn` may have had: its own and those its aliases give."""
+        if urn in memo:
+            return memo[urn]
+        memo[urn] = {urn}
+        r = new_by_urn.get(urn)
+        if r is None:
+            return memo[urn]
+        stack_project, _, _ = urn.rpartition("::")
+        stack_project = "::".join(stack_project.split("::")[:2])
+        parents = names(r.parent) if r.parent else {""}
+        specs = [{}, *r.aliases]
+        found = {urn}
+        for spec in specs:
+            if "urn" in spec:
+                found.add(spec["urn"])
+                continue
+            type_, name = spec.get("type") or r.type, spec.get("name") or r.name
+            for parent in ([spec["parentUrn"]] if spec.get("parentUrn") else [""] if spec.get("noParent") else parents):
+                parent_type = parent.split("::")[2] if parent else ""
+                qualified = type_ if parent_type in ("", "pulumi:pulumi:Stack") else f"{parent_type}${type_}"
+                found.add(f"{stack_project}::{qualified}::{name}")
+        memo[urn] = found
+        return found
+
+    renamed, gone = {}, old_urns - set(new_by_urn)
+    for r in new.resources:
+        if r.urn not in old_urns:
+            earlier = sorted(names(r.urn) & gone)
+            if earlier:
+                renamed[r.urn] = earlier[0]
+    return renamed
 
 
 def _short_type(type_: str) -> str:
@@ -248,7 +301,8 @@ def render_diff(diff: PlanDiff) -> str:
     notes = []
     if diff.blocked:
         notes.append(f"{len(diff.blocked)} protected resource(s) would be replaced or deleted: `pulumi up` stops "
-                     "there until each is unprotected (`pulumi state unprotect URN`); decide that on purpose.")
+                     "there until each is unprotected; decide that on purpose:")
+        notes += [f"  pulumi state unprotect '{c.urn}'" for c in sorted(diff.blocked, key=lambda c: c.urn)]
     dbr = sorted(c.name for c in diff.of("replace") if c.delete_before_replace)
     if dbr:
         notes.append("Delete-before-replace (the old one is gone before the new one starts): " + ", ".join(dbr))
@@ -256,7 +310,7 @@ def render_diff(diff: PlanDiff) -> str:
         notes.append(f"{name} reads outputs of replaced {', '.join(read)}: `pulumi preview` may show it "
                      "replaced too (unknown until the replacement exists).")
     if notes:
-        out += ["", "Notes"] + [f"- {n}" for n in notes]
+        out += ["", "Notes"] + [n if n.startswith(" ") else f"- {n}" for n in notes]
     out += ["", f"{NGINX_OUTPUT}: " + ("unchanged" if not diff.nginx_diff else "\n" + diff.nginx_diff.rstrip())]
     return "\n".join(out)
 

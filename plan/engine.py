@@ -6,11 +6,14 @@ questions of an `Evaluation`; `python -m plan` prints one.
 """
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import gc
 import hashlib
 import json
 import runpy
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,19 +58,77 @@ def _no_duplicates(loader: DuplicateKeyLoader, node: yaml.MappingNode, deep: boo
 DuplicateKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _no_duplicates)
 
 
-def read_stack_file(path: Path) -> dict[str, Any]:
-    """The `config:` of a Pulumi.<stack>.yaml, keys without the project prefix."""
-    return parse_stack_text(path.read_text())
+class StackFileError(Exception):
+    """A stack file that cannot be read; str() is one line naming the file, the line and the fix."""
 
 
-def parse_stack_text(text: str) -> dict[str, Any]:
+# PyYAML's problem → what to do about it (anything else: the generic hint below).
+_YAML_FIXES = {
+    "found character '\\t' that cannot start any token":
+        "a tab: YAML indents with spaces only, replace the tab with spaces",
+    "mapping values are not allowed here":
+        "a 'key:' where none can start: indent this line like the keys beside it "
+        "(or quote a value that holds ': ')",
+    "could not find expected ':'": "a key without ':': write 'key: value', indented like the keys beside it",
+    "found unexpected end of stream": "a quoted value is never closed: add the closing quote",
+    "did not find expected key": "indent this line like the keys beside it (spaces, the same number for each)",
+    "expected <block end>, but found '<block mapping start>'":
+        "this line is indented differently from the keys beside it: give it the same number of spaces",
+    "expected ',' or ']', but got ':'": "a '[' list is not closed: close it with ']' on the line it starts",
+    "expected ',' or '}', but got ':'": "a '{' mapping is not closed: close it with '}' on the line it starts",
+}
+# Contexts whose start, not where the parser gave up, is the line to fix (an unclosed quote or bracket).
+_STARTED_AT = {"while scanning a simple key", "while scanning a quoted scalar",
+               "while parsing a flow sequence", "while parsing a flow mapping"}
+
+
+def read_stack_file(path: Path, label: str | None = None) -> dict[str, Any]:
+    """The `config:` of a Pulumi.<stack>.yaml, keys of this project without its prefix (keys of other
+    namespaces, like `aws:region`, as written). Raises StackFileError; `label` names the file in it."""
+    label = label or str(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        stacks = sorted(f.name.removeprefix("Pulumi.").removesuffix(".yaml")
+                        for f in path.parent.glob("Pulumi.*.yaml"))
+        raise StackFileError(f"{label}: no such stack file (stacks here: {', '.join(stacks) or 'none'}): "
+                             f"name one of those, or create {path.name}") from None
+    except OSError as e:
+        raise StackFileError(f"{label}: cannot be read ({e.strerror}): check the path and its permissions") from None
+    return parse_stack_text(text, label)
+
+
+def parse_stack_text(text: str, label: str = "stack file") -> dict[str, Any]:
     """`read_stack_file` for text that is not a file here (e.g. `git show REF:Pulumi.prod.yaml`)."""
-    data = yaml.load(text, Loader=DuplicateKeyLoader) or {}
-    return {k.removeprefix(f"{PROJECT}:"): v for k, v in (data.get("config") or {}).items()}
+    try:
+        data = yaml.load(text, Loader=DuplicateKeyLoader)
+    except yaml.MarkedYAMLError as e:
+        raise StackFileError(_yaml_message(e, label)) from None
+    except yaml.YAMLError as e:
+        raise StackFileError(f"{label}: not valid YAML ({e}): check its indentation and quoting") from None
+    data = {} if data is None else data
+    config = data.get("config") if isinstance(data, dict) else data
+    if not isinstance(config, dict | None):
+        raise StackFileError(f"{label}: the file must be a mapping with the stack's keys under 'config:' "
+                             f"(see Pulumi.local.yaml)")
+    return {k.removeprefix(f"{PROJECT}:"): v for k, v in (config or {}).items()}
+
+
+def _yaml_message(error: yaml.MarkedYAMLError, label: str) -> str:
+    problem = error.problem or error.context or "not valid YAML"
+    # Where a construct started (an unclosed quote, a key without ':') is where the mistake is.
+    mark = error.context_mark if error.context in _STARTED_AT and error.context_mark else error.problem_mark
+    where = f"{label}:{mark.line + 1}:{mark.column + 1}" if mark is not None else label
+    if problem.startswith("key '") and "given twice" in problem:
+        return f"{where}: {problem}"
+    fix = _YAML_FIXES.get(problem, f"not valid YAML ({problem}): check the indentation (spaces) and quoting "
+                                   "on this line and the one before")
+    return f"{where}: {fix}"
 
 
 def stack_config(stack: str, project_dir: Path = PROJECT_DIR) -> dict[str, Any]:
-    return read_stack_file(project_dir / f"Pulumi.{stack}.yaml")
+    """The stack file `Pulumi.<stack>.yaml` in `project_dir`; raises StackFileError."""
+    return read_stack_file(project_dir / f"Pulumi.{stack}.yaml", f"Pulumi.{stack}.yaml")
 
 
 def _replace_secure(key: str, value: Any) -> tuple[Any, bool]:
@@ -99,6 +160,8 @@ class Registered:
     custom: bool
     # input key -> URNs whose outputs that input reads (what `pulumi preview` cascades on)
     property_dependencies: dict[str, list[str]] = field(default_factory=dict)
+    # `aliases` as registered: {"urn": ...} or a spec {"name", "type", "parentUrn", "noParent"}
+    aliases: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def inputs(self) -> dict[str, Any]:
@@ -136,6 +199,21 @@ class Evaluation:
         return self._by_urn
 
 
+def evaluation_to_json(ev: Evaluation) -> str:
+    """An evaluation as JSON, to hand it from one process to another (see plan/at_ref.py)."""
+    data = {f.name: getattr(ev, f.name) for f in dataclasses.fields(ev) if f.compare}
+    data["resources"] = [dataclasses.asdict(r) for r in ev.resources]
+    data["secret_outputs"] = sorted(ev.secret_outputs)
+    return json.dumps(data, default=str)
+
+
+def evaluation_from_json(text: str) -> Evaluation:
+    data = json.loads(text)
+    data["resources"] = [Registered(**r) for r in data["resources"]]
+    data["secret_outputs"] = set(data["secret_outputs"])
+    return Evaluation(**data)
+
+
 def is_secret(value: Any) -> bool:
     return isinstance(value, dict) and value.get(SECRET_SIG) == _SECRET_MARK
 
@@ -155,12 +233,15 @@ class _Mocks(pulumi.runtime.Mocks):
 
     def __init__(self, generated: list[str]) -> None:
         self.generated = generated
+        # resource name -> the name it was renamed from (an alias): the engine keeps its state
+        self.renamed_from: dict[str, str] = {}
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
         state = dict(args.inputs)
         if args.typ in ("random:index/randomPassword:RandomPassword", "random:index/randomString:RandomString"):
-            # Named after the resource: the same program gives the same value in every evaluation.
-            value = f"{GENERATED_PREFIX}{args.name}"
+            # Named after the resource: the same program gives the same value in every evaluation, and
+            # an aliased rename keeps it (the engine carries the state over, not a new password).
+            value = f"{GENERATED_PREFIX}{self.renamed_from.get(args.name, args.name)}"
             self.generated.append(value)
             state["result"] = value
         elif args.typ == IMAGE:
@@ -185,6 +266,9 @@ class _Monitor(pulumi_mocks.MockMonitor):
         self.into = into
 
     def RegisterResource(self, request: Any) -> Any:
+        earlier = [a.spec.name for a in request.aliases if a.WhichOneof("alias") == "spec" and a.spec.name]
+        if earlier:
+            self.mocks.renamed_from[request.name] = earlier[0]
         response = super().RegisterResource(request)
         if request.type != "pulumi:pulumi:Stack":
             self.into.append(Registered(
@@ -195,8 +279,16 @@ class _Monitor(pulumi_mocks.MockMonitor):
                 dependencies=list(request.dependencies), protect=bool(request.protect),
                 retain_on_delete=bool(request.retainOnDelete),
                 delete_before_replace=bool(request.deleteBeforeReplace), custom=bool(request.custom),
-                property_dependencies={k: list(v.urns) for k, v in request.propertyDependencies.items()}))
+                property_dependencies={k: list(v.urns) for k, v in request.propertyDependencies.items()},
+                aliases=[_alias(a) for a in request.aliases]))
         return response
+
+
+def _alias(alias: Any) -> dict[str, Any]:
+    if alias.WhichOneof("alias") == "urn":
+        return {"urn": alias.urn}
+    spec = alias.spec
+    return {"name": spec.name, "type": spec.type, "parentUrn": spec.parentUrn, "noParent": spec.noParent}
 
 
 def to_pulumi_config(config: dict[str, Any]) -> tuple[dict[str, str], list[str]]:
@@ -204,7 +296,7 @@ def to_pulumi_config(config: dict[str, Any]) -> tuple[dict[str, str], list[str]]
     values, secret_keys = {}, []
     for key, value in config.items():
         value, secret = _replace_secure(key, value)
-        full = f"{PROJECT}:{key}"
+        full = key if ":" in key else f"{PROJECT}:{key}"  # other namespaces (aws:region) as the CLI passes them
         values[full] = value if isinstance(value, str) else json.dumps(value)
         if secret:
             secret_keys.append(full)
@@ -242,8 +334,29 @@ def evaluate_program(stack: str, body: Callable[[], Any], config: dict[str, Any]
         outputs: dict[str, pulumi.Output[Any]] = dict(get_root_resource().outputs)
         return pulumi.Output.from_input(_collect(outputs, result))
 
-    program()
+    with paused_gc():
+        program()
     return result
+
+
+@contextlib.contextmanager
+def paused_gc() -> Iterator[None]:
+    """No garbage collection while a program registers resources.
+
+    The SDK keeps every Output, future and lock of an evaluation alive until it ends, so each full
+    collection rescans all of them: at 1,000 replicas half the time went to collections that freed
+    nothing (benchmarks/scale_bench.py). Cycles made meanwhile are collected once, afterwards.
+    """
+    enabled = gc.isenabled()
+    gc.collect()
+    gc.freeze()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+        if enabled:
+            gc.enable()
 
 
 async def _collect(outputs: dict[str, pulumi.Output[Any]], result: Evaluation) -> None:

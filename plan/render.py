@@ -30,7 +30,7 @@ def _image_refs(ev: Evaluation) -> dict[str, str]:
 
 def render_plan(ev: Evaluation) -> str:
     if ev.error:
-        return f"stack '{ev.stack}': config rejected:\n  {ev.error}"
+        return f"stack '{ev.stack}': config rejected:\n  " + ev.error.replace("\n", "\n  ")
     out = [f"Plan for stack '{ev.stack}': {len(ev.resources)} resources to create "
            f"(evaluated under Pulumi's mock engine; no CLI, credentials or SSH used)", ""]
     counts = Counter(r.type for r in ev.resources)
@@ -46,17 +46,28 @@ def render_plan(ev: Evaluation) -> str:
         kind = "one-shot" if inputs.get("mustRun") is False else "service"
         rows.append((_node(ev, c), c.name, images.get(inputs.get("image", ""), inputs.get("image")), kind, ports or "-", volumes or "-"))
     out.append(table(["node", "container", "image", "kind", "published", "volumes"], rows))
-    out += ["", "Volumes (protected: never replaced or deleted by an edit)"]
+    out += ["", "Volumes (protect True: never replaced or deleted by an edit; the others are rewritten on every deploy)"]
     out.append(table(["node", "volume", "protect", "retainOnDelete"],
                      [(_node(ev, v), v.inputs.get("name"), v.protect, v.retain_on_delete)
                       for v in sorted(ev.of_type(VOLUME), key=lambda v: (_node(ev, v), v.name))]))
     generated = [r.name for r in ev.resources if r.type.startswith("random:")]
     out += ["", f"Generated secrets ({len(generated)}): {', '.join(sorted(generated))}", "", "Outputs"]
-    for name, value in ev.outputs.items():
+    for name, value in sorted(ev.outputs.items()):  # as `pulumi stack output` lists them
         if name in ev.secret_outputs:
             out.append(f"{name}: [secret]")
-        elif isinstance(value, str) and "\n" in value:
-            out.append(f"{name}: |\n" + "\n".join("  " + line for line in value.splitlines()))
         else:
-            out.append(yaml.safe_dump({name: value}, sort_keys=False, default_flow_style=None, width=120).rstrip())
+            out.append(yaml.dump({name: value}, Dumper=_OutputDumper, sort_keys=False, default_flow_style=None,
+                                 width=120).rstrip())
     return "\n".join(out)
+
+
+class _OutputDumper(yaml.SafeDumper):
+    """Outputs as YAML, with multi-line text (nginx.conf) as a readable block, at any depth."""
+
+
+def _text(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_OutputDumper.add_representer(str, _text)

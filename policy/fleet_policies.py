@@ -25,6 +25,11 @@ from pulumi_policy import (
 from pulumi_policy.deserialize import SPECIAL_SECRET_SIG, SPECIAL_SIG_KEY
 from pulumi_policy.proxy import UnknownValueError
 
+try:  # imported as policy.fleet_policies (the program, the tests) or, in the pack, from policy/ itself
+    from policy.image_refs import floating_tag, split_image_ref
+except ModuleNotFoundError:
+    from image_refs import floating_tag, split_image_ref  # type: ignore[no-redef]
+
 IMAGE = "docker:index/remoteImage:RemoteImage"
 CONTAINER = "docker:index/container:Container"
 BUCKET = "aws:s3/bucket:Bucket"
@@ -35,32 +40,9 @@ ENCRYPTION = "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEnc
 BACKUP_BUCKET = "openwebui-fleet:index:BackupBucket"
 
 # ---------------------------------------------------------------------------------------------
-# Images: a tag that names one release, or a digest.
+# Images: a tag that names one release, or a digest (which tags float: image_refs.py).
 
-# Moving whatever else the tag says (`latest-alpine`, `nightly-2024`); the second set moves when nothing
-# in the tag is a version (`stable`, `release`), but names one release in `RELEASE.2024-11-07T00-52-20Z`.
-ALWAYS_FLOATING = frozenset({"latest", "main", "master", "dev", "develop", "development", "edge", "nightly",
-                             "canary", "unstable", "head", "trunk", "snapshot"})
-FLOATING_WITHOUT_VERSION = ALWAYS_FLOATING | {"stable", "next", "current", "beta", "alpha", "rc", "lts",
-                                              "mainline", "testing", "preview", "release"}
 _DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
-
-
-def split_image_ref(ref: str) -> tuple[str, str | None, str | None]:
-    """`registry:5000/repo:tag@sha256:…` → (repository, tag or None, digest or None)."""
-    digest = None
-    if "@" in ref:
-        ref, digest = ref.split("@", 1)
-    slash = ref.rfind("/")
-    colon = ref.rfind(":")
-    if colon > slash:  # a colon before the last slash is a registry port, not a tag
-        return ref[:colon], ref[colon + 1:], digest
-    return ref, None, digest
-
-
-def _floating(tag: str) -> bool:
-    words = set(re.split(r"[-_.]", tag.lower()))
-    return bool(words & ALWAYS_FLOATING) or (not re.search(r"\d", tag) and bool(words & FLOATING_WITHOUT_VERSION))
 
 
 def image_pin_problem(ref: str, built: bool = False) -> str | None:
@@ -72,7 +54,7 @@ def image_pin_problem(ref: str, built: bool = False) -> str | None:
         return f"image {ref!r} has a malformed digest: use @sha256: and the 64 hex digits"
     if not tag:
         return f"image {ref!r} has no tag, so Docker pulls :latest: pin a release tag such as :1.2.3 or a @sha256: digest"
-    if _floating(tag):
+    if floating_tag(tag):
         return f"image {ref!r} uses the floating tag {tag!r}: pin a release tag such as :1.2.3 or a @sha256: digest"
     if not built and not re.search(r"\d", tag):
         return f"image {ref!r}: tag {tag!r} names no version (no digit): pin a release tag or a @sha256: digest"

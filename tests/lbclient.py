@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import http.client
-import itertools
 import json
 import socket
 import ssl
@@ -43,14 +42,15 @@ def request(port: int, host: str, path: str = "/", method: str = "GET", body: by
 
 def hammer(port: int, host: str, total: int, deadline_s: float,
            at: dict[int, Callable[[], None]] | None = None, workers: int = 8,
-           after_hooks: int = 100) -> tuple[Counter, list[str]]:
+           after_hooks: int = 100, until: Callable[[Counter], bool] | None = None) -> tuple[Counter, list[str]]:
     """At least `total` GETs from `workers` threads, bounded by a deadline; `at[n]` runs before
-    request n while the other threads keep sending, and `after_hooks` more requests follow the
-    last hook's end (so what a hook changed is exercised however long it took).
+    request n while the other threads keep sending, and `after_hooks` more requests are sent after
+    the last hook has returned (so what a hook changed is exercised however long it took). With
+    `until`, sending goes on (within the deadline) until it holds for the answers so far.
 
     Returns which upstream answered how often, and every failure (non-200 or exception).
     """
-    lock, counter = threading.Lock(), itertools.count()
+    lock, issued = threading.Lock(), [0]  # issued[0]: the number the next request gets
     answered: Counter = Counter()
     failures: list[str] = []
     deadline = time.monotonic() + deadline_s
@@ -60,16 +60,17 @@ def hammer(port: int, host: str, total: int, deadline_s: float,
     def worker() -> None:
         while time.monotonic() < deadline:
             with lock:
-                n = next(counter)
-                done = len(hooks_done_at) == 1 and n >= max(total, hooks_done_at[0] + after_hooks)
+                n, issued[0] = issued[0], issued[0] + 1
+                done = (len(hooks_done_at) == 1 and n >= max(total, hooks_done_at[0] + after_hooks)
+                        and (until is None or until(answered)))
             if done:
                 return
             if at and n in at:
                 at[n]()
                 with lock:
                     pending.discard(n)
-                    if not pending:
-                        hooks_done_at.append(n)
+                    if not pending:  # numbered from here on, a request is sent after the hook returned
+                        hooks_done_at.append(issued[0])
             try:
                 reply = request(port, host, f"/api/chats?n={n}")
                 if reply.status != 200:

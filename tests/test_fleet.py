@@ -12,7 +12,8 @@ from fleet_queries import (CONTAINER, IMAGE, PROVIDER, VOLUME, env, labels, node
                            plaintext_leaks, replicas_of, secret_needles)
 from plan.engine import Evaluation, evaluate, is_secret, stack_config
 
-SHARED_SERVICE_CONTAINERS = {"postgres", "redis", "qdrant", "minio", "object-storage-bucket"}
+SHARED_SERVICE_CONTAINERS = {"shared-postgres", "shared-redis", "shared-qdrant", "shared-minio",
+                             "shared-object-storage-bucket"}
 
 
 def test_both_stacks_evaluate_without_error_and_register_each_urn_once(stack: Evaluation) -> None:
@@ -125,13 +126,13 @@ def test_every_image_is_pinned_to_a_version(stack: Evaluation) -> None:
 def test_stateful_volumes_are_protected_and_retained(stack: Evaluation) -> None:
     # The LB's config and the backup job's scratch space are rewritten at will: not state.
     volumes = [v for v in stack.of_type(VOLUME) if v.name not in ("lb-conf", "backup-work")]
-    assert {v.name for v in volumes} >= {"postgres-data", "redis-data", "qdrant-data", "minio-data"}
+    assert {v.name for v in volumes} >= {"shared-postgres-data", "shared-redis-data", "shared-qdrant-data", "shared-minio-data"}
     for volume in volumes:
         assert volume.protect and volume.retain_on_delete, volume.name
 
 
 def test_redis_runs_with_the_settings_websockets_need(stack: Evaluation) -> None:
-    shell, flag, command = stack.named("redis", CONTAINER).inputs["command"]
+    shell, flag, command = stack.named("shared-redis", CONTAINER).inputs["command"]
     assert (shell, flag) == ("sh", "-c")
     assert "--appendonly yes" in command and "--maxmemory-policy noeviction" in command
     assert '--requirepass "$REDIS_PASSWORD"' in command
@@ -156,7 +157,7 @@ def test_config_secrets_are_used_and_stay_secret() -> None:
     assert ev.error is None
     chat = replicas_of(ev, "chat")[0]
     assert env(chat)["MICROSOFT_CLIENT_SECRET"] == "mock-secret:appSecrets.chat.microsoftClientSecret"
-    postgres_env = env(ev.named("postgres", CONTAINER))
+    postgres_env = env(ev.named("shared-postgres", CONTAINER))
     assert postgres_env["POSTGRES_PASSWORD"] == "mock-secret:postgresPassword"
     assert not any(r.name == "postgres-password" for r in ev.resources), "given secrets are not generated"
     for resource in ev.resources:
@@ -225,7 +226,7 @@ def test_external_services_deploy_no_service_containers_and_use_configured_endpo
     assert ev.error is None
     shared = {c.name for c in ev.of_type(CONTAINER) if node_of(ev, c) == "shared"}
     assert shared == {"chat-database", "research-database", "backup"}
-    assert not [v for v in ev.of_type(VOLUME) if v.name in ("postgres-data", "redis-data")]
+    assert not [v for v in ev.of_type(VOLUME) if v.name in ("shared-postgres-data", "shared-redis-data")]
     e = env(replicas_of(ev, "chat")[0])
     assert e["DATABASE_URL"] == "postgresql://openwebui_chat:MOCK-GENERATED-SECRET-chat-db-password@db.internal:5432/openwebui_chat"
     assert e["REDIS_URL"] == "redis://:mock-secret%3AredisPassword@10.0.9.2:6379/0"
@@ -243,7 +244,7 @@ def test_shared_ollama_runs_next_to_the_services_and_apps_that_ask_for_it_use_it
     config["sharedServices"]["ollama"] = {"enabled": True}
     config["apps"]["chat"]["useSharedOllama"] = True
     ev = evaluate("local", config)
-    ollama = ev.named("ollama", CONTAINER)
+    ollama = ev.named("shared-ollama", CONTAINER)
     assert ollama.inputs["ports"][0]["ip"] == "127.0.0.1"
     e = env(replicas_of(ev, "chat")[0])
     assert e["OLLAMA_BASE_URLS"] == "http://openwebui-ollama:11434" and e["ENABLE_OLLAMA_API"] == "true"

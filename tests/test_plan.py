@@ -5,7 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from plan.engine import PROJECT_DIR
+from plan.engine import PROJECT_DIR, Evaluation
+from plan.render import render_plan
 
 
 def test_offline_plan_of_the_local_stack_lists_containers_ports_volumes_and_outputs() -> None:
@@ -27,3 +28,12 @@ def test_offline_plan_of_a_bad_stack_file_prints_one_message_and_fails(tmp_path:
     assert result.returncode == 1
     assert "apps.chat.replicas: node 'nowhere' is not under nodes (known: local)" in result.stdout
     assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_volume_heading_claims_protection_only_for_the_rows_marked_so(prod: Evaluation) -> None:
+    section = render_plan(prod).split("\n\nVolumes", 1)[1].split("\n\n", 1)[0]
+    heading, _, _, *rows = section.splitlines()
+    protect = {row.split()[1]: row.split()[2] for row in rows}
+    assert protect["openwebui-lb-conf"] == "False" and protect["openwebui-postgres-data"] == "True"
+    assert "protected:" not in heading  # it sits over unprotected rows too
+    assert "protect True:" in heading

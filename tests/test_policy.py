@@ -148,7 +148,7 @@ def test_secret_list_or_secret_entry_passes() -> None:
 
 def test_real_container_with_its_secret_marker_removed_fails(prod: Evaluation) -> None:
     """The rule bites on the program's own shape: postgres's envs, made plaintext."""
-    postgres = prod.named("postgres", CONTAINER)
+    postgres = prod.named("shared-postgres", CONTAINER)
     raw = dict(postgres.raw_inputs, envs=postgres.inputs["envs"])
     found = run(validate_no_plaintext_secret_envs, fake_args(CONTAINER, raw, name="postgres"))
     assert [m for m, _ in found if "POSTGRES_PASSWORD" in m]
@@ -156,7 +156,7 @@ def test_real_container_with_its_secret_marker_removed_fails(prod: Evaluation) -
 
 def test_crossguard_hands_validations_secrets_without_their_marker(prod: Evaluation) -> None:
     """Why the pack cannot enforce the secret rule: pulumi-policy strips the marker before validate."""
-    postgres = prod.named("postgres", CONTAINER)
+    postgres = prod.named("shared-postgres", CONTAINER)
     assert is_secret(postgres.raw_inputs["envs"])
     cli_view = resource_args(prod, postgres, keep_secrets=False)
     envs = list(cli_view.props["envs"])

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from components.config import Backup
+from components.config import BackupSpec
 
 
-def render_lifecycle_rules(backup: Backup) -> list[dict[str, Any]]:
+def render_lifecycle_rules(backup: BackupSpec) -> list[dict[str, Any]]:
     """One rule per retention entry; parts the provider lacks (versions, transitions) are left out."""
     rules: list[dict[str, Any]] = []
     for r in backup.retention:

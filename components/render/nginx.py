@@ -5,9 +5,10 @@ no buffering for streamed answers, retries on connection errors only.
 """
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+from fleet_backup.settings import APP_NAME
 
 # Not user config: a dead replica must be skipped fast, and one request must not wander forever.
 CONNECT_TIMEOUT_S = 3
@@ -17,8 +18,6 @@ NEXT_UPSTREAM_TIMEOUT_S = 15
 NEXT_UPSTREAM_TRIES = 3
 KEEPALIVE_TIMEOUT_S = 60
 KEEPALIVE_REQUESTS = 1000
-
-_APP_NAME = re.compile(r"[a-z][a-z0-9-]*")
 
 
 @dataclass(frozen=True)
@@ -83,8 +82,8 @@ def _check_invariants(sites: Sequence[Site]) -> None:
     if len(set(apps)) != len(apps) or len(set(hostnames)) != len(hostnames):
         raise ValueError(f"apps and hostnames must be unique: {apps} {hostnames}")
     for site in sites:
-        if not _APP_NAME.fullmatch(site.app):
-            raise ValueError(f"app name {site.app!r} does not match {_APP_NAME.pattern}")
+        if not APP_NAME.fullmatch(site.app):
+            raise ValueError(f"app name {site.app!r} does not match {APP_NAME.pattern}")
         if not site.upstreams:
             raise ValueError(f"site {site.app!r} has no upstreams")
         if len(set(site.upstreams)) != len(site.upstreams):

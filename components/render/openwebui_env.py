@@ -1,12 +1,27 @@
 """Open WebUI's environment for one replica, wired for many replicas as its docs require.
 
-Plain values only; secrets (keys, passwords, URLs holding passwords) are added by the app
-component as `Output.secret`. Every name here is read by Open WebUI's backend.
+`openwebui_env` gives the plain values; `openwebui_secret_env` names the secret ones (keys,
+passwords, URLs holding passwords), which the app component passes in as `Output.secret`. Every
+name here is read by Open WebUI's backend (`OPENWEBUI_ENV_NAMES`).
 """
 from __future__ import annotations
 
-from components.config import App
-from components.endpoints import SharedEndpoints
+import functools
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import TYPE_CHECKING, Generic, TypeVar
+
+from components.endpoints import Endpoint, SharedEndpoints
+
+if TYPE_CHECKING:  # the config package checks apps.<app>.env against this module: no import cycle
+    from components.config.apps import AppSpec
+
+T = TypeVar("T")
+
+# Every variable Open WebUI's backend reads (openwebui_env_names.txt, from its source).
+OPENWEBUI_ENV_NAMES = frozenset(
+    line for line in Path(__file__).with_name("openwebui_env_names.txt").read_text().splitlines()
+    if line and not line.startswith("#"))
 
 
 def files_prefix(app_name: str) -> str:
@@ -14,8 +29,13 @@ def files_prefix(app_name: str) -> str:
     return f"apps/{app_name}"
 
 
-def openwebui_env(app_name: str, app: App, shared: SharedEndpoints, public_url: str,
+def openwebui_env(app_name: str, app: AppSpec, shared: SharedEndpoints, public_url: str,
                   migrates: bool) -> dict[str, str]:
+    return {**_program_env(app_name, app, shared, public_url, migrates), **app.env}
+
+
+def _program_env(app_name: str, app: AppSpec, shared: SharedEndpoints, public_url: str,
+                 migrates: bool) -> dict[str, str]:
     env = {
         # Shared state across replicas: websockets through Redis, vectors in Qdrant, files in S3.
         "ENABLE_WEBSOCKET_SUPPORT": "true",
@@ -50,4 +70,45 @@ def openwebui_env(app_name: str, app: App, shared: SharedEndpoints, public_url: 
     if app.microsoft_oauth is not None:
         env["MICROSOFT_CLIENT_ID"] = app.microsoft_oauth.client_id
         env["MICROSOFT_CLIENT_TENANT_ID"] = app.microsoft_oauth.tenant_id
-    return {**env, **app.env}
+    return env
+
+
+@dataclass(frozen=True)
+class OpenWebUISecrets(Generic[T]):
+    """One replica's secret values (Outputs in the program, strings where only the names matter)."""
+    secret_key: T
+    database_url: T
+    redis_url: T
+    qdrant_api_key: T
+    s3_access_key: T
+    s3_secret_key: T
+    microsoft_client_secret: T | None = None
+    openai_api_keys: T | None = None  # ';'-joined
+
+
+def openwebui_secret_env(secrets: OpenWebUISecrets[T]) -> dict[str, T]:
+    env = {"WEBUI_SECRET_KEY": secrets.secret_key, "DATABASE_URL": secrets.database_url,
+           "REDIS_URL": secrets.redis_url, "WEBSOCKET_REDIS_URL": secrets.redis_url,
+           "QDRANT_API_KEY": secrets.qdrant_api_key, "S3_ACCESS_KEY_ID": secrets.s3_access_key,
+           "S3_SECRET_ACCESS_KEY": secrets.s3_secret_key}
+    if secrets.microsoft_client_secret is not None:
+        env["MICROSOFT_CLIENT_SECRET"] = secrets.microsoft_client_secret
+    if secrets.openai_api_keys is not None:
+        env["OPENAI_API_KEYS"] = secrets.openai_api_keys
+    return env
+
+
+@functools.cache
+def managed_env_names() -> frozenset[str]:
+    """Every name the program sets itself (rendered for an app using every option); `apps.<app>.env`
+    may not override them."""
+    from components.config.apps import AppSpec
+    app = AppSpec.model_validate({
+        "hostname": "a.example.com", "replicas": {"n": 1}, "useSharedOllama": True,
+        "ollamaUrls": ["http://o:1"], "openaiApiBaseUrls": ["http://o:1"],
+        "microsoftOAuth": {"clientId": "c", "tenantId": "t"}})
+    somewhere = Endpoint("h", 1)
+    shared = SharedEndpoints(postgres=somewhere, postgres_admin_user="u", redis=somewhere, qdrant=somewhere,
+                             object_storage_url="http://h:1", bucket="b", region="r", ollama=somewhere)
+    secrets = OpenWebUISecrets(**{f.name: "x" for f in fields(OpenWebUISecrets)})
+    return frozenset(_program_env("a", app, shared, "http://a", True)) | frozenset(openwebui_secret_env(secrets))

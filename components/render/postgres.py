@@ -5,6 +5,8 @@ secret and psql quotes identifiers (:"x") and literals (:'x') itself.
 """
 from __future__ import annotations
 
+from fleet_backup.settings import App as BackupApp
+
 APP_DATABASE_SQL = r"""\set ON_ERROR_STOP on
 SELECT format('CREATE ROLE %I LOGIN', :'role')
  WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = :'role') \gexec
@@ -19,9 +21,9 @@ GRANT CONNECT, TEMPORARY ON DATABASE :"db" TO :"role";
 
 
 def app_database(app: str) -> tuple[str, str]:
-    """(role, database) of an app: SQL identifiers cannot hold '-'."""
-    ident = "openwebui_" + app.replace("-", "_")
-    return ident, ident
+    """(role, database) of an app, named as the backup job names them (it dumps and restores them)."""
+    named = BackupApp(app)
+    return named.role, named.database
 
 
 def app_database_command(app: str, script_path: str) -> list[str]:

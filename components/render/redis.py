@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import shlex
 
-from components.config import Redis
+from components.config.shared_services import Redis
 
 
 def redis_server_args(spec: Redis) -> list[str]:

@@ -192,7 +192,8 @@ def test_killing_one_of_three_replicas_fails_no_client_request(tmp_path: Path) -
 def test_reload_with_one_more_replica_fails_no_request_and_the_new_one_gets_traffic(tmp_path: Path) -> None:
     with balancer(tmp_path, {"chat": 2}) as b, stub_upstream("chat-new") as new:
         grown = loopback_render(settings(tmp_path), {"chat": [*b.stubs["chat"], new]}, b.http_port, b.https_port)
-        answered, failures = hammer(b.http_port, "chat.test", 300, 30, at={100: lambda: b.nginx.reload(grown)})
+        answered, failures = hammer(b.http_port, "chat.test", 300, 60, at={100: lambda: b.nginx.reload(grown)},
+                                    until=lambda seen: seen["chat-new"] > 0)
         new_seen = new.requests_seen()
     assert failures == []
     assert sum(answered.values()) >= 300
@@ -219,7 +220,7 @@ def test_streamed_response_reaches_the_client_before_the_upstream_finishes(tmp_p
         conn.request("GET", "/stream?key=s1", headers={"Host": "chat.test"})
         resp = conn.getresponse()
         first = resp.readline()
-        # The upstream sends its last chunk only after this release (or after its own 10 s wait).
+        # The upstream sends its last chunk only after this release (or after its own 25 s bound).
         release = request(b.stubs["chat"][0].port, "127.0.0.1", "/release?key=s1")
         rest = resp.read()
         conn.close()

@@ -75,7 +75,7 @@ def test_typo_in_an_app_key_lists_the_apps_known_keys():
     config = prod()
     config["apps"]["chat"]["replica"] = config["apps"]["chat"].pop("replicas")
     message = rejection(config)
-    assert message.startswith("apps.chat.replica: unknown key 'replica': known keys here are ")
+    assert message.startswith("apps.chat.replica: unknown key 'replica': write 'replicas' (known keys here: ")
     assert "replicas" in message and "memoryMb" in message and "microsoftOAuth" in message
 
 
@@ -83,14 +83,14 @@ def test_typo_in_a_node_key_lists_the_nodes_known_keys():
     config = prod()
     config["nodes"]["master"]["hostName"] = "m.example.com"
     assert rejection(config) == ("nodes.master.hostName: unknown key 'hostName': "
-                                 "known keys here are host, address, dockerHost, sshUser, sshPort")
+                                 "write 'host' (known keys here: host, address, dockerHost, sshUser, sshPort)")
 
 
 def test_typo_in_a_top_level_key_names_it_with_the_project_prefix_and_lists_known_keys():
     config = prod()
     config["sshUsr"] = "deploy"
     message = rejection(config)
-    assert message.startswith("openwebui-fleet:sshUsr: unknown key: known keys are ")
+    assert message.startswith("openwebui-fleet:sshUsr: unknown key: write 'sshUser' (known keys are ")
     assert "sshUser" in message and "appSecrets" in message
 
 
@@ -98,7 +98,7 @@ def test_typo_in_a_nested_service_key_lists_that_services_keys():
     config = prod()
     config["sharedServices"]["postgres"] = {"prot": 5433}
     assert rejection(config) == ("sharedServices.postgres.prot: unknown key 'prot': "
-                                 "known keys here are image, port, adminUser")
+                                 "write 'port' (known keys here: image, port, adminUser)")
 
 
 @pytest.mark.parametrize("name", ["Master", "slave_1", "1slave", "slave-", "a" * 25])
@@ -188,6 +188,9 @@ def test_two_nodes_on_the_same_local_socket_are_rejected():
 def test_ssh_node_without_any_ssh_user_names_both_places_to_set_it():
     config = prod()
     del config["sshUser"]
+    assert rejection(config) == ("sshUser: is not set and nodes master, shared, slave1 are reached over SSH: "
+                                 "set sshUser (for every node) or each node's sshUser")
+    config["nodes"]["master"]["sshUser"] = config["nodes"]["slave1"]["sshUser"] = "ops"
     assert rejection(config) == ("nodes.shared: host '10.0.5.24' is reached over SSH but no user is "
                                  "set: set sshUser (for every node) or nodes.shared.sshUser")
 
@@ -203,12 +206,12 @@ def test_per_node_ssh_users_are_enough_without_a_global_one():
 # ── replicas ───────────────────────────────────────────────────────────────────────────────────
 
 @pytest.mark.parametrize("count, shown, fix", [
-    (-1, "-1 is not allowed", "greater than or equal to 1"),
-    (0, "0 is not allowed", "greater than or equal to 1"),
-    (1.5, "1.5 is not allowed", "a valid integer"),
+    (-1, "-1 is out of range", "write a number from 1 to 100, e.g. slave1: 1"),
+    (0, "0 is out of range", "write a number from 1 to 100, e.g. slave1: 1"),
+    (1.5, "1.5 is not a whole number", "write one from 1 to 100, e.g. slave1: 1"),
     ("2", "'2' is a string", "write the number without quotes, e.g. 2"),
-    (True, "True is not allowed", "a valid integer"),
-    (101, "101 is not allowed", "less than or equal to 100"),
+    (True, "True is not a whole number", "write one from 1 to 100, e.g. slave1: 1"),
+    (101, "101 is out of range", "write a number from 1 to 100, e.g. slave1: 1"),
 ])
 def test_replica_count_that_is_not_a_whole_number_from_1_is_rejected(count, shown, fix):
     config = prod()
@@ -334,7 +337,7 @@ def test_app_secrets_for_an_unknown_app_are_rejected():
 def test_app_secrets_with_a_typo_list_the_known_secret_keys():
     assert rejection(prod(), app_secrets={"chat": {"microsoftSecret": "x"}}) == (
         "appSecrets.chat.microsoftSecret: unknown key 'microsoftSecret': "
-        "known keys here are microsoftClientSecret, openaiApiKeys")
+        "write 'microsoftClientSecret' (known keys here: microsoftClientSecret, openaiApiKeys)")
 
 
 # ── ports ──────────────────────────────────────────────────────────────────────────────────────
@@ -426,7 +429,7 @@ def test_load_balancer_on_an_unknown_node_is_rejected():
 def test_misspelt_mode_lists_the_allowed_modes():
     config = prod()
     config["sharedServices"]["mode"] = "dockr"
-    assert rejection(config) == "sharedServices.mode: 'dockr' is not valid: input should be 'docker' or 'external'"
+    assert rejection(config) == "sharedServices.mode: 'dockr' is not allowed: write 'docker' or 'external'"
 
 
 def test_external_mode_without_external_endpoints_is_rejected():
@@ -487,7 +490,8 @@ def test_port_given_as_a_string_asks_for_the_number_without_quotes():
 def test_node_left_empty_in_yaml_does_not_mention_python_classes():
     config = prod()
     config["nodes"]["slave1"] = None
-    assert rejection(config) == "nodes.slave1: None is not valid: input should be a valid dictionary"
+    assert rejection(config) == ("nodes.slave1: is empty: write its keys indented below 'slave1:' "
+                                 "(see the README's config reference)")
 
 
 # ── end to end: the program's edge turns a mistake into Evaluation.error ─────────────────────
@@ -511,7 +515,7 @@ def test_program_rejects_an_unknown_top_level_key_before_registering_anything():
     config = local()
     config["loadBalancers"] = config.pop("loadBalancer")
     error = assert_rejected_before_any_resource(evaluate("local", config))
-    assert error.startswith("openwebui-fleet:loadBalancers: unknown key: known keys are ")
+    assert error.startswith("openwebui-fleet:loadBalancers: unknown key: write 'loadBalancer' (known keys are ")
 
 
 def test_program_rejects_a_quoted_replica_count_before_registering_anything():
@@ -600,3 +604,86 @@ def test_tls_with_only_one_path_is_refused():
     config = prod()
     del config["loadBalancer"]["tls"]["keyPath"]
     assert rejection(config).startswith("loadBalancer.tls: give both certificatePath and keyPath, or neither")
+
+
+# ── every mistake in one run, each with what to write instead ─────────────────────────────────
+
+def test_every_mistake_of_a_file_is_reported_in_one_run_one_line_each_sorted_by_key():
+    config = prod()
+    config["apps"]["chat"]["port"] = "abc"
+    config["apps"]["chat"]["replicas"]["slave1"] = -1
+    config["sharedServices"]["mode"] = "dockr"
+    config["loadBalancr"] = {"node": "master"}
+    config["nodes"]["master"]["hostName"] = "m.example.com"
+    # A rule across keys, on keys that validated (the LB's TLS and the secrets), runs beside them.
+    config["loadBalancer"]["tls"] = {}
+    lines = rejection_lines(config, {"backupAccessKeyId", "backupSecretAccessKey"})
+    assert lines == [
+        "apps.chat.port: 'abc' is not a whole number: write one from 1 to 65535, e.g. port: 3000",
+        "apps.chat.replicas.slave1: -1 is out of range: write a number from 1 to 100, e.g. slave1: 1",
+        "loadBalancer.tls: {} takes the certificate and key from secrets: pulumi config set --secret "
+        "lbTlsCertificate < fullchain.pem and pulumi config set --secret lbTlsKey < privkey.pem",
+        lines[3],
+        "nodes.master.hostName: unknown key 'hostName': write 'host' "
+        "(known keys here: host, address, dockerHost, sshUser, sshPort)",
+        "sharedServices.mode: 'dockr' is not allowed: write 'docker' or 'external'",
+    ]
+    assert lines[3].startswith("openwebui-fleet:loadBalancr: unknown key: write 'loadBalancer' (known keys are ")
+
+
+def rejection_lines(config: dict[str, Any], secrets: set[str] | None = None,
+                    app_secrets: dict[str, Any] | None = None) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        parse_fleet(config, set() if secrets is None else secrets, app_secrets or {})
+    return str(caught.value).splitlines()
+
+
+def test_rules_across_keys_run_on_what_validated_and_never_on_what_a_missing_entry_would_mislead():
+    both = {"backupAccessKeyId", "backupSecretAccessKey"}
+    config = prod()
+    config["apps"]["chat"]["port"] = "abc"                # app chat does not validate, research does:
+    config["apps"]["research"]["replicas"]["slave9"] = 1  # its placement is still checked
+    config["loadBalancer"]["tls"] = {}                    # the LB validated: its rule runs
+    # appSecrets.chat is not judged against apps: chat is missing from the validated ones, not from the file.
+    assert rejection_lines(config, both, {"chat": {"openaiApiKeys": ["sk-1"]}}) == [
+        "apps.chat.port: 'abc' is not a whole number: write one from 1 to 65535, e.g. port: 3000",
+        "apps.research.replicas: node 'slave9' is not under nodes (known: master, shared, slave1)",
+        "loadBalancer.tls: {} takes the certificate and key from secrets: pulumi config set --secret "
+        "lbTlsCertificate < fullchain.pem and pulumi config set --secret lbTlsKey < privkey.pem"]
+    config = prod()
+    config["nodes"]["slave1"]["sshPort"] = "x"  # slave1 exists, so chat's replicas there are not 'unknown'
+    assert rejection_lines(config, both) == [
+        "nodes.slave1.sshPort: 'x' is not a whole number: write one from 1 to 65535, e.g. sshPort: 22"]
+
+
+@pytest.mark.parametrize("edit, line", [
+    (lambda c: c["apps"]["chat"].update(port="abc"),
+     "apps.chat.port: 'abc' is not a whole number: write one from 1 to 65535, e.g. port: 3000"),
+    (lambda c: c["apps"]["chat"]["replicas"].update(slave1=-1),
+     "apps.chat.replicas.slave1: -1 is out of range: write a number from 1 to 100, e.g. slave1: 1"),
+    (lambda c: c["apps"]["chat"].update(cpus="two"),
+     "apps.chat.cpus: 'two' is not a number: write one above 0 to 64, e.g. cpus: 1.0"),
+    (lambda c: c["apps"]["chat"].update(useSharedOllama="maybe"),
+     "apps.chat.useSharedOllama: 'maybe' is not true or false: write useSharedOllama: true or "
+     "useSharedOllama: false"),
+    (lambda c: c["apps"]["chat"].update(ollamaUrls="http://10.0.0.9:11434"),
+     "apps.chat.ollamaUrls: 'http://10.0.0.9:11434' is not a list: write [a, b], or one '- item' line per entry"),
+])
+def test_each_type_mistake_ends_with_what_to_write_instead(edit, line):
+    config = prod()
+    edit(config)
+    assert rejection(config) == line
+
+
+def test_a_credential_in_plaintext_is_a_warning_that_never_shows_the_value(caplog: pytest.LogCaptureFixture):
+    config = local()
+    config["postgresPassword"] = "plain-text-password-value"
+    config["redisPassword"] = {"secure": "v1:AAAA"}
+    with caplog.at_level("WARNING"):
+        ev = evaluate("local", config)
+    assert ev.error is None
+    said = [r.getMessage() for r in caplog.records if "plaintext" in r.getMessage()]
+    assert said == ["postgresPassword is in the stack file in plaintext, readable by anyone with the repository: "
+                    "store it encrypted with pulumi config set --secret postgresPassword <value> (it replaces "
+                    "the plaintext line), and change the credential if the file was ever shared"]
+    assert not any("plain-text-password-value" in r.getMessage() for r in caplog.records)

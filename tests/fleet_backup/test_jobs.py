@@ -17,10 +17,11 @@ import psycopg
 import pytest
 
 from appdata import create_app, drop_database, fingerprint
+from plan.engine import PROJECT_DIR
 from qdrant_stub import QdrantState, qdrant_stub
 from realservices import Postgres, moto_s3_server, postgres_server, require_binary, wait_until
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = PROJECT_DIR
 APPS = ("chat", "docs-team")
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import re
 
 import pytest
 
@@ -9,7 +10,8 @@ from components.render.postgres import app_database
 from fleet_backup.settings import App as JobApp
 from fleet_backup.settings import Settings
 from fleet_queries import CONTAINER, env, node_of, plaintext_leaks, replicas_of, secret_needles
-from plan.engine import BUCKET, Evaluation, evaluate, is_secret
+from plan.engine import BUCKET, IMAGE, PROJECT_DIR, Evaluation, evaluate, is_secret
+from project_copy import copy_project, evaluate_copies
 
 
 
@@ -34,12 +36,23 @@ def test_the_job_reads_the_env_the_program_gives_it(stack: Evaluation) -> None:
     assert settings.prefix == f"backups/{stack.stack}/"
 
 
+# Written out: the role and database each app gets, and where its uploaded files live.
+DATABASES = {"chat": ("openwebui_chat", "openwebui_chat"), "research": ("openwebui_research", "openwebui_research"),
+             "docs-team": ("openwebui_docs_team", "openwebui_docs_team")}
+
+
+def test_an_app_gets_one_role_and_database_named_after_it() -> None:
+    # The bootstrap names them as the job does (it dumps and restores them): one source, checked here.
+    assert {app: app_database(app) for app in DATABASES} == DATABASES
+    assert {app: (JobApp(app).role, JobApp(app).database) for app in DATABASES} == DATABASES
+
+
 def test_job_and_replicas_agree_on_database_and_collection_names(stack: Evaluation) -> None:
     for app in stack.config["apps"]:
         job_app = JobApp(app)
-        assert (job_app.role, job_app.database) == app_database(app)
         for replica in replicas_of(stack, app):
-            assert env(replica)["DATABASE_URL"].endswith("/" + job_app.database)
+            assert env(replica)["DATABASE_URL"].endswith("/" + DATABASES[app][1])
+            assert env(replica)["S3_KEY_PREFIX"] == f"apps/{app}"
             assert job_app.collection_prefix == env(replica)["QDRANT_COLLECTION_PREFIX"] + "_"
             settings = Settings.from_env(env(stack.named("backup", CONTAINER)))
             assert settings.files is not None
@@ -64,9 +77,9 @@ def test_backup_bucket_is_protected_and_its_provider_points_at_the_configured_en
 
 def test_local_backups_use_the_fleets_own_minio_and_wait_for_it(local: Evaluation) -> None:
     (bucket,) = local.of_type(BUCKET)
-    assert local.named("minio", CONTAINER).urn in bucket.dependencies
+    assert local.named("shared-minio", CONTAINER).urn in bucket.dependencies
     provider = local.by_urn()[bucket.provider_urn]
-    assert provider.inputs["accessKey"] == env(local.named("minio", CONTAINER))["MINIO_ROOT_USER"]
+    assert provider.inputs["accessKey"] == env(local.named("shared-minio", CONTAINER))["MINIO_ROOT_USER"]
 
 
 @pytest.mark.parametrize("provider", ["aws", "generic"])
@@ -81,10 +94,41 @@ def test_a_store_other_than_the_fleets_minio_needs_its_own_credentials(local: Ev
 
 
 def test_backup_image_is_built_from_this_repository_and_tagged_by_its_content(stack: Evaluation) -> None:
-    from components.backup_job import job_source_digest
-    image = stack.named("backup-image", "docker:index/remoteImage:RemoteImage")
-    assert image.inputs["name"] == f"openwebui-fleet-backup:{job_source_digest()}"
+    image = stack.named("backup-image", IMAGE)
+    assert re.fullmatch(r"openwebui-fleet-backup:[0-9a-f]{16}", image.inputs["name"])
     # A relative context: evaluating from another checkout path changes nothing.
     assert image.inputs["build"]["context"] == "."
     assert image.inputs["build"]["dockerfile"] == "fleet_backup/Dockerfile"
     assert stack.named("backup", CONTAINER).inputs["image"] == image.state["imageId"]
+
+
+def test_the_dockerfile_copies_only_from_fleet_backup() -> None:
+    """What the tag hashes (fleet_backup/) is all the image is built from."""
+    dockerfile = (PROJECT_DIR / "fleet_backup" / "Dockerfile").read_text()
+    copied = [line.split()[1:-1] for line in dockerfile.splitlines() if line.startswith(("COPY", "ADD"))]
+    assert copied and all(src.startswith("fleet_backup") for sources in copied for src in sources), copied
+
+
+# An edit to the job's code or recipe must rebuild its image; an edit anywhere else must not.
+EDITS = {"the job's code": ("fleet_backup/cli.py", True), "the job's Dockerfile": ("fleet_backup/Dockerfile", True),
+         "the job's requirements": ("fleet_backup/requirements.txt", True),
+         "a renderer": ("components/render/nginx.py", False), "the README": ("README.md", False)}
+
+
+@pytest.fixture(scope="module")
+def backup_tags(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """The backup image's name as each edited copy of the project registers it (plus an unedited one)."""
+    root = tmp_path_factory.mktemp("image-tag")
+    projects = {"unedited": copy_project(root / "unedited"), "unedited elsewhere": copy_project(root / "x" / "y")}
+    for edit, (path, _) in EDITS.items():
+        projects[edit] = copy_project(root / edit.replace(" ", "-").replace("'", ""))
+        with (projects[edit] / path).open("a") as f:
+            f.write("\n# an edit\n")
+    evaluations = evaluate_copies(list(projects.values()), "local")
+    return {edit: ev.named("backup-image", IMAGE).inputs["name"] for edit, ev in zip(projects, evaluations)}
+
+
+def test_only_an_edit_to_the_jobs_files_changes_the_image_tag(backup_tags: dict[str, str]) -> None:
+    assert backup_tags["unedited elsewhere"] == backup_tags["unedited"], "the tag is content, not path"
+    changed = {edit for edit in EDITS if backup_tags[edit] != backup_tags["unedited"]}
+    assert changed == {edit for edit, (_, rebuilds) in EDITS.items() if rebuilds}

@@ -30,18 +30,30 @@ def test_lb_runs_on_its_node_with_config_installed_by_a_one_shot_step(stack: Eva
     lb, install = stack.named("lb", CONTAINER), stack.named("lb-config", CONTAINER)
     assert node_of(stack, lb) == node_of(stack, install) == lb_node
     assert install.urn in lb.dependencies
-    assert install.inputs["uploads"][0]["content"] == stack.outputs["lbNginxConf"]
+    assert install.inputs["uploads"][0]["content"] == stack.outputs["lb"]["nginxConf"]
     assert install.inputs["mustRun"] is False
     assert "nginx -t" in install.inputs["command"][0]
 
 
+# Written out from the stack files: nginx in a container reaches a replica on its own node by container
+# name at Open WebUI's port, and one on another node at that node's address and the replica's published
+# port (the app's port, plus one per further replica on the node).
+UPSTREAMS = {
+    "local": {"app_chat": [("openwebui-chat-local-1", 8080), ("openwebui-chat-local-2", 8080)]},
+    "prod": {"app_chat": [("192.168.1.21", 3000), ("192.168.1.21", 3001), ("openwebui-chat-master-1", 8080)],
+             "app_research": [("openwebui-research-master-1", 8080)]},
+}
+
+
+def replicas_in_stack_file(config: dict, app: str) -> int:
+    return sum(config["apps"][app]["replicas"].values())
+
+
 def test_every_replica_of_an_app_is_in_its_upstream_and_in_no_other(stack: Evaluation) -> None:
-    conf = upstreams(stack.outputs["lbNginxConf"])
-    lb_node = stack.config["loadBalancer"]["node"]
-    for app, spec in stack.outputs["apps"].items():
-        expected = sorted(("openwebui-" + r["name"], 8080) if r["node"] == lb_node else (r["address"], r["port"])
-                          for r in spec["replicas"])
-        assert sorted(conf[f"app_{app}"]) == expected
+    conf = upstreams(stack.outputs["lb"]["nginxConf"])
+    assert conf == UPSTREAMS[stack.stack]
+    for app in stack.config["apps"]:
+        assert len(set(conf[f"app_{app}"])) == replicas_in_stack_file(stack.config, app)
 
 
 def test_adding_a_node_changes_the_upstream_list_and_only_the_config_step_of_the_lb(prod: Evaluation) -> None:
@@ -49,14 +61,14 @@ def test_adding_a_node_changes_the_upstream_list_and_only_the_config_step_of_the
     config["nodes"]["slave2"] = {"host": "192.168.1.22"}
     config["apps"]["research"]["replicas"]["slave2"] = 1
     grown = evaluate("prod", config)
-    before, after = upstreams(prod.outputs["lbNginxConf"]), upstreams(grown.outputs["lbNginxConf"])
+    before, after = upstreams(prod.outputs["lb"]["nginxConf"]), upstreams(grown.outputs["lb"]["nginxConf"])
     assert after["app_research"] == sorted(before["app_research"] + [("192.168.1.22", 3100)])
     assert after["app_chat"] == before["app_chat"]
     old_lb, new_lb = prod.named("lb", CONTAINER), grown.named("lb", CONTAINER)
     assert (old_lb.urn, old_lb.inputs) == (new_lb.urn, new_lb.inputs), "the nginx container is never replaced"
     assert prod.named("lb-config", CONTAINER).inputs != grown.named("lb-config", CONTAINER).inputs
-    changed = [line for line in difflib.unified_diff(prod.outputs["lbNginxConf"].splitlines(),
-                                                     grown.outputs["lbNginxConf"].splitlines(), lineterm="", n=0)
+    changed = [line for line in difflib.unified_diff(prod.outputs["lb"]["nginxConf"].splitlines(),
+                                                     grown.outputs["lb"]["nginxConf"].splitlines(), lineterm="", n=0)
                if line[:1] in "+-" and not line.startswith(("+++", "---"))]
     assert changed == ["+        server 192.168.1.22:3100 max_fails=3 fail_timeout=10s;"]
 
@@ -70,7 +82,7 @@ def test_native_mode_writes_the_config_over_ssh_with_nginx_t_and_reload(prod: Ev
     (command,) = ev.of_type(COMMAND)
     inputs = command.inputs
     assert inputs["connection"]["host"] == "192.168.1.14" and inputs["connection"]["user"] == "deploy"
-    assert inputs["stdin"] == ev.outputs["lbNginxConf"]
+    assert inputs["stdin"] == ev.outputs["lb"]["nginxConf"]
     script = inputs["create"]
     assert script.index("nginx -t") < script.index("mv -f") < script.index("nginx -s reload")
     assert not [c for c in ev.of_type(CONTAINER) if c.name in ("lb", "lb-config")]
@@ -91,7 +103,7 @@ def test_each_stacks_nginx_conf_passes_nginx_t_and_routes_every_app_to_all_its_r
         stack_name: str, tmp_path: Path, local: Evaluation, prod: Evaluation) -> None:
     require_binary("nginx")
     ev = {"local": local, "prod": prod}[stack_name]
-    conf = ev.outputs["lbNginxConf"]
+    conf = ev.outputs["lb"]["nginxConf"]
     lb = ev.config["loadBalancer"]
     paths = {"/var/run/nginx.pid": str(tmp_path / "nginx.pid"), "/var/cache/nginx": str(tmp_path / "cache")}
     (tmp_path / "cache").mkdir()
@@ -115,6 +127,7 @@ def test_each_stacks_nginx_conf_passes_nginx_t_and_routes_every_app_to_all_its_r
                 answered[reply.headers["x-upstream"]] += 1
             mine = {s.name for (name, _), s in stubs.items() if name == f"app_{app}"}
             assert set(answered) == mine, f"{app}: every replica answers, no other app's does"
+            assert len(answered) == replicas_in_stack_file(ev.config, app)
         assert request(http_port, "nobody.example.org", lb.get("healthPath", "/lb-health")).status == 200
 
 
@@ -130,12 +143,12 @@ def test_tls_from_secrets_is_staged_secretly_and_watched_by_the_reload_loop(prod
     install, lb = ev.named("lb-config", CONTAINER), ev.named("lb", CONTAINER)
     assert is_secret(install.raw_inputs["uploads"]), "the key makes the whole upload list secret"
     staged = {u["file"]: u["content"] for u in install.inputs["uploads"]}
-    assert staged == {"/staging/nginx.conf": ev.outputs["lbNginxConf"],
+    assert staged == {"/staging/nginx.conf": ev.outputs["lb"]["nginxConf"],
                       "/staging/tls/fullchain.pem": "mock-secret:lbTlsCertificate",
                       "/staging/tls/privkey.pem": "mock-secret:lbTlsKey"}
-    assert "ssl_certificate_key /etc/nginx/fleet/tls/privkey.pem;" in ev.outputs["lbNginxConf"]
+    assert "ssl_certificate_key /etc/nginx/fleet/tls/privkey.pem;" in ev.outputs["lb"]["nginxConf"]
     assert "/etc/nginx/fleet/tls/privkey.pem" in lb.inputs["command"][0], "a rotated key triggers a reload"
     assert not any(v.get("hostPath") for v in lb.inputs["volumes"])
     for resource in ev.resources:
         assert plaintext_leaks(resource.raw_inputs, secret_needles(ev)) == [], resource.name
-    assert "mock-secret:" not in ev.outputs["lbNginxConf"]
+    assert "mock-secret:" not in ev.outputs["lb"]["nginxConf"]
