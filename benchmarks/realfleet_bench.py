@@ -1,6 +1,6 @@
 """The fleet run for real (tests/realfleet): LB vs one replica direct, recovery from a node cut, time to up.
 
-    sudo OPENWEBUI_VENV=/path/to/venv .venv/bin/python benchmarks/realfleet_bench.py [--seconds 10]
+    .venv/bin/python benchmarks/realfleet_bench.py [--seconds 10]    # as root, OPENWEBUI_VENV=/path/to/venv
 
 Brings up tests/realfleet/Pulumi.realfleet.yaml (about 2 minutes), measures, and always takes it down.
 Only the namespaces' addresses (198.18.0.0/24) are contacted.

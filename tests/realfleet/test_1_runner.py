@@ -58,8 +58,8 @@ def test_every_container_runs_with_the_plans_env_and_command(fleet, plan) -> Non
         env = records[name]["launch"]["env"]
         assert {k: env[k] for k in _plan_env(r)} == _plan_env(r), name
         assert set(env) - set(_plan_env(r)) <= ADDED_ENV, name
-    redis = declared["redis"].inputs["command"]
-    assert records["redis"]["launch"]["argv"] == redis  # the rendered argv, verbatim
+    redis = fleet.resource("openwebui-redis")
+    assert records[redis]["launch"]["argv"] == declared[redis].inputs["command"]  # the rendered argv, verbatim
     assert records["chat-database"]["launch"]["argv"][:2] == declared["chat-database"].inputs["command"][:2]
 
 
@@ -134,6 +134,6 @@ def test_up_over_a_running_fleet_refuses_and_its_down_leaves_that_fleet_alone(fl
         down(state)
         namespaces = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
         assert all(f"rf-{node}" in namespaces for node in fleet.data["nodes"])
-        assert fleet.runner.healthy("lb")
+        assert fleet.runner.healthy(fleet.resource("openwebui-lb"))
     finally:
         shutil.rmtree(state, ignore_errors=True)

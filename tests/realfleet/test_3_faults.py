@@ -125,8 +125,9 @@ def test_restarting_redis_keeps_users_signed_in_and_websockets_working(fleet) ->
     client, events = socket_client(fleet.url("chat"), api.token)
     try:
         client.call("join-note", {"note_id": note, "auth": {"token": api.token}}, timeout=20)
-        fleet.runner.stop("redis")
-        fleet.runner.run_process("redis")   # returns once the plan's healthcheck passes again
+        redis = fleet.resource("openwebui-redis")
+        fleet.runner.stop(redis)
+        fleet.runner.run_process(redis)   # returns once the plan's healthcheck passes again
         with load_on(fleet, max_seconds=120) as load:
             wait_until(lambda: load.count() > 50, 60, "50 requests after the restart")
         assert load.result.failures == []   # the same token, no new sign-in
