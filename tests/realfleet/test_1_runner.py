@@ -64,7 +64,8 @@ def test_every_container_runs_with_the_plans_env_and_command(fleet, plan) -> Non
 
 
 def test_the_live_nginx_conf_is_the_rendered_one_with_only_image_paths_moved(fleet, plan) -> None:
-    rendered = plan.outputs["lbNginxConf"].splitlines()
+    step = next(r for r in plan.of_type(CONTAINER) if r.inputs["name"] == "openwebui-lb-config")
+    rendered = next(u["content"] for u in step.inputs["uploads"] if u["file"].endswith("nginx.conf")).splitlines()
     live = (fleet.state / "volumes" / "openwebui-lb-conf" / "nginx.conf").read_text().splitlines()
     assert len(live) == len(rendered)
     changed = [(a, b) for a, b in zip(rendered, live) if a != b]
