@@ -10,19 +10,18 @@ import contextlib
 import json
 import os
 import secrets
-import shlex
 import signal
 import subprocess
 import sys
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import requests
 
-from plan.engine import BUCKET, CONTAINER, IMAGE, Evaluation, Registered, evaluate, read_stack_file
+from plan.engine import BUCKET, CONTAINER, IMAGE, Evaluation, evaluate, read_stack_file
 from tests.realfleet import images, netns
 from tests.realfleet.images import Launch, Rewrites
 
@@ -103,12 +102,13 @@ class Runner:
         self.runtime["config"] = str(config_path.resolve())
         self.runtime["up_started_at"] = time.time()
         addresses = node_addresses(config)
+        # Another fleet's bridge or namespaces: refuse before recording anything `down` would remove.
+        netns.check_free(list(addresses))
         self.runtime["nodes"] = addresses
         self.runtime["namespaces"] = [netns.namespace(n) for n in addresses]
-        self.save()
-        netns.create_bridge()
         self.runtime["bridge"] = netns.BRIDGE
         self.save()
+        netns.create_bridge()
         containers = containers_of(ev)
         self._assign_addresses(containers)
         for node, address in addresses.items():
@@ -479,7 +479,3 @@ def _uid(user: str) -> int:
 def _gid(user: str) -> int:
     import pwd
     return pwd.getpwnam(user).pw_gid
-
-
-def shell(argv: list[str]) -> str:
-    return shlex.join(argv)
