@@ -15,12 +15,13 @@ import pytest
 
 from plan.engine import CONTAINER, IMAGE, Evaluation, evaluate
 from tests.realfleet import images, netns
+from tests.realfleet.client import log_records
 from tests.realfleet.runner import DEFAULT_CONFIG, STACK, Runner, down
 
 # What the runner may add to a container's environment: the image's own ENV (paths rewritten) and the
 # offline switches. Everything else must be exactly what the plan declares.
 ADDED_ENV = {"PATH", "HOME", "LANG", "DATA_DIR", "OFFLINE_MODE", "HF_HUB_OFFLINE", "PYTHONUNBUFFERED",
-             "BACKUP_LOCK_FILE", "BACKUP_WORK_DIR"}
+             "BACKUP_LOCK_FILE", "BACKUP_WORK_DIR", "BACKUP_STATE_FILE"}
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +60,11 @@ def test_every_container_runs_with_the_plans_env_and_command(fleet, plan) -> Non
         assert {k: env[k] for k in _plan_env(r)} == _plan_env(r), name
         assert set(env) - set(_plan_env(r)) <= ADDED_ENV, name
     redis = fleet.resource("openwebui-redis")
-    assert records[redis]["launch"]["argv"] == declared[redis].inputs["command"]  # the rendered argv, verbatim
+    # The rendered argv, verbatim but for the ACL file's volume (an image path).
+    acl_volume = str(fleet.state / "volumes" / "openwebui-redis-acl")
+    assert records[redis]["launch"]["argv"] == [a.replace("/usr/local/etc/redis", acl_volume)
+                                                for a in declared[redis].inputs["command"]]
+    assert "--aclfile" in records[redis]["launch"]["argv"]
     assert records["chat-database"]["launch"]["argv"][:2] == declared["chat-database"].inputs["command"][:2]
 
 
@@ -72,7 +77,8 @@ def test_the_live_nginx_conf_is_the_rendered_one_with_only_image_paths_moved(fle
     assert changed, "the image's pid and temp paths must have moved into the state dir"
     for old, new in changed:
         directive = old.split()[0]
-        assert directive == new.split()[0] and (directive == "pid" or directive.endswith("_temp_path")), (old, new)
+        assert directive == new.split()[0], (old, new)
+        assert directive in ("pid", "proxy_cache_path") or directive.endswith("_temp_path"), (old, new)
         assert str(fleet.state) in new
 
 
@@ -89,7 +95,8 @@ def test_exactly_one_replica_per_app_ran_migrations_and_the_others_waited(fleet,
     for app, spec in stack_config["apps"].items():
         replicas = [f"{app}-{node}-{n}" for node, count in spec["replicas"].items() for n in range(1, count + 1)]
         ran = [r for r in replicas
-               if "alembic.runtime.migration] Running upgrade" in Path(records[r]["log"]).read_text(errors="replace")]
+               if any(caller.startswith("alembic.runtime.migration") and msg.startswith("Running upgrade")
+                      for caller, msg in log_records(records[r]["log"]))]
         assert ran == [f"{app}-{spec['migrationNode']}-1"]
         for other in set(replicas) - set(ran):
             assert records[other]["started_at"] >= records[ran[0]]["healthy_at"]

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import signal
 import time
-from pathlib import Path
 
 import pytest
 import yaml
 
 from realservices import wait_until
 from tests.realfleet import netns
-from tests.realfleet.client import socket_client
+from tests.realfleet.client import log_records, socket_client
 from tests.realfleet.load import Load
 from tests.realfleet.runner import DEFAULT_CONFIG
 
@@ -20,7 +19,7 @@ AUTH_GET = '"GET /api/v1/auths/ HTTP/1.1" 200'
 
 def served(fleet, resource: str) -> int:
     """Authenticated GETs this replica has answered (its own access log)."""
-    return Path(fleet.runner.runtime["containers"][resource]["log"]).read_text(errors="replace").count(AUTH_GET)
+    return sum(AUTH_GET in msg for _, msg in log_records(fleet.runner.runtime["containers"][resource]["log"]))
 
 
 def load_on(fleet, app: str = "chat", **kw) -> Load:
