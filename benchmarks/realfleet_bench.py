@@ -8,6 +8,7 @@ Only the namespaces' addresses (198.18.0.0/24) are contacted.
 from __future__ import annotations
 
 import argparse
+import shutil
 import statistics
 import sys
 import tempfile
@@ -105,6 +106,7 @@ def main() -> int:
         print(f"up: {fleet['up_seconds']:.0f} s in all; every chat replica healthy {healthy:.0f} s after up started")
     finally:
         down(state)
+        shutil.rmtree(state, ignore_errors=True)
     return 0
 
 
