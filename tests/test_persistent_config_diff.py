@@ -21,7 +21,7 @@ def diff_after(prod: Evaluation, edit: Callable[[dict[str, Any]], None], setting
 
 
 def edit_chat(c: dict[str, Any]) -> None:
-    c["apps"]["chat"]["env"] = {"ENABLE_SIGNUP": "false", "JWT_EXPIRES_IN": "1d"}
+    c["apps"]["chat"]["env"] = {"ENABLE_SIGNUP": "true", "JWT_EXPIRES_IN": "1d"}  # the program sets false
     c["apps"]["chat"]["ollamaUrls"] = ["http://10.0.5.30:11434"]
 
 

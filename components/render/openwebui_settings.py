@@ -36,6 +36,10 @@ def hardening_env() -> dict[str, str]:
         # A tool's `requirements:` would be pip-installed into the one replica that loaded it (and
         # lost when it is replaced): replicas would differ. Bake packages into the image instead.
         "ENABLE_PIP_INSTALL_FRONTMATTER_REQUIREMENTS": "false",
+        # Open WebUI closes sign-up after the first admin by saving `ui.enable_signup` false; with
+        # ENABLE_PERSISTENT_CONFIG=false that reaches one replica's memory only. The first admin may sign
+        # up anyway (open_webui/routers/auths.py: signup); set it "true" in `env` to open sign-up.
+        "ENABLE_SIGNUP": "false",
     }
 
 

@@ -33,6 +33,20 @@ def test_common_env_reaches_every_app_and_an_apps_env_wins() -> None:
     assert {env(r)["ENABLE_PIP_INSTALL_FRONTMATTER_REQUIREMENTS"] for r in replicas_of(ev, "chat")} == {"true"}
 
 
+def test_sign_up_is_closed_on_every_replica_unless_the_operator_opens_it() -> None:
+    """Open WebUI closes sign-up after the first admin by saving `ui.enable_signup` false; with settingsFrom
+    stack (ENABLE_PERSISTENT_CONFIG=false) that lands in one replica's memory only, and every other replica,
+    and that one after a restart, let anyone sign up (seen on the real fleet: tests/realfleet)."""
+    config = copy.deepcopy(stack_config("prod"))
+    ev = evaluate("prod", config)
+    assert {env(r).get("ENABLE_SIGNUP") for app in ("chat", "research") for r in replicas_of(ev, app)} == {"false"}
+    config["apps"]["research"]["env"] = {"ENABLE_SIGNUP": "true"}
+    ev = evaluate("prod", config)
+    assert ev.error is None
+    assert {env(r)["ENABLE_SIGNUP"] for r in replicas_of(ev, "research")} == {"true"}
+    assert {env(r)["ENABLE_SIGNUP"] for r in replicas_of(ev, "chat")} == {"false"}
+
+
 def test_oauth_client_secrets_and_secret_env_stay_secret_end_to_end() -> None:
     config = copy.deepcopy(stack_config("prod"))
     config["apps"]["chat"]["oauth"] = {

@@ -110,3 +110,18 @@ def socket_client(url: str, token: str) -> tuple[socketio.Client, Events]:
     client.connect(url, socketio_path="/ws/socket.io", transports=["websocket"], auth={"token": token},
                    wait_timeout=20)
     return client, events
+
+
+def log_records(path: str | Path) -> list[tuple[str, str]]:
+    """(caller, message) of each line of an Open WebUI log: the plan sets LOG_FORMAT=json, one object a line;
+    a line that is not JSON (a crash's traceback) counts as a message of no caller."""
+    records = []
+    for line in Path(path).read_text(errors="replace").splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            records.append(("", line))
+            continue
+        if isinstance(record, dict):
+            records.append((str(record.get("caller", "")), str(record.get("msg", ""))))
+    return records

@@ -70,6 +70,10 @@ class LiveFleet:
     def replicas(self, app: str) -> dict[str, str]:
         return replica_urls(self.data, app)
 
+    def resource(self, container: str) -> str:
+        """The resource name (the plan's stable key) of the container named `container`."""
+        return next(r for r, rec in self.runner.runtime["containers"].items() if rec["name"] == container)
+
     def exec(self, resource: str, argv: list[str], **kw: Any) -> subprocess.CompletedProcess[str]:
         """`docker exec` into a container: its node's namespace, its environment."""
         record = self.runner.runtime["containers"][resource]

@@ -8,6 +8,7 @@ its `mc` client by boto3, Qdrant by tests/qdrant_stub.py). `Rewrites` records ea
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import sys
 from dataclasses import dataclass, field
@@ -62,9 +63,11 @@ def base_env(home: Path) -> dict[str, str]:
     return {"PATH": PATH, "HOME": str(home), "LANG": "C.UTF-8"}
 
 
-def postgres_server(env: dict[str, str], data: Path, run_dir: Path, rw: Rewrites, name: str) -> list[str]:
+def postgres_server(env: dict[str, str], data: Path, run_dir: Path, rw: Rewrites, name: str,
+                    args: list[str]) -> list[str]:
     """The postgres image's entrypoint: initdb once with POSTGRES_USER/POSTGRES_PASSWORD, password auth
-    from any host (`host all all all scram-sha-256`), then postgres listening on every address."""
+    from any host (`host all all all scram-sha-256`), then postgres listening on every address, with the
+    plan's own arguments (`postgres -c ...`) after the image's."""
     rw.add(name, f"data dir /var/lib/postgresql/data -> {data}; socket dir /var/run/postgresql -> {run_dir}")
     initdb = shlex.join([str(PG_BIN[0] / "initdb"), "-D", str(data), "-U", env["POSTGRES_USER"],
                          "--auth-local=trust", "--auth-host=scram-sha-256", "-E", "UTF8", "--no-instructions",
@@ -75,7 +78,7 @@ def postgres_server(env: dict[str, str], data: Path, run_dir: Path, rw: Rewrites
             f'printf "%s" "$POSTGRES_PASSWORD" > {shlex.quote(str(run_dir / "pw"))} && {initdb} >/dev/null '
             f'&& rm -f {shlex.quote(str(run_dir / "pw"))} && echo "host all all all scram-sha-256" >> {hba}; fi; '
             f'exec {shlex.quote(str(PG_BIN[0] / "postgres"))} -D {shlex.quote(str(data))} '
-            f"-c listen_addresses='*' -k {shlex.quote(str(run_dir))}"]
+            f"-c listen_addresses='*' -k {shlex.quote(str(run_dir))} {shlex.join(args)}"]
 
 
 def qdrant_stub(port: int, rw: Rewrites, name: str) -> list[str]:
@@ -89,20 +92,31 @@ def minio_server(port: int, rw: Rewrites, name: str) -> list[str]:
 
 
 MC_MAKE_BUCKET = """\
-import os, boto3, botocore.exceptions
-s3 = boto3.client("s3", endpoint_url=f"http://{os.environ['MINIO_HOST']}:9000", region_name="us-east-1",
-                  aws_access_key_id=os.environ["MINIO_ROOT_USER"], aws_secret_access_key=os.environ["MINIO_ROOT_PASSWORD"])
+import os, sys, urllib.parse, boto3, botocore.exceptions
+url = urllib.parse.urlsplit(os.environ["MC_HOST_fleet"])
+s3 = boto3.client("s3", endpoint_url=f"{url.scheme}://{url.hostname}:{url.port}", region_name="us-east-1",
+                  aws_access_key_id=urllib.parse.unquote(url.username),
+                  aws_secret_access_key=urllib.parse.unquote(url.password))
 try:
-    s3.create_bucket(Bucket=os.environ["BUCKET"])
+    s3.create_bucket(Bucket=sys.argv[1])
 except botocore.exceptions.ClientError as e:
     if e.response["Error"]["Code"] not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
         raise
 """
+MC_BUCKET = re.compile(r'^mc mb --ignore-existing "fleet/([a-z0-9.-]+)" >/dev/null$', re.M)
+MC_ADMIN = re.compile(r"^(printf .* \| )?mc admin (policy create|user add|policy attach) fleet ", re.M)
 
 
-def mc_make_bucket(command: list[str], rw: Rewrites, name: str) -> list[str]:
-    expected = 'mc mb --ignore-existing "fleet/$BUCKET"'
-    if not command or expected not in command[-1]:
-        raise ValueError(f"{name}: unknown mc command {command!r}")
-    rw.add(name, f"minio/mc `{expected}` (not installable here) -> the same with boto3")
-    return [sys.executable, "-c", MC_MAKE_BUCKET]
+def mc_setup(command: list[str], rw: Rewrites, name: str) -> list[str]:
+    """The setup script: `mc mb` for the bucket, then per app a policy, a user and the attachment. moto's
+    S3 server has no MinIO admin API and accepts any key, so only the bucket is made (with boto3, as the
+    script's `MC_HOST_fleet` alias says); the users and policies are checked present in the script."""
+    script = command[-1] if command else ""
+    bucket = MC_BUCKET.search(script)
+    if not bucket:
+        raise ValueError(f"{name}: unknown mc script {command!r}")
+    admin = MC_ADMIN.findall(script)
+    rw.add(name, f"minio/mc `mc mb --ignore-existing fleet/{bucket[1]}` (not installable here) -> the same with "
+                 f"boto3; its {len(admin)} `mc admin` user/policy steps skipped (moto has no admin API and "
+                 "accepts any key)")
+    return [sys.executable, "-c", MC_MAKE_BUCKET, bucket[1]]

@@ -12,6 +12,7 @@ import requests
 class LoadResult:
     ok: int = 0
     failures: list[str] = field(default_factory=list)
+    failure_times: list[float] = field(default_factory=list)  # monotonic start of each failed request
     latencies: list[float] = field(default_factory=list)   # seconds, in order
     times: list[float] = field(default_factory=list)       # monotonic start of each request
 
@@ -69,3 +70,4 @@ class Load:
                     self.result.ok += 1
                 else:
                     self.result.failures.append(failure)
+                    self.result.failure_times.append(start)

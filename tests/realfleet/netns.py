@@ -37,9 +37,17 @@ def in_ns(ns: str, argv: list[str]) -> list[str]:
     return ["ip", "netns", "exec", ns, *argv]
 
 
+def check_free(nodes: list[str]) -> None:
+    """Refuse to start over a fleet that is still up (its state dir's `down` removes it)."""
+    taken = [BRIDGE] if _run("ip", "link", "show", BRIDGE, check=False).returncode == 0 else []
+    existing = _run("ip", "netns", "list").stdout.split()
+    taken += [namespace(n) for n in nodes if namespace(n) in existing]
+    if taken:
+        raise RuntimeError(f"{', '.join(taken)} already exist: run `python -m tests.realfleet down --state DIR` "
+                           "with the state dir of the fleet that is up")
+
+
 def create_bridge() -> None:
-    if _run("ip", "link", "show", BRIDGE, check=False).returncode == 0:
-        raise RuntimeError(f"{BRIDGE} already exists: run `python -m tests.realfleet down --state DIR` first")
     _run("ip", "link", "add", BRIDGE, "type", "bridge")
     _run("ip", "addr", "add", f"{HOST_ADDRESS}/{PREFIX_LEN}", "dev", BRIDGE)
     _run("ip", "link", "set", BRIDGE, "up")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import secrets
 import shlex
 import signal
@@ -16,13 +17,13 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import requests
 
-from plan.engine import BUCKET, CONTAINER, IMAGE, Evaluation, Registered, evaluate, read_stack_file
+from plan.engine import BUCKET, CONTAINER, IMAGE, Evaluation, evaluate, read_stack_file
 from tests.realfleet import images, netns
 from tests.realfleet.images import Launch, Rewrites
 
@@ -103,12 +104,13 @@ class Runner:
         self.runtime["config"] = str(config_path.resolve())
         self.runtime["up_started_at"] = time.time()
         addresses = node_addresses(config)
+        # Another fleet's bridge or namespaces: refuse before recording anything `down` would remove.
+        netns.check_free(list(addresses))
         self.runtime["nodes"] = addresses
         self.runtime["namespaces"] = [netns.namespace(n) for n in addresses]
-        self.save()
-        netns.create_bridge()
         self.runtime["bridge"] = netns.BRIDGE
         self.save()
+        netns.create_bridge()
         containers = containers_of(ev)
         self._assign_addresses(containers)
         for node, address in addresses.items():
@@ -237,7 +239,8 @@ class Runner:
             return True
         try:
             result = subprocess.run(netns.in_ns(record["namespace"], ["sh", "-c", health["test"]]),
-                                    env=health["env"], capture_output=True, timeout=health["timeout"])
+                                    env=health["env"], cwd=health.get("cwd"), capture_output=True,
+                                    timeout=health["timeout"])
         except subprocess.TimeoutExpired:
             return False
         return result.returncode == 0
@@ -253,9 +256,15 @@ class Runner:
         if not check:
             return None
         kind, test = check["tests"][0], check["tests"][1]
+        env = images.base_env(self._dir(c)) | c.env()
+        if c.kind.startswith("openwebui-fleet-backup") and check["tests"][1:] == ["python", "-m", "fleet_backup",
+                                                                                  "health"]:
+            env |= self._backup_env(c)
+            test = shlex.join([sys.executable, "-m", "fleet_backup", "health"])
+            kind = "CMD-SHELL"
+            self.rewrites.add(c.name, f"healthcheck: the image's python -> {sys.executable}")
         if kind != "CMD-SHELL":
             raise ValueError(f"{c.name}: healthcheck kind {kind} is not run here")
-        env = images.base_env(self._dir(c)) | c.env()
         ip = self.runtime["addresses"][c.name]["ip"]
         if c.kind == "postgres":
             env["PGHOST"] = str(self._dir(c) / "run")
@@ -266,8 +275,14 @@ class Runner:
         elif "localhost" in test and c.kind.endswith("open-webui"):
             test = test.replace("localhost", ip)
             self.rewrites.add(c.name, f"healthcheck: the container's localhost -> its address {ip}")
-        timeout = float(check.get("timeout", "5s").rstrip("s"))
-        return {"test": test, "env": env, "timeout": timeout}
+        timeout = _seconds(check.get("timeout", "5s"))
+        return {"test": test, "env": env, "timeout": timeout, "cwd": str(images.REPO)}
+
+    def _backup_env(self, c: Container) -> dict[str, str]:
+        """The backup image's ENV and the job's default state file, moved into its work volume."""
+        work = self._volume(c, "/var/lib/fleet-backup")
+        return {"PYTHONUNBUFFERED": "1", "BACKUP_LOCK_FILE": str(work / "backup.lock"),
+                "BACKUP_WORK_DIR": str(work), "BACKUP_STATE_FILE": str(work / "state.json")}
 
     def _dir(self, c: Container) -> Path:
         path = self.state / "containers" / c.name
@@ -311,22 +326,33 @@ class Runner:
         entry = c.inputs.get("entrypoints")
         ip = self.runtime["addresses"][c.name]["ip"]
         rw = self.rewrites
-        if c.kind == "postgres" and command is None:
+        if c.kind == "postgres" and (command is None or command[0] == "postgres"):
             run = home / "run"
             run.mkdir(exist_ok=True)
             data = self._volume(c, "/var/lib/postgresql/data")
             for p in (home, run, data):
                 os.chown(p, _uid("postgres"), _gid("postgres"))
             os.chmod(data, 0o700)
-            return Launch(images.postgres_server(env, data, run, rw, c.name), env, home, user="postgres")
+            return Launch(images.postgres_server(env, data, run, rw, c.name, (command or [])[1:]), env, home,
+                          user="postgres")
         if c.kind == "postgres":
             paths = {"/bootstrap": str(home / "bootstrap")}
             self._write_uploads(c, paths)
             return Launch([images.rewrite_paths(a, paths) for a in command], env, home)
         if c.kind == "redis":
-            data = self._volume(c, "/data")
-            rw.add(c.name, f"working dir /data (the image's WORKDIR, its volume) -> {data}")
-            return Launch(command, env, data)
+            paths = {v["containerPath"]: str(self._volume(c, v["containerPath"])) for v in c.inputs.get("volumes", [])}
+            if entry == ["sh", "-c"]:  # the ACL users step: its uploads, then the script
+                paths |= {str(Path(u["file"]).parent): str(home / Path(u["file"]).parent.name)
+                          for u in c.inputs.get("uploads", [])}
+                self._write_uploads(c, paths)
+                argv = [*entry, *(images.rewrite_paths(a, paths) for a in command)]
+            else:
+                data = paths.pop("/data")
+                rw.add(c.name, f"working dir /data (the image's WORKDIR, its volume) -> {data}")
+                home, argv = Path(data), [images.rewrite_paths(a, paths) for a in command]
+            if paths:
+                rw.add(c.name, "command: image paths " + ", ".join(f"{k} -> {v}" for k, v in paths.items()))
+            return Launch(argv, env, home)
         if c.kind == "qdrant/qdrant":
             return Launch(images.qdrant_stub(6333, rw, c.name), env, images.REPO)
         if c.kind == "minio/minio":
@@ -334,7 +360,7 @@ class Runner:
                 raise ValueError(f"{c.name}: unexpected MinIO command {command!r}")
             return Launch(images.minio_server(9000, rw, c.name), env, home)
         if c.kind == "minio/mc":
-            return Launch(images.mc_make_bucket(command, rw, c.name), env, home)
+            return Launch(images.mc_setup(command, rw, c.name), env, home)
         if c.kind.endswith("open-webui/open-webui"):
             data = self._volume(c, "/app/backend/data")
             env |= {"DATA_DIR": str(data), "OFFLINE_MODE": "true", "HF_HUB_OFFLINE": "1"}
@@ -354,9 +380,9 @@ class Runner:
             return Launch([*(entry or []), script], env, home)
         if c.kind.startswith("openwebui-fleet-backup"):
             work = self._volume(c, "/var/lib/fleet-backup")
-            env |= {"PYTHONUNBUFFERED": "1", "BACKUP_LOCK_FILE": str(work / "backup.lock"),
-                    "BACKUP_WORK_DIR": str(work)}
-            rw.add(c.name, f"image ENV BACKUP_WORK_DIR/BACKUP_LOCK_FILE /var/lib/fleet-backup -> {work}")
+            env |= self._backup_env(c)
+            rw.add(c.name, f"image ENV BACKUP_WORK_DIR/BACKUP_LOCK_FILE and the default BACKUP_STATE_FILE "
+                           f"/var/lib/fleet-backup -> {work}")
             return Launch([sys.executable, "-m", "fleet_backup", *(command or [])], env, images.REPO)
         raise ValueError(f"{c.name}: no way to run image {c.kind} here")
 
@@ -467,6 +493,14 @@ def _tail(path: str, lines: int = 15) -> str:
     return ""
 
 
+def _seconds(duration: str) -> float:
+    """A Docker duration ("5s", "1m", "1m30s") in seconds."""
+    parts = re.findall(r"(\d+(?:\.\d+)?)(h|m|s)", duration)
+    if not parts or "".join(n + u for n, u in parts) != duration:
+        raise ValueError(f"not a duration: {duration!r}")
+    return sum(float(n) * {"h": 3600, "m": 60, "s": 1}[u] for n, u in parts)
+
+
 def _json(value: Any) -> Any:
     return json.loads(json.dumps(value))
 
@@ -479,7 +513,3 @@ def _uid(user: str) -> int:
 def _gid(user: str) -> int:
     import pwd
     return pwd.getpwnam(user).pw_gid
-
-
-def shell(argv: list[str]) -> str:
-    return shlex.join(argv)

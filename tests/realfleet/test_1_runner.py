@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -14,12 +15,13 @@ import pytest
 
 from plan.engine import CONTAINER, IMAGE, Evaluation, evaluate
 from tests.realfleet import images, netns
-from tests.realfleet.runner import STACK
+from tests.realfleet.client import log_records
+from tests.realfleet.runner import DEFAULT_CONFIG, STACK, Runner, down
 
 # What the runner may add to a container's environment: the image's own ENV (paths rewritten) and the
 # offline switches. Everything else must be exactly what the plan declares.
 ADDED_ENV = {"PATH", "HOME", "LANG", "DATA_DIR", "OFFLINE_MODE", "HF_HUB_OFFLINE", "PYTHONUNBUFFERED",
-             "BACKUP_LOCK_FILE", "BACKUP_WORK_DIR"}
+             "BACKUP_LOCK_FILE", "BACKUP_WORK_DIR", "BACKUP_STATE_FILE"}
 
 
 @pytest.fixture(scope="module")
@@ -57,20 +59,26 @@ def test_every_container_runs_with_the_plans_env_and_command(fleet, plan) -> Non
         env = records[name]["launch"]["env"]
         assert {k: env[k] for k in _plan_env(r)} == _plan_env(r), name
         assert set(env) - set(_plan_env(r)) <= ADDED_ENV, name
-    redis = declared["redis"].inputs["command"]
-    assert records["redis"]["launch"]["argv"] == redis  # the rendered argv, verbatim
+    redis = fleet.resource("openwebui-redis")
+    # The rendered argv, verbatim but for the ACL file's volume (an image path).
+    acl_volume = str(fleet.state / "volumes" / "openwebui-redis-acl")
+    assert records[redis]["launch"]["argv"] == [a.replace("/usr/local/etc/redis", acl_volume)
+                                                for a in declared[redis].inputs["command"]]
+    assert "--aclfile" in records[redis]["launch"]["argv"]
     assert records["chat-database"]["launch"]["argv"][:2] == declared["chat-database"].inputs["command"][:2]
 
 
 def test_the_live_nginx_conf_is_the_rendered_one_with_only_image_paths_moved(fleet, plan) -> None:
-    rendered = plan.outputs["lbNginxConf"].splitlines()
+    step = next(r for r in plan.of_type(CONTAINER) if r.inputs["name"] == "openwebui-lb-config")
+    rendered = next(u["content"] for u in step.inputs["uploads"] if u["file"].endswith("nginx.conf")).splitlines()
     live = (fleet.state / "volumes" / "openwebui-lb-conf" / "nginx.conf").read_text().splitlines()
     assert len(live) == len(rendered)
     changed = [(a, b) for a, b in zip(rendered, live) if a != b]
     assert changed, "the image's pid and temp paths must have moved into the state dir"
     for old, new in changed:
         directive = old.split()[0]
-        assert directive == new.split()[0] and (directive == "pid" or directive.endswith("_temp_path")), (old, new)
+        assert directive == new.split()[0], (old, new)
+        assert directive in ("pid", "proxy_cache_path") or directive.endswith("_temp_path"), (old, new)
         assert str(fleet.state) in new
 
 
@@ -86,7 +94,9 @@ def test_exactly_one_replica_per_app_ran_migrations_and_the_others_waited(fleet,
     records = fleet.runner.runtime["containers"]
     for app, spec in stack_config["apps"].items():
         replicas = [f"{app}-{node}-{n}" for node, count in spec["replicas"].items() for n in range(1, count + 1)]
-        ran = [r for r in replicas if "alembic.runtime.migration] Running upgrade" in Path(records[r]["log"]).read_text(errors="replace")]
+        ran = [r for r in replicas
+               if any(caller.startswith("alembic.runtime.migration") and msg.startswith("Running upgrade")
+                      for caller, msg in log_records(records[r]["log"]))]
         assert ran == [f"{app}-{spec['migrationNode']}-1"]
         for other in set(replicas) - set(ran):
             assert records[other]["started_at"] >= records[ran[0]]["healthy_at"]
@@ -113,6 +123,7 @@ def test_down_cleans_up_a_crashed_run_from_the_state_dir_alone(fleet) -> None:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
         netns.delete_node(node)
+        shutil.rmtree(state, ignore_errors=True)
 
 
 def test_the_open_webui_that_runs_is_the_version_the_plan_pins(fleet, plan) -> None:
@@ -121,3 +132,16 @@ def test_the_open_webui_that_runs_is_the_version_the_plan_pins(fleet, plan) -> N
                                 "import importlib.metadata as m; print(m.version('open-webui'))"],
                                capture_output=True, text=True, check=True).stdout.strip()
     assert pinned == {f"ghcr.io/open-webui/open-webui:v{installed}"}
+
+
+def test_up_over_a_running_fleet_refuses_and_its_down_leaves_that_fleet_alone(fleet) -> None:
+    state = Path(tempfile.mkdtemp(prefix="realfleet-second-"))
+    try:
+        with pytest.raises(RuntimeError, match="already exist"):
+            Runner(state).up(DEFAULT_CONFIG)
+        down(state)
+        namespaces = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+        assert all(f"rf-{node}" in namespaces for node in fleet.data["nodes"])
+        assert fleet.runner.healthy(fleet.resource("openwebui-lb"))
+    finally:
+        shutil.rmtree(state, ignore_errors=True)

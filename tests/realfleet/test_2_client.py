@@ -8,6 +8,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import boto3
 
+from tests.realfleet import netns
 from tests.realfleet.client import Api, socket_client
 
 EVENT_TIMEOUT_S = 20
@@ -112,6 +113,29 @@ def test_app_1s_database_role_cannot_connect_to_app_2s_database(fleet) -> None:
     denied = connect(other)
     assert denied.returncode != 0
     assert "permission denied for database" in denied.stderr
+
+
+def test_app_1s_redis_user_cannot_touch_app_2s_keys(fleet) -> None:
+    """The ACL users the program loads into the one Redis: each replica's REDIS_URL user reaches its own
+    app's keys only (from the replica's node, as the replica connects)."""
+    def redis_cli(replica: str, *args: str) -> str:
+        url = urlsplit(fleet.env(replica)["REDIS_URL"])
+        record = fleet.runner.runtime["containers"][replica]
+        done = subprocess.run(netns.in_ns(record["namespace"], [
+            "redis-cli", "-h", url.hostname, "-p", str(url.port), "--user", url.username, "--no-auth-warning",
+            *args]), env={"PATH": os.environ["PATH"], "REDISCLI_AUTH": url.password}, capture_output=True,
+            text=True, timeout=30)
+        return done.stdout.strip() + done.stderr.strip()
+    key = f"open-webui-notes:realfleet-probe-{uuid.uuid4().hex[:8]}"
+    assert redis_cli("notes-node-b-1", "SET", key, "notes only") == "OK"
+    try:
+        assert redis_cli("notes-node-b-1", "GET", key) == "notes only"
+        assert "NOPERM" in redis_cli("chat-node-a-1", "GET", key)
+        assert "NOPERM" in redis_cli("chat-node-a-1", "DEL", key)
+        assert "NOPERM" in redis_cli("chat-node-a-1", "KEYS", "*")
+        assert redis_cli("chat-node-a-1", "SET", key.replace("-notes:", "-chat:"), "x", "EX", "5") == "OK"
+    finally:
+        redis_cli("notes-node-b-1", "DEL", key)
 
 
 def test_no_websocket_event_of_app_1_reaches_a_client_of_app_2(fleet) -> None:

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import signal
 import time
-from pathlib import Path
 
 import pytest
 import yaml
 
 from realservices import wait_until
 from tests.realfleet import netns
-from tests.realfleet.client import socket_client
+from tests.realfleet.client import log_records, socket_client
 from tests.realfleet.load import Load
 from tests.realfleet.runner import DEFAULT_CONFIG
 
@@ -20,7 +19,7 @@ AUTH_GET = '"GET /api/v1/auths/ HTTP/1.1" 200'
 
 def served(fleet, resource: str) -> int:
     """Authenticated GETs this replica has answered (its own access log)."""
-    return Path(fleet.runner.runtime["containers"][resource]["log"]).read_text(errors="replace").count(AUTH_GET)
+    return sum(AUTH_GET in msg for _, msg in log_records(fleet.runner.runtime["containers"][resource]["log"]))
 
 
 def load_on(fleet, app: str = "chat", **kw) -> Load:
@@ -45,36 +44,61 @@ def test_killing_a_replica_fails_no_request(fleet) -> None:
 
 @pytest.fixture(scope="module")
 def node_cut(fleet) -> dict:
-    """Load through the LB while node-b's link is down for 100 requests, then up until it serves again.
+    """Load through the LB while node-b's link is down for 50 requests, then up until its replicas serve.
 
     The cut stays short on purpose: Open WebUI 0.12.4 replicas cut off from the shared node for about 40 s
-    or more stop answering for good, even after the link is back (see the realfleet note in the README).
+    or more stop answering for good, even after the link is back (tests/realfleet/NOTES.md, finding 1).
+    Replicas that have not come back when the test ends are restarted, so the tests after this one start
+    from a healthy fleet; `rejoined` records what happened before that.
     """
     cut = "node-b"
-    on_b = [r["resource"] for r in fleet.data["apps"]["chat"]["replicas"] if r["node"] == cut]
+    on_b = [r for r, rec in fleet.runner.runtime["containers"].items()
+            if rec["node"] == cut and rec["kind"].endswith("open-webui")]
+    rejoined: dict[str, bool] = {}
+    outcome: dict = {"rejoined": rejoined, "served_again": False}
     try:
         with load_on(fleet, workers=4, timeout=10) as load:
             wait_until(lambda: load.count() > 20, 60, "the load running")
             netns.set_link(cut, False)
+            outcome["cut_at"] = time.monotonic()
             cut_at = load.count()
-            wait_until(lambda: load.result.ok > cut_at + 100, 60, "100 requests served with the node cut")
-            served_while_cut = {r: served(fleet, r) for r in on_b}
+            wait_until(lambda: load.result.ok > cut_at + 50, 60, "50 requests served with the node cut")
             netns.set_link(cut, True)
-            wait_until(lambda: any(served(fleet, r) > served_while_cut[r] for r in on_b), 120,
-                       f"{cut} serving again after it rejoined")
-        return {"result": load.result}
+            deadline = time.monotonic() + 120
+            for r in on_b:
+                while not (ok := fleet.runner.healthy(r)) and time.monotonic() < deadline:
+                    time.sleep(1)
+                rejoined[r] = ok
+            before = {r: served(fleet, r) for r in on_b if r.startswith("chat-")}
+            wait_until(lambda: all(served(fleet, r) > n for r, n in before.items()), 120,
+                       f"every chat replica on {cut} serving through the LB again")
+            outcome["served_again"] = True
+    except TimeoutError:
+        pass
     finally:
+        outcome["result"] = load.result
         netns.set_link(cut, True)
+        for r in on_b:
+            if not fleet.runner.healthy(r):
+                fleet.runner.stop(r, signal.SIGKILL, timeout=10)
+                fleet.runner.run_process(r)
+    return outcome
 
 
 def test_cutting_an_app_node_the_other_node_serves_and_it_rejoins(node_cut) -> None:
-    assert node_cut["result"].ok > 100   # the fixture waited for both; here for the record
+    assert node_cut["result"].ok > 50
+    assert node_cut["rejoined"] and all(node_cut["rejoined"].values()), node_cut["rejoined"]
+    assert node_cut["served_again"]
 
 
-@pytest.mark.xfail(strict=True, reason="requests in flight to the cut node, or sent on nginx's idle keepalive "
-                   "connections to it, wait for proxy_read_timeout (3600 s): see the realfleet findings")
-def test_cutting_an_app_node_fails_no_request(node_cut) -> None:
-    assert node_cut["result"].failures == []
+def test_cutting_an_app_node_fails_only_requests_already_on_their_way_to_it(node_cut) -> None:
+    """Not 0 failures: a request in flight to the node when it vanishes, or sent on an idle keepalive
+    connection to it, waits for nginx's proxy_read_timeout (3600 s) and the client gives up (10 s here).
+    Seen: 0 to 4 such requests, all within a second of the cut (tests/realfleet/NOTES.md, finding 2).
+    Every request after that is served by the other node."""
+    result = node_cut["result"]
+    assert all(f.startswith("ReadTimeout") for f in result.failures), result.failures
+    assert all(t - node_cut["cut_at"] < 5 for t in result.failure_times)
 
 
 def test_reloading_the_lb_with_one_more_replica_fails_no_request(fleet, stack_config) -> None:
@@ -100,8 +124,9 @@ def test_restarting_redis_keeps_users_signed_in_and_websockets_working(fleet) ->
     client, events = socket_client(fleet.url("chat"), api.token)
     try:
         client.call("join-note", {"note_id": note, "auth": {"token": api.token}}, timeout=20)
-        fleet.runner.stop("redis")
-        fleet.runner.run_process("redis")   # returns once the plan's healthcheck passes again
+        redis = fleet.resource("openwebui-redis")
+        fleet.runner.stop(redis)
+        fleet.runner.run_process(redis)   # returns once the plan's healthcheck passes again
         with load_on(fleet, max_seconds=120) as load:
             wait_until(lambda: load.count() > 50, 60, "50 requests after the restart")
         assert load.result.failures == []   # the same token, no new sign-in

@@ -16,13 +16,13 @@ APP = "chat"
 
 def _fleet_backup(fleet, *args: str) -> str:
     """`docker exec openwebui-backup python -m fleet_backup ...` (the README's day-2 commands)."""
-    done = fleet.exec("backup", [sys.executable, "-m", "fleet_backup", *args], timeout=600)
+    done = fleet.exec(fleet.resource("openwebui-backup"), [sys.executable, "-m", "fleet_backup", *args], timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout
 
 
 def _files_bucket(fleet):
-    env = fleet.env("backup")
+    env = fleet.env(fleet.resource("openwebui-backup"))
     s3 = boto3.client("s3", endpoint_url=f"http://{fleet.data['nodes']['shared']['address']}:9000",
                       region_name=env["FILES_S3_REGION"], aws_access_key_id=env["FILES_AWS_ACCESS_KEY_ID"],
                       aws_secret_access_key=env["FILES_AWS_SECRET_ACCESS_KEY"])
@@ -59,8 +59,9 @@ def test_users_chats_and_file_bytes_come_back_after_the_database_and_files_are_l
     # Lose everything of the app: replicas stopped, database dropped, files deleted.
     for r in fleet.data["apps"][APP]["replicas"]:
         fleet.runner.stop(r["resource"])
-    pg = fleet.env("chat-database")
-    drop = fleet.exec("chat-database", ["psql", "-X", "-v", "ON_ERROR_STOP=1", "-c",
+    bootstrap = fleet.resource(f"openwebui-{APP}-database")
+    pg = fleet.env(bootstrap)
+    drop = fleet.exec(bootstrap, ["psql", "-X", "-v", "ON_ERROR_STOP=1", "-c",
                                         f'DROP DATABASE "{pg["APP_DB"]}" WITH (FORCE)'])
     assert drop.returncode == 0, drop.stderr
     s3, bucket = _files_bucket(fleet)
@@ -69,7 +70,7 @@ def test_users_chats_and_file_bytes_come_back_after_the_database_and_files_are_l
     s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": o["Key"]} for o in lost]})
 
     # `pulumi up` re-runs the database step (an empty database), then the restore, then the replicas.
-    fleet.runner.run_process("chat-database")
+    fleet.runner.run_process(bootstrap)
     _fleet_backup(fleet, "restore", "--app", APP)
     _restart_app(fleet, APP)
 

@@ -61,7 +61,7 @@ def test_a_replica_shares_websockets_vectors_and_files_with_its_app_and_does_not
         "DATABASE_POOL_RECYCLE": "3600", "THREAD_POOL_SIZE": "2000",
         "DATABASE_USER_ACTIVE_STATUS_UPDATE_INTERVAL": "120", "GLOBAL_LOG_LEVEL": "INFO", "LOG_FORMAT": "json",
         "ENABLE_PERSISTENT_CONFIG": "false", "ENABLE_OAUTH_PERSISTENT_CONFIG": "false",
-        "ENABLE_PIP_INSTALL_FRONTMATTER_REQUIREMENTS": "false",
+        "ENABLE_PIP_INSTALL_FRONTMATTER_REQUIREMENTS": "false", "ENABLE_SIGNUP": "false",
     }
 
 

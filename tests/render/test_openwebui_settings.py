@@ -23,7 +23,7 @@ def test_defaults_are_the_scaling_settings_open_webuis_docs_ask_for() -> None:
         "DATABASE_POOL_RECYCLE": "3600", "THREAD_POOL_SIZE": "2000",
         "DATABASE_USER_ACTIVE_STATUS_UPDATE_INTERVAL": "120", "GLOBAL_LOG_LEVEL": "INFO", "LOG_FORMAT": "json",
         "ENABLE_PERSISTENT_CONFIG": "false", "ENABLE_OAUTH_PERSISTENT_CONFIG": "false"}
-    assert hardening_env() == {"ENABLE_PIP_INSTALL_FRONTMATTER_REQUIREMENTS": "false"}
+    assert hardening_env() == {"ENABLE_PIP_INSTALL_FRONTMATTER_REQUIREMENTS": "false", "ENABLE_SIGNUP": "false"}
 
 
 def test_admin_ui_mode_keeps_open_webuis_persistent_config() -> None:
