@@ -47,7 +47,7 @@ if fleet.backup is not None:
               job_env(pulumi.get_stack(), fleet.backup, topology.backup_apps, shared_endpoints),
               job_secrets(store, shared, secrets, {name: apps[name].db_password for name in topology.backup_apps}),
               BackupRoleArgs(topology.backup_apps, shared_endpoints, shared.postgres_image, shared.postgres_password),
-              signing_key=secrets.get("backupSigningKey"),
+              signing_key=secrets.get("backupSigningKey"), ca=shared.tls,
               opts=pulumi.ResourceOptions(depends_on=[bucket, *apps.values()]))
     pulumi.export("backupBucket", backup_output(fleet.backup))
     if fleet.analytics is not None:
@@ -55,6 +55,7 @@ if fleet.backup is not None:
                      analytics_env(pulumi.get_stack(), fleet.analytics, fleet.backup, topology.backup_apps,
                                    topology.endpoints[topology.shared_node]),
                      analytics_secrets(store, {name: app.analytics_password for name, app in apps.items()}),
+                     ca=shared.tls,
                      opts=pulumi.ResourceOptions(depends_on=[bucket, *apps.values()]))
 
 pulumi.export("apps", {name: app_output(placed) for name, placed in topology.apps.items()})

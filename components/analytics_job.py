@@ -11,8 +11,10 @@ from components.backup_job import REPO, job_source_digest
 from components.config import AnalyticsSpec, BackupSpec
 from components.containers import env_list, healthcheck
 from components.endpoints import SharedEndpoints
+from components.fleet_tls import FleetTls
 from components.node import FleetNode
 from components.options import depends_on
+from components.render.tls import postgres_client_env
 
 JOB_SOURCE = REPO / "fleet_analytics"
 
@@ -24,6 +26,8 @@ def analytics_env(stack: str, spec: AnalyticsSpec, backup: BackupSpec, apps: Seq
            "PGHOST": shared.postgres.host, "PGPORT": str(shared.postgres.port),
            "ANALYTICS_S3_BUCKET": backup.bucket, "ANALYTICS_S3_REGION": backup.region,
            "ANALYTICS_SINCE_DAYS": str(spec.since_days), "ANALYTICS_CURRENCY": spec.currency}
+    if shared.tls:
+        env.update(postgres_client_env())  # its reports go to the backup store, never the fleet's MinIO
     if spec.prices:
         env["ANALYTICS_PRICES"] = json.dumps({m: {"input": p.input, "output": p.output}
                                               for m, p in sorted(spec.prices.items())})
@@ -47,7 +51,8 @@ class AnalyticsJob(pulumi.ComponentResource):
     """Builds the report image on the shared node and publishes the report on the configured schedule."""
 
     def __init__(self, name: str, spec: AnalyticsSpec, node: FleetNode, env: dict[str, str],
-                 secrets: dict[str, pulumi.Output[str]], opts: pulumi.ResourceOptions | None = None) -> None:
+                 secrets: dict[str, pulumi.Output[str]], ca: FleetTls | None = None,
+                 opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("openwebui-fleet:index:AnalyticsJob", name, None, opts)
         self.image_ref = f"openwebui-fleet-analytics:{job_source_digest(JOB_SOURCE)}"
         image = docker.RemoteImage(
@@ -57,7 +62,7 @@ class AnalyticsJob(pulumi.ComponentResource):
         self.container = docker.Container(
             name, name="openwebui-analytics", image=image.image_id,
             command=["schedule", "--cron", spec.schedule],
-            envs=env_list(env, secrets),
+            envs=env_list(env, secrets), uploads=None if ca is None else [ca.ca_file()],
             # Unhealthy while the last run failed (fleet_analytics health); healthy before the first run.
             healthcheck=healthcheck("python -m fleet_analytics health"),
             networks_advanced=node.networks, restart="unless-stopped",

@@ -12,10 +12,12 @@ import pulumi_docker as docker
 from components.config import BackupSpec, Secrets
 from components.containers import env_list
 from components.endpoints import SharedEndpoints
+from components.fleet_tls import FleetTls
 from components.node import FleetNode
 from components.options import depends_on
 from components.render.openwebui_env import files_prefix
 from components.render.postgres import BACKUP_ROLE, BACKUP_ROLE_SQL, backup_role_command, backup_role_env
+from components.render.tls import CA_FILE, postgres_client_env
 from components.secrets import generated_secret
 from components.shared_services import SharedServices
 from fleet_backup.settings import App as JobApp
@@ -40,11 +42,15 @@ def job_env(stack: str, spec: BackupSpec, apps: Sequence[str], shared: SharedEnd
            "PGHOST": shared.postgres.host, "PGPORT": str(shared.postgres.port),
            # Its own role: it dumps and restores each app as the app's role, so it is no superuser.
            "PGUSER": BACKUP_ROLE, "BACKUP_APPS": ",".join(apps),
-           "QDRANT_URL": f"http://{shared.qdrant}",
+           "QDRANT_URL": shared.qdrant_url,
            # Open WebUI's uploaded files, each app under its own prefix in the shared bucket.
            "FILES_S3_BUCKET": shared.bucket, "FILES_S3_ENDPOINT": shared.object_storage_url,
            "FILES_S3_REGION": shared.region, "FILES_S3_PREFIX_TEMPLATE": files_prefix("{app}") + "/",
            "BACKUP_METRICS_PORT": str(METRICS_PORT)}
+    if shared.tls:
+        # libpq (pg_dump, psycopg) verifies PostgreSQL; Qdrant and the files' MinIO are checked against
+        # the fleet CA alone, the backup store against the public roots.
+        env.update({**postgres_client_env(), "FLEET_CA_FILE": CA_FILE})
     if spec.keep_last is not None:
         env["BACKUP_KEEP_LAST"] = str(spec.keep_last)
     if spec.copy_to is not None:
@@ -64,7 +70,8 @@ class BackupJob(pulumi.ComponentResource):
 
     def __init__(self, name: str, spec: BackupSpec, node: FleetNode, env: dict[str, str],
                  secrets: dict[str, pulumi.Output[str]], role: BackupRoleArgs,
-                 signing_key: pulumi.Output[str] | None = None, opts: pulumi.ResourceOptions | None = None) -> None:
+                 signing_key: pulumi.Output[str] | None = None, ca: FleetTls | None = None,
+                 opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("openwebui-fleet:index:BackupJob", name, None, opts)
         self.image_ref = f"openwebui-fleet-backup:{job_source_digest()}"
         role_password = generated_secret(f"{name}-db-password", None, self)
@@ -74,10 +81,13 @@ class BackupJob(pulumi.ComponentResource):
         # The role the job logs in as; re-applied on every deploy, after the app roles exist.
         role_env = backup_role_env(role.apps, role.endpoints.postgres.host, role.endpoints.postgres.port,
                                    role.endpoints.postgres_admin_user)
+        if role.endpoints.tls:
+            role_env.update(postgres_client_env())
+        ca_files = [] if ca is None else [ca.ca_file()]
         database_role = docker.Container(
             f"{name}-database-role", name="openwebui-backup-database-role",
             image=node.image(role.postgres_image).image_id, command=backup_role_command(ROLE_SCRIPT),
-            uploads=[docker.ContainerUploadArgs(file=ROLE_SCRIPT, content=BACKUP_ROLE_SQL)],
+            uploads=[docker.ContainerUploadArgs(file=ROLE_SCRIPT, content=BACKUP_ROLE_SQL), *ca_files],
             envs=env_list(role_env, {"PGPASSWORD": role.admin_password, "BACKUP_DB_PASSWORD": role_password}),
             networks_advanced=node.networks, must_run=False, attach=True, logs=True,
             opts=node.child_opts(self, depends_on=depends_on(opts)))
@@ -93,7 +103,7 @@ class BackupJob(pulumi.ComponentResource):
         if spec.verify_schedule:
             command += ["--verify-cron", spec.verify_schedule]
         self.container = docker.Container(
-            name, name="openwebui-backup", image=image.image_id, command=command,
+            name, name="openwebui-backup", image=image.image_id, command=command, uploads=ca_files or None,
             envs=env_list(env, {**secrets, "PGPASSWORD": role_password, "BACKUP_SIGNING_KEY": signing_key}),
             volumes=[docker.ContainerVolumeArgs(volume_name=work.name, container_path="/var/lib/fleet-backup")],
             # Prometheus scrapes the job on the shared node's own address.

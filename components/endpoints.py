@@ -34,3 +34,8 @@ class SharedEndpoints:
     bucket: str
     region: str
     ollama: Endpoint | None
+    tls: bool = False                # sharedServices.tls: every service but Ollama speaks TLS only
+
+    @property
+    def qdrant_url(self) -> str:
+        return f"{'https' if self.tls else 'http'}://{self.qdrant}"

@@ -13,6 +13,8 @@ from components.node import FleetNode
 from components.render.openwebui_env import OpenWebUISecrets, openwebui_env, openwebui_secret_env
 from components.render.postgres import (APP_DATABASE_SQL, app_database, app_database_command,
                                         app_database_env)
+from components.render.tls import (openwebui_tls_command, openwebui_tls_env, postgres_client_env,
+                                   postgres_url_query, redis_url)
 from components.secrets import generated_secret
 from components.shared_services import SharedServices, quoted
 from components.topology import AppTopology, Replica
@@ -65,16 +67,22 @@ class OpenWebUIApp(pulumi.ComponentResource):
         """Role and database, (re)applied idempotently by psql whenever the app is deployed."""
         env = app_database_env(self.name, endpoints.postgres.host, endpoints.postgres.port,
                                endpoints.postgres_admin_user)
+        if endpoints.tls:
+            env.update(postgres_client_env())
         return docker.Container(
             f"{self.name}-database", name=f"openwebui-{self.name}-database",
             image=node.image(self._shared.postgres_image).image_id,
             command=app_database_command(self.name, BOOTSTRAP_SCRIPT),
-            uploads=[docker.ContainerUploadArgs(file=BOOTSTRAP_SCRIPT, content=APP_DATABASE_SQL)],
+            uploads=[docker.ContainerUploadArgs(file=BOOTSTRAP_SCRIPT, content=APP_DATABASE_SQL),
+                     *self._ca_files()],
             envs=env_list(env, {"PGPASSWORD": self._shared.postgres_password,
                                 "APP_DB_PASSWORD": self.db_password,
                                 "APP_ANALYTICS_PASSWORD": self.analytics_password}),
             networks_advanced=node.networks, must_run=False, attach=True, logs=True,
             opts=node.child_opts(self, depends_on=self._shared.ready))
+
+    def _ca_files(self) -> list[docker.ContainerUploadArgs]:
+        return [] if self._shared.tls is None else [self._shared.tls.ca_file()]
 
     def _env(self, replica: Replica, endpoints: SharedEndpoints) -> pulumi.Input[list[str]]:
         key = (replica.node, replica.migrates)
@@ -83,19 +91,22 @@ class OpenWebUIApp(pulumi.ComponentResource):
                 self._secret_envs[replica.node] = self._secret_env(endpoints)
             plain = openwebui_env(self.name, self._spec, endpoints, self.public_url, replica.migrates,
                                   self._operator_env)
+            if endpoints.tls:
+                plain.update(openwebui_tls_env())
             self._envs[key] = env_list(plain, self._secret_envs[replica.node])
         return self._envs[key]
 
     def _secret_env(self, endpoints: SharedEndpoints) -> dict[str, pulumi.Output[str]]:
-        pg, redis = endpoints.postgres, endpoints.redis
+        pg, tls = endpoints.postgres, endpoints.tls
         database_url = pulumi.Output.concat(
-            f"postgresql://{self.role}:", quoted(self.db_password), f"@{pg}/{self.database}")
+            f"postgresql://{self.role}:", quoted(self.db_password), f"@{pg}/{self.database}",
+            postgres_url_query() if tls else "")
         redis_user = self._shared.redis_credentials(self.name)
-        redis_url = pulumi.Output.concat(
-            "redis://", redis_user.user or "", ":", quoted(redis_user.secret), f"@{redis}/0")
+        redis = pulumi.Output.all(pulumi.Output.from_input(redis_user.user or ""), quoted(redis_user.secret)).apply(
+            lambda user_password: redis_url(*user_password, str(endpoints.redis), tls))
         storage = self._shared.storage_credentials(self.name)
         env = openwebui_secret_env(OpenWebUISecrets(
-            secret_key=self.secret_key, database_url=database_url, redis_url=redis_url,
+            secret_key=self.secret_key, database_url=database_url, redis_url=redis,
             qdrant_api_key=self._shared.qdrant_api_key, s3_access_key=pulumi.Output.from_input(storage.user),
             s3_secret_key=storage.secret,
             microsoft_client_secret=self._secrets.microsoft_client_secret,
@@ -117,6 +128,8 @@ class OpenWebUIApp(pulumi.ComponentResource):
         return docker.Container(
             replica.name, name=replica.container_name, image=node.image(spec.image).image_id,
             envs=self._env(replica, endpoints),
+            # With TLS, the image's own command after writing its CA bundle (render/tls.py).
+            command=openwebui_tls_command() if endpoints.tls else None, uploads=self._ca_files() or None,
             ports=[docker.ContainerPortArgs(internal=OPENWEBUI_PORT, external=replica.host_port,
                                             ip=replica.address)],
             volumes=[docker.ContainerVolumeArgs(volume_name=data.name, container_path="/app/backend/data")],

@@ -16,6 +16,7 @@ import pulumi_docker as docker
 from components.config import Secrets, SharedServicesSpec
 from components.containers import STATEFUL, env_list, healthcheck
 from components.endpoints import INTERNAL_PORTS, OBJECT_STORAGE, OLLAMA, POSTGRES, QDRANT, REDIS
+from components.fleet_tls import FleetTls
 from components.node import FleetNode
 from components.render.postgres import postgres_server_command
 from components.render.object_storage import (StorageUser, app_storage_user, backup_storage_user, mc_host_url,
@@ -24,6 +25,9 @@ from components.render.openwebui_env import files_prefix
 from components.render.redis import (ACL_DIR, ACL_UPLOAD, RedisAppUser, acl_password_hash, redis_acl_file,
                                      redis_app_user, redis_health_command, redis_key_prefix, redis_server_command,
                                      redis_users_script)
+from components.render.tls import (CA_FILE, MINIO_CERT_FILE, MINIO_KEY_FILE, POSTGRES_HBA, POSTGRES_HBA_FILE,
+                                   minio_health_command, minio_server_command, postgres_tls_command,
+                                   qdrant_tls_env, redis_cli_tls_args, redis_tls_args)
 from components.secrets import generated_secret
 
 POLICY_DIR = "/policies"
@@ -71,6 +75,11 @@ class SharedServices(pulumi.ComponentResource):
             if self._per_app else {}
         # What apps wait for before they start: the services, once healthy.
         self.ready: list[pulumi.Resource] = []
+        # The CA and certificates when the services speak TLS only; clients take the CA from here.
+        self.tls: FleetTls | None = None
+        if spec.mode == "docker" and spec.tls:
+            self.tls = FleetTls(f"{name}-tls", [POSTGRES, REDIS, QDRANT, OBJECT_STORAGE], node.address,
+                                opts=pulumi.ResourceOptions(parent=self))
         if spec.mode == "docker":
             self._deploy()
         self.register_outputs({})
@@ -114,6 +123,7 @@ class SharedServices(pulumi.ComponentResource):
                  command: list[str] | None = None, bind: str | None = None,
                  extra_volumes: list[docker.ContainerVolumeArgs] | None = None,
                  depends_on: list[pulumi.Resource] | None = None) -> docker.Container:
+        """A service container; with TLS on, its certificate, key and the CA are uploaded into it."""
         key = container.removeprefix("openwebui-")
         volumes = []
         if data_path is not None:
@@ -125,6 +135,7 @@ class SharedServices(pulumi.ComponentResource):
         service_name, aliases = self._child_name(key)
         service = docker.Container(
             service_name, name=container, image=self._node.image(image).image_id, command=command, envs=envs,
+            uploads=self._server_files(container),
             ports=[docker.ContainerPortArgs(internal=INTERNAL_PORTS[container], external=published,
                                             ip=bind or self._node.address)],
             volumes=volumes, networks_advanced=self._node.networks, healthcheck=health,
@@ -133,6 +144,20 @@ class SharedServices(pulumi.ComponentResource):
             opts=self._node.child_opts(self, aliases=aliases, depends_on=depends_on))
         self.ready.append(service)
         return service
+
+    def _server_files(self, container: str) -> list[docker.ContainerUploadArgs] | None:
+        if self.tls is None or container == OLLAMA:
+            return None
+        if container == OBJECT_STORAGE:
+            return self.tls.server_files(container, MINIO_CERT_FILE, MINIO_KEY_FILE)
+        files = self.tls.server_files(container)
+        if container == POSTGRES:
+            files.append(docker.ContainerUploadArgs(file=POSTGRES_HBA_FILE, content=POSTGRES_HBA))
+        return files
+
+    def _client_files(self) -> list[docker.ContainerUploadArgs]:
+        """What a one-shot client of the services needs to verify them: the CA, when TLS is on."""
+        return [] if self.tls is None else [self.tls.ca_file()]
 
     def _redis_acl(self) -> pulumi.Output[str]:
         """The ACL file: SHA-256 hashes only, but secret all the same (a hash lets one test guesses)."""
@@ -152,16 +177,17 @@ class SharedServices(pulumi.ComponentResource):
                       envs=env_list({"POSTGRES_USER": spec.postgres.admin_user},
                                     {"POSTGRES_PASSWORD": self.postgres_password}),
                       data_path="/var/lib/postgresql/data",
-                      command=postgres_server_command(dict(self._postgres_settings)),
+                      command=self._postgres_command(),
                       health=healthcheck('pg_isready -q -U "$POSTGRES_USER" -d postgres'))
         acl_volume, users = self._redis_users()
         self._service(REDIS, spec.redis.image, spec.redis.port,
                       envs=env_list({}, {"REDISCLI_AUTH": self.redis_password}),
-                      command=redis_server_command(spec.redis), data_path="/data",
+                      command=self._redis_command(), data_path="/data",
                       extra_volumes=[acl_volume], depends_on=[users],
-                      health=healthcheck(redis_health_command()))
+                      health=healthcheck(redis_health_command(self._redis_cli_tls())))
         self._service(QDRANT, spec.qdrant.image, spec.qdrant.port,
-                      envs=env_list({}, {"QDRANT__SERVICE__API_KEY": self.qdrant_api_key}),
+                      envs=env_list(qdrant_tls_env() if self.tls else {},
+                                    {"QDRANT__SERVICE__API_KEY": self.qdrant_api_key}),
                       data_path="/qdrant/storage",
                       # The image has no curl or wget; bash can open the port itself.
                       health=healthcheck("bash -c ':> /dev/tcp/127.0.0.1/6333'"))
@@ -169,11 +195,23 @@ class SharedServices(pulumi.ComponentResource):
             OBJECT_STORAGE, spec.object_storage.image, spec.object_storage.port,
             envs=env_list({"MINIO_REGION": spec.object_storage.region},
                           {"MINIO_ROOT_USER": self.s3_access_key, "MINIO_ROOT_PASSWORD": self.s3_secret_key}),
-            command=["server", "/data"], data_path="/data", health=healthcheck("mc ready local"))
+            command=minio_server_command("/data", self.tls is not None), data_path="/data",
+            health=healthcheck(minio_health_command(self.tls is not None)))
         self.ready.append(self._storage_setup(minio))
         if spec.ollama.enabled:
             self._service(OLLAMA, spec.ollama.image, spec.ollama.port, envs=[], bind=LOOPBACK,
                           data_path="/root/.ollama", health=healthcheck("ollama list >/dev/null"))
+
+    def _postgres_command(self) -> list[str]:
+        command = postgres_server_command(dict(self._postgres_settings))
+        return command if self.tls is None else postgres_tls_command(command)
+
+    def _redis_command(self) -> list[str]:
+        command = redis_server_command(self._spec.redis)
+        return command if self.tls is None else [*command, *redis_tls_args(INTERNAL_PORTS[REDIS])]
+
+    def _redis_cli_tls(self) -> list[str]:
+        return [] if self.tls is None else redis_cli_tls_args()
 
     def _redis_users(self) -> tuple[docker.ContainerVolumeArgs, docker.Container]:
         """Redis reads its users from a volume that this one-shot step writes and, when Redis runs,
@@ -184,8 +222,8 @@ class SharedServices(pulumi.ComponentResource):
         users = docker.Container(
             f"{self._name}-redis-users", name=f"{REDIS}-users",
             image=self._node.image(self._spec.redis.image).image_id, entrypoints=["sh", "-c"],
-            command=[redis_users_script(REDIS, INTERNAL_PORTS[REDIS])],
-            uploads=[docker.ContainerUploadArgs(file=ACL_UPLOAD, content=self._redis_acl())],
+            command=[redis_users_script(REDIS, INTERNAL_PORTS[REDIS], self._redis_cli_tls())],
+            uploads=[docker.ContainerUploadArgs(file=ACL_UPLOAD, content=self._redis_acl()), *self._client_files()],
             envs=env_list({}, {"REDISCLI_AUTH": self.redis_password}), volumes=[mount],
             networks_advanced=self._node.networks, must_run=False, attach=True, logs=True,
             opts=self._node.child_opts(self))
@@ -197,8 +235,9 @@ class SharedServices(pulumi.ComponentResource):
         The only holder of the root keys besides MinIO itself (in MC_HOST_fleet, never in argv)."""
         spec = self._spec
         users: list[StorageUser] = [*self._storage_users.values(), self._backup_user]
+        scheme = "http" if self.tls is None else "https"
         root_url = pulumi.Output.all(self.s3_access_key, self.s3_secret_key).apply(
-            lambda keys: mc_host_url(f"http://{OBJECT_STORAGE}:{INTERNAL_PORTS[OBJECT_STORAGE]}", *keys))
+            lambda keys: mc_host_url(f"{scheme}://{OBJECT_STORAGE}:{INTERNAL_PORTS[OBJECT_STORAGE]}", *keys))
         secrets = {"MC_HOST_fleet": root_url,
                    **{secret_env_name(u): self._storage_secrets[u.access_key] for u in users}}
         name, aliases = self._child_name("object-storage-bucket")
@@ -207,9 +246,10 @@ class SharedServices(pulumi.ComponentResource):
             image=self._node.image(spec.object_storage.client_image).image_id,
             entrypoints=["sh", "-c"],
             command=[storage_setup_script(spec.object_storage.bucket, users, POLICY_DIR)],
-            uploads=[docker.ContainerUploadArgs(file=f"{POLICY_DIR}/{u.policy_name}.json", content=policy_json(u))
-                     for u in users],
-            envs=env_list({}, secrets),
+            uploads=[*(docker.ContainerUploadArgs(file=f"{POLICY_DIR}/{u.policy_name}.json", content=policy_json(u))
+                       for u in users), *self._client_files()],
+            # mc (Go) trusts SSL_CERT_FILE instead of the system roots: this step talks to MinIO only.
+            envs=env_list({} if self.tls is None else {"SSL_CERT_FILE": CA_FILE}, secrets),
             networks_advanced=self._node.networks, must_run=False, attach=True, logs=True,
             opts=self._node.child_opts(self, depends_on=[minio], aliases=aliases))
 

@@ -151,11 +151,12 @@ def shared_endpoints(fleet: FleetSpec, from_node: str | None) -> SharedEndpoints
         postgres_admin_user=shared.postgres.admin_user,
         redis=reach(REDIS, shared.redis.port),
         qdrant=reach(QDRANT, shared.qdrant.port),
-        object_storage_url=f"http://{storage}",
+        object_storage_url=f"{'https' if shared.tls else 'http'}://{storage}",
         bucket=shared.object_storage.bucket, region=shared.object_storage.region,
         # Ollama has no authentication, so it is reachable on the shared node's own network only.
         ollama=Endpoint(OLLAMA, INTERNAL_PORTS[OLLAMA]) if shared.ollama.enabled and from_node == shared.node
-        else None)
+        else None,
+        tls=shared.tls)
 
 
 def public_url(fleet: FleetSpec, app: str) -> str:

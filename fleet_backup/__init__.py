@@ -23,6 +23,8 @@ Environment (secrets are never logged; AWS and PostgreSQL ones are read by boto3
                                     role and database openwebui_chat_2 and Qdrant collections `chat-2_*`
   QDRANT_URL              optional  e.g. http://qdrant:6333; absent = no Qdrant snapshots
   QDRANT_API_KEY          secret    optional, sent as the `api-key` header
+  FLEET_CA_FILE           optional  a CA file: an https QDRANT_URL and FILES_S3_ENDPOINT must chain to it
+                                    (sharedServices.tls); the backup store keeps the public roots
   FILES_S3_BUCKET         optional  the bucket Open WebUI keeps uploads in (its S3_BUCKET_NAME);
                                     absent = the apps' files are not backed up
   FILES_S3_ENDPOINT       optional  its S3-compatible endpoint URL; absent = AWS

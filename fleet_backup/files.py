@@ -24,7 +24,7 @@ class FileStore:
         self.bucket = source.bucket
         # Its own keys: the store Open WebUI writes to may not accept the backup bucket's credentials.
         self.s3 = s3_client(source.endpoint, source.region, env.get("FILES_AWS_ACCESS_KEY_ID") or None,
-                            env.get("FILES_AWS_SECRET_ACCESS_KEY") or None)
+                            env.get("FILES_AWS_SECRET_ACCESS_KEY") or None, env.get("FLEET_CA_FILE") or None)
 
     def prefix(self, app: App) -> str:
         return self.source.prefix(app)

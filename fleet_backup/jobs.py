@@ -41,7 +41,8 @@ def _scratch(settings: Settings) -> Iterator[Path]:
 def _qdrant(settings: Settings) -> Qdrant | None:
     if not settings.qdrant_url:
         return None
-    return Qdrant(settings.qdrant_url, os.environ.get("QDRANT_API_KEY") or None)
+    return Qdrant(settings.qdrant_url, os.environ.get("QDRANT_API_KEY") or None,
+                  ca_file=os.environ.get("FLEET_CA_FILE") or None)
 
 
 def _file_store(settings: Settings) -> FileStore | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import ssl
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -21,17 +22,19 @@ class QdrantError(Exception):
 
 
 class Qdrant:
-    def __init__(self, url: str, api_key: str | None, timeout: float = 600.0) -> None:
+    def __init__(self, url: str, api_key: str | None, timeout: float = 600.0, ca_file: str | None = None) -> None:
         self.url = url.rstrip("/")
         self._headers = {"api-key": api_key} if api_key else {}
         self.timeout = timeout
+        # https:// with the fleet's CA: that CA alone is trusted, and the server's name is checked.
+        self._tls = ssl.create_default_context(cafile=ca_file) if ca_file else None
 
     def _request(self, method: str, path: str, data: Any = None,
                  headers: dict[str, str] | None = None) -> urllib.request.addinfourl:
         req = urllib.request.Request(self.url + path, data=data, method=method,
                                      headers={**self._headers, **(headers or {})})
         try:
-            return urllib.request.urlopen(req, timeout=self.timeout)
+            return urllib.request.urlopen(req, timeout=self.timeout, context=self._tls)
         except (urllib.error.URLError, OSError) as e:  # HTTPError is a URLError; no headers in the text
             raise QdrantError(f"Qdrant {method} {path} failed: {e}") from None
 

@@ -59,8 +59,9 @@ def _stored(entry: dict[str, Any]) -> tuple[str, int]:
 
 
 def s3_client(endpoint: str | None, region: str, access_key_id: str | None = None,
-              secret_access_key: str | None = None) -> Any:
-    """A boto3 S3 client; without explicit keys boto3 uses its default credential chain."""
+              secret_access_key: str | None = None, ca_file: str | None = None) -> Any:
+    """A boto3 S3 client; without explicit keys boto3 uses its default credential chain. `ca_file`:
+    the only CA the endpoint's certificate may chain to (None: the public roots)."""
     config = Config(retries={"max_attempts": 5, "mode": "standard"})
     if endpoint:
         # S3-compatible stores: path-style URLs, and no flexible checksums they may not implement.
@@ -68,7 +69,8 @@ def s3_client(endpoint: str | None, region: str, access_key_id: str | None = Non
                                      request_checksum_calculation="when_required",
                                      response_checksum_validation="when_required"))
     return boto3.client("s3", endpoint_url=endpoint, region_name=region, config=config,
-                        aws_access_key_id=access_key_id, aws_secret_access_key=secret_access_key)
+                        aws_access_key_id=access_key_id, aws_secret_access_key=secret_access_key,
+                        verify=ca_file)
 
 
 def _hex(b64: str) -> str:

@@ -260,8 +260,10 @@ class _Mocks(pulumi.runtime.Mocks):
             value = f"{GENERATED_PREFIX}{self.renamed_from.get(args.name, args.name)}"
             self.generated.append(value)
             state["privateKeyPem"] = value
-        elif args.typ == "tls:index/selfSignedCert:SelfSignedCert":
+        elif args.typ in ("tls:index/selfSignedCert:SelfSignedCert", "tls:index/locallySignedCert:LocallySignedCert"):
             state["certPem"] = f"-----BEGIN CERTIFICATE-----\n(mock: {args.name})\n-----END CERTIFICATE-----\n"
+        elif args.typ == "tls:index/certRequest:CertRequest":
+            state["certRequestPem"] = f"-----BEGIN CERTIFICATE REQUEST-----\n(mock: {args.name})\n-----END CERTIFICATE REQUEST-----\n"
         elif args.typ == IMAGE:
             state["imageId"] = "sha256:" + hashlib.sha256(args.inputs["name"].encode()).hexdigest()
             state["repoDigest"] = f"{args.inputs['name'].split(':')[0]}@{state['imageId']}"

@@ -68,6 +68,7 @@ class FleetSpec(Model):
             (self._check_ports, {"nodes", "shared_services", "load_balancer", "apps"}, {"nodes", "apps"}),
             (lambda: self._check_backup_credentials(secrets), {"backup", "shared_services"}, set()),
             (self._check_analytics, {"analytics", "backup"}, set()),
+            (self._check_backup_over_fleet_tls, {"backup", "shared_services"}, set()),
             (lambda: self._check_tls(secrets), {"load_balancer"}, set()),
             (self._check_host_keys, {"nodes", "load_balancer"}, set()),
             (lambda: self._check_external_secrets(secrets), {"shared_services"}, set()),
@@ -97,6 +98,16 @@ class FleetSpec(Model):
         if self.analytics is not None and self.backup is None:
             yield Invalid("analytics", "writes its reports to the backup bucket, but backup is not set: "
                           "configure backup, or remove analytics")
+
+    def _check_backup_over_fleet_tls(self) -> Iterator[Invalid]:
+        # Pulumi's own S3 client (the bucket's provider) would have to trust a CA made in the same deploy.
+        if self.backup is not None and self.backup.provider == "minio" and self.shared_services.mode == "docker" \
+                and self.shared_services.tls:
+            yield Invalid("backup.provider", "'minio' keeps backups in the fleet's own MinIO, which "
+                          "sharedServices.tls: true makes HTTPS-only with a CA Pulumi's S3 client does not "
+                          "trust: send backups to another store (provider aws, or generic for another MinIO), "
+                          "or remove sharedServices.tls")
+
     def _check_firewall(self) -> Iterator[Invalid]:
         if not self.firewall.enabled:
             return

@@ -99,6 +99,9 @@ class SharedServicesSpec(Model):
     object_storage: ObjectStorage = ObjectStorage()
     ollama: Ollama = Ollama()
     external: ExternalServices | None = None
+    # TLS between nodes: a fleet CA (pulumi-tls) signs each service's certificate; the services refuse
+    # clear text and every client verifies the server's name against the CA.
+    tls: Annotated[bool, Strict()] = False
 
     @model_validator(mode="after")
     def _mode_matches(self) -> SharedServicesSpec:
@@ -108,6 +111,9 @@ class SharedServicesSpec(Model):
         if self.mode == "docker" and self.external is not None:
             raise Invalid("external", "is only read with mode 'external', and mode is 'docker': "
                           "set mode: external or remove external")
+        if self.mode == "external" and self.tls:
+            raise Invalid("tls", "true makes the services this program runs TLS-only, and mode 'external' runs "
+                          "none: remove tls (external services' TLS is set up where they run), or set mode: docker")
         if self.mode == "external" and self.ollama.enabled:
             raise Invalid("ollama.enabled", "true deploys Ollama next to the shared services, which mode "
                           "'external' does not run: remove it and point apps at an Ollama with ollamaUrls")

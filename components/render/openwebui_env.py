@@ -47,7 +47,7 @@ def _program_env(app_name: str, app: AppSpec, shared: SharedEndpoints, public_ur
         "WEBSOCKET_MANAGER": "redis",
         "REDIS_KEY_PREFIX": f"open-webui-{app_name}",
         "VECTOR_DB": "qdrant",
-        "QDRANT_URI": f"http://{shared.qdrant}",
+        "QDRANT_URI": shared.qdrant_url,
         # The backup job finds an app's collections by this prefix (fleet_backup.settings.App).
         "QDRANT_COLLECTION_PREFIX": app_name,
         "STORAGE_PROVIDER": "s3",

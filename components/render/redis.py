@@ -8,7 +8,7 @@ Passwords appear only as SHA-256 hashes (`#<hex>`), so the file reveals no passw
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from components.config.shared_services import Redis
@@ -88,16 +88,20 @@ def redis_server_command(spec: Redis, acl_path: str = ACL_PATH) -> list[str]:
     return ["redis-server", "--aclfile", acl_path, *redis_server_args(spec)]
 
 
-def redis_health_command() -> str:
-    """Health check as the admin user; redis-cli reads its password from REDISCLI_AUTH."""
-    return f"redis-cli --user {ADMIN_USER} --no-auth-warning ping | grep -q PONG"
+def redis_health_command(tls_args: Sequence[str] = ()) -> str:
+    """Health check as the admin user; redis-cli reads its password from REDISCLI_AUTH. `tls_args`:
+    redis-cli's TLS options when Redis listens on TLS only (components/render/tls.py)."""
+    tls = "".join(f" {arg}" for arg in tls_args)
+    return f"redis-cli{tls} --user {ADMIN_USER} --no-auth-warning ping | grep -q PONG"
 
 
-def redis_users_script(host: str, port: int, upload: str = ACL_UPLOAD, acl_path: str = ACL_PATH) -> str:
+def redis_users_script(host: str, port: int, tls_args: Sequence[str] = (), upload: str = ACL_UPLOAD,
+                       acl_path: str = ACL_PATH) -> str:
     """The users step: install the rendered ACL file atomically, then make a running Redis load it
     (ACL LOAD swaps all users at once, or keeps the old ones if the file is bad). Redis that is not
     running yet reads the file when it starts. redis-cli reads the password from REDISCLI_AUTH."""
-    cli = f"redis-cli -h {host} -p {port} --user {ADMIN_USER} --no-auth-warning"
+    tls = "".join(f" {arg}" for arg in tls_args)
+    cli = f"redis-cli{tls} -h {host} -p {port} --user {ADMIN_USER} --no-auth-warning"
     return "\n".join([
         "set -eu",
         f"cp {upload} {acl_path}.new && chmod 0644 {acl_path}.new && mv -f {acl_path}.new {acl_path}",
