@@ -752,3 +752,28 @@ def test_firewall_needs_every_node_reachable_over_ssh():
                                  "host: give nodes.lab.host, or set firewall.enabled: false")
     config["firewall"] = {"enabled": True, "rollbackAfterS": 5}
     assert rejection(config).startswith("firewall.rollbackAfterS: 5")
+
+
+def test_shared_services_tls_is_off_by_default_and_a_strict_bool():
+    assert parses(prod()).shared_services.tls is False
+    for value in ("yes", 1, "true"):
+        config = prod()
+        config["sharedServices"]["tls"] = value
+        assert rejection(config).startswith("sharedServices.tls: "), value
+
+
+def test_shared_services_tls_with_external_services_is_rejected():
+    config = prod()
+    config["sharedServices"].update(mode="external", external=EXTERNAL, tls=True)
+    assert rejection(config, ALL_SECRETS) == (
+        "sharedServices.tls: true makes the services this program runs TLS-only, and mode 'external' runs none: "
+        "remove tls (external services' TLS is set up where they run), or set mode: docker")
+
+
+def test_shared_services_tls_with_backups_in_the_fleets_own_minio_is_rejected():
+    config = prod()
+    config["sharedServices"]["tls"] = True
+    config["backup"].update(provider="minio", endpoint="http://10.0.5.24:9000")
+    assert rejection(config, ALL_SECRETS).startswith(
+        "backup.provider: 'minio' keeps backups in the fleet's own MinIO, which sharedServices.tls: true makes "
+        "HTTPS-only")
