@@ -6,9 +6,7 @@ Open WebUI's engine and socket.io manager hand to those libraries is what is che
 """
 from __future__ import annotations
 
-import copy
 import json
-from typing import Any
 from urllib.parse import urlsplit
 
 import psycopg
@@ -16,24 +14,14 @@ import pytest
 import redis
 
 from fleet_queries import CONTAINER, env, labels, plaintext_leaks, replicas_of
-from plan.engine import GENERATED_PREFIX, Evaluation, Registered, evaluate, stack_config
+from plan.engine import GENERATED_PREFIX, Evaluation, Registered, evaluate
+from tls_stack import with_tls
 
 CA_PATH = "/etc/openwebui-fleet/tls/ca.crt"
 SERVICES = {"shared-postgres": "openwebui-postgres", "shared-redis": "openwebui-redis",
             "shared-qdrant": "openwebui-qdrant", "shared-minio": "openwebui-minio"}
 TLS_TYPES = ("tls:index/privateKey:PrivateKey", "tls:index/selfSignedCert:SelfSignedCert",
              "tls:index/certRequest:CertRequest", "tls:index/locallySignedCert:LocallySignedCert")
-
-
-def with_tls(stack: str) -> dict[str, Any]:
-    config = copy.deepcopy(stack_config(stack))
-    config["sharedServices"]["tls"] = True
-    if config["backup"].get("provider") == "minio":  # refused with tls (test_config below): another store
-        config["backup"] = {**config["backup"], "provider": "aws"}
-        for key in ("endpoint", "jobEndpoint"):
-            config["backup"].pop(key)
-        config["backupAccessKeyId"], config["backupSecretAccessKey"] = {"secure": "v1:K"}, {"secure": "v1:S"}
-    return config
 
 
 @pytest.fixture(scope="module", params=["local", "prod"])

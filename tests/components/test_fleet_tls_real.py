@@ -1,0 +1,284 @@
+"""`sharedServices.tls: true` run for real: PostgreSQL and redis-server started with the commands,
+files and names the `local` stack declares, and its clients connecting with the settings it declares.
+
+pulumi-tls does not run under the mock engine, so the CA and server certificates are made here with
+`cryptography` as components/fleet_tls.py asks pulumi-tls for them: ECDSA P-256, a CA certificate,
+server certificates with the names from the stack's CertRequest resources. Everything else is the
+stack's own: the server argv, pg_hba.conf, the ACL file, the psql bootstrap step (its env, command and
+SQL), the replicas' DATABASE_URL and REDIS_URL, the Redis health check. Only paths inside images and
+ports move (to a temporary directory and free loopback ports); a host name the test cannot resolve is
+kept for the certificate check and dialled at 127.0.0.1 (libpq's hostaddr).
+"""
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+import pytest
+import redis
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from fleet_queries import CONTAINER, env, replicas_of
+from plan.engine import Evaluation, evaluate
+from realservices import free_port, require_binary, running, wait_until
+from tls_stack import with_tls
+
+TLS_DIR = "/etc/openwebui-fleet/tls"
+LOOPBACK = "127.0.0.1"
+
+
+@pytest.fixture(scope="module")
+def declared() -> Evaluation:
+    ev = evaluate("local", with_tls("local"))
+    assert ev.error is None, ev.error
+    return ev
+
+
+# ── a fleet CA as FleetTls asks pulumi-tls for it ──────────────────────────────────────────────
+
+def _name(common_name: str) -> x509.Name:
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+
+
+def _ca(common_name: str) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(_name(common_name)).issuer_name(_name(common_name))
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
+                                         content_commitment=False, key_encipherment=False, data_encipherment=False,
+                                         key_agreement=False, encipher_only=False, decipher_only=False), critical=True)
+            .sign(key, hashes.SHA256()))
+    return key, cert
+
+
+def _server(ca: tuple[ec.EllipticCurvePrivateKey, x509.Certificate], common_name: str, dns: list[str],
+            ips: list[str]) -> tuple[bytes, bytes]:
+    ca_key, ca_cert = ca
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.datetime.now(datetime.timezone.utc)
+    sans = [x509.DNSName(n) for n in dns] + [x509.IPAddress(ipaddress.ip_address(i)) for i in ips]
+    cert = (x509.CertificateBuilder().subject_name(_name(common_name)).issuer_name(ca_cert.subject)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName(sans), critical=False)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    return (cert.public_bytes(serialization.Encoding.PEM),
+            key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                              serialization.NoEncryption()))
+
+
+@dataclass(frozen=True)
+class Files:
+    """The files a service container gets (TLS_DIR moved to `root`), and a CA that signed nothing here."""
+    root: Path
+    other_ca: Path
+
+    def moved(self, text: str) -> str:
+        return text.replace(TLS_DIR, str(self.root))
+
+    @property
+    def ca(self) -> Path:
+        return self.root / "ca.crt"
+
+
+def service_files(ev: Evaluation, container: str, root: Path) -> Files:
+    """CA, certificate and key for `container` under `root`, with the names its CertRequest declares."""
+    request = ev.named(f"shared-tls-{container}-request", "tls:index/certRequest:CertRequest").inputs
+    ca = _ca("openwebui-fleet CA")
+    cert, key = _server(ca, request["subject"]["commonName"], request["dnsNames"], request["ipAddresses"])
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "ca.crt").write_bytes(ca[1].public_bytes(serialization.Encoding.PEM))
+    (root / "server.crt").write_bytes(cert)
+    (root / "server.key").write_bytes(key)
+    (root / "server.key").chmod(0o600)
+    other = root / "other-ca.crt"
+    other.write_bytes(_ca("someone else's CA")[1].public_bytes(serialization.Encoding.PEM))
+    return Files(root, other)
+
+
+def uploaded(container_inputs: dict, path: str) -> str:
+    return next(u["content"] for u in container_inputs["uploads"] if u["file"] == path)
+
+
+# ── PostgreSQL ─────────────────────────────────────────────────────────────────────────────────
+
+@dataclass(frozen=True)
+class Postgres:
+    port: int
+    files: Files
+
+
+@pytest.fixture(scope="module")
+def postgres(declared: Evaluation) -> Iterator[Postgres]:
+    initdb, server = require_binary("initdb"), require_binary("postgres")
+    as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    container = declared.named("shared-postgres", CONTAINER).inputs
+    workdir = Path(tempfile.mkdtemp(prefix="fleet-tls-pg-"))
+    try:
+        files = service_files(declared, "openwebui-postgres", workdir / "tls")
+        hba = uploaded(container, f"{TLS_DIR}/pg_hba.conf")
+        (files.root / "pg_hba.conf").write_text(hba)
+        # The command copies the key to where PostgreSQL accepts it (owned by postgres, 0600): here too.
+        script, argv = container["command"][2], container["command"][4:]
+        assert script.startswith(f"install -m 0600 -o postgres -g postgres {TLS_DIR}/server.key "
+                                 "/var/lib/postgresql/server.key && exec docker-entrypoint.sh")
+        key_copy = workdir / "server.key"
+        shutil.copy(files.root / "server.key", key_copy)
+        admin_password = env(declared.named("shared-postgres", CONTAINER))["POSTGRES_PASSWORD"]
+        (workdir / "pw").write_text(admin_password)
+        if as_postgres:
+            for path in (workdir, *workdir.rglob("*")):
+                shutil.chown(path, "postgres", "postgres")
+        subprocess.run([*as_postgres, initdb, "-D", str(workdir / "data"), "-U", "postgres",
+                        "--auth=scram-sha-256", f"--pwfile={workdir / 'pw'}", "--no-instructions"],
+                       check=True, stdout=subprocess.DEVNULL)
+        args = [files.moved(a).replace("/var/lib/postgresql/server.key", str(key_copy)) for a in argv[1:]]
+        port = free_port()
+        with running([*as_postgres, server, "-D", str(workdir / "data"), "-p", str(port), "-k", str(workdir),
+                      "-c", f"listen_addresses={LOOPBACK}", *args], port, timeout=30):
+            pg = Postgres(port, files)
+            wait_until(lambda: _accepts(pg), 30, "PostgreSQL to accept TLS connections")
+            yield pg
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _accepts(pg: Postgres) -> bool:
+    try:
+        psycopg.connect(host="localhost", hostaddr=LOOPBACK, port=pg.port, user="x", password="x", dbname="x",
+                        sslmode="verify-full", sslrootcert=str(pg.files.ca), connect_timeout=5).close()
+    except psycopg.OperationalError as e:
+        return "starting up" not in str(e)
+    return True
+
+
+def _bootstrap(declared: Evaluation, pg: Postgres, app: str, tmp: Path) -> None:
+    """The app's one-shot psql step, as declared: its env (TLS settings included), command and SQL."""
+    step = declared.named(f"{app}-database", CONTAINER).inputs
+    script = next(u for u in step["uploads"] if u["file"].startswith("/bootstrap/"))
+    (tmp / "bootstrap.sql").write_text(script["content"])
+    psql_env = {k: pg.files.moved(v) for k, v in env(declared.named(f"{app}-database", CONTAINER)).items()}
+    assert psql_env["PGSSLMODE"] == "verify-full"
+    # The declared host (the container's name) stays the name checked; libpq dials loopback.
+    psql_env.update(PGHOSTADDR=LOOPBACK, PGPORT=str(pg.port), PATH=os.environ["PATH"])
+    argv = [a.replace(script["file"], str(tmp / "bootstrap.sql")) for a in step["command"]]
+    argv[0] = require_binary(argv[0])
+    subprocess.run(argv, env=psql_env, check=True, capture_output=True, timeout=60)
+
+
+def replica_database_url(declared: Evaluation, app: str, files: Files) -> str:
+    return files.moved(env(replicas_of(declared, app)[0])["DATABASE_URL"])
+
+
+def test_the_declared_bootstrap_and_replica_url_connect_to_tls_postgres_and_verify_it(
+        declared: Evaluation, postgres: Postgres, tmp_path: Path) -> None:
+    _bootstrap(declared, postgres, "chat", tmp_path)
+    url = replica_database_url(declared, "chat", postgres.files)
+    with psycopg.connect(url, hostaddr=LOOPBACK, port=postgres.port, connect_timeout=10) as conn:
+        assert conn.execute("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()").fetchone() == (True,)
+        assert conn.execute("SELECT current_user").fetchone() == ("openwebui_chat",)
+
+
+def test_tls_postgres_refuses_clear_text(declared: Evaluation, postgres: Postgres, tmp_path: Path) -> None:
+    _bootstrap(declared, postgres, "chat", tmp_path)
+    url = replica_database_url(declared, "chat", postgres.files)
+    with pytest.raises(psycopg.OperationalError, match="no encryption"):
+        psycopg.connect(url, hostaddr=LOOPBACK, port=postgres.port, sslmode="disable", connect_timeout=10)
+
+
+def test_a_postgres_client_without_the_fleet_ca_or_with_another_name_refuses_the_server(
+        declared: Evaluation, postgres: Postgres) -> None:
+    url = replica_database_url(declared, "chat", postgres.files)
+    with pytest.raises(psycopg.OperationalError, match="certificate verify failed"):
+        psycopg.connect(url, hostaddr=LOOPBACK, port=postgres.port, sslrootcert=str(postgres.files.other_ca),
+                        connect_timeout=10)
+    # A name the certificate does not carry (a server that stole another's address) fails verify-full.
+    with pytest.raises(psycopg.OperationalError, match="does not match host name"):
+        psycopg.connect(url, host="openwebui-impostor", hostaddr=LOOPBACK, port=postgres.port, connect_timeout=10)
+
+
+# ── Redis ──────────────────────────────────────────────────────────────────────────────────────
+
+@dataclass(frozen=True)
+class Redis:
+    port: int
+    files: Files
+
+
+@pytest.fixture(scope="module")
+def tls_redis(declared: Evaluation, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Redis]:
+    binary = require_binary("redis-server")
+    workdir = tmp_path_factory.mktemp("fleet-tls-redis")
+    files = service_files(declared, "openwebui-redis", workdir / "tls")
+    users = declared.named("shared-redis-users", CONTAINER).inputs
+    (workdir / "users.acl").write_text(uploaded(users, "/acl-new/users.acl"))
+    argv = [files.moved(a) for a in declared.named("shared-redis", CONTAINER).inputs["command"]]
+    assert argv[0] == "redis-server"
+    argv[argv.index("--aclfile") + 1] = str(workdir / "users.acl")
+    port = free_port()
+    argv[argv.index("--tls-port") + 1] = str(port)
+    # 127.0.0.2 is a loopback address the certificate does not name.
+    with running([binary, *argv[1:], "--bind", LOOPBACK, "127.0.0.2", "--dir", str(workdir), "--save", "",
+                  "--appendonly", "no"], port):
+        yield Redis(port, files)
+
+
+def replica_redis_url(declared: Evaluation, files: Files, port: int, host: str = LOOPBACK) -> str:
+    """The replica's REDIS_URL, dialled at `host` (the container name does not resolve here)."""
+    url = urlsplit(files.moved(env(replicas_of(declared, "chat")[0])["REDIS_URL"]))
+    return urlunsplit(url._replace(netloc=f"{url.netloc.rsplit('@', 1)[0]}@{host}:{port}"))
+
+
+def test_the_declared_redis_url_connects_over_tls_as_the_apps_user(declared: Evaluation, tls_redis: Redis) -> None:
+    client = redis.Redis.from_url(replica_redis_url(declared, tls_redis.files, tls_redis.port))
+    assert client.ping()
+    assert client.acl_whoami() == "app-chat"
+
+
+def test_the_declared_redis_health_check_passes_over_tls(declared: Evaluation, tls_redis: Redis) -> None:
+    container = declared.named("shared-redis", CONTAINER)
+    check = tls_redis.files.moved(container.inputs["healthcheck"]["tests"][1])
+    check = check.replace("redis-cli", f"{require_binary('redis-cli')} -p {tls_redis.port}", 1)
+    health_env = {"REDISCLI_AUTH": env(container)["REDISCLI_AUTH"], "PATH": os.environ["PATH"]}
+    assert subprocess.run(["sh", "-c", check], env=health_env, timeout=30).returncode == 0
+    without_ca = check.replace(str(tls_redis.files.ca), str(tls_redis.files.other_ca))
+    assert subprocess.run(["sh", "-c", without_ca], env=health_env, timeout=30,
+                          capture_output=True).returncode != 0
+
+
+def test_tls_redis_refuses_clear_text(declared: Evaluation, tls_redis: Redis) -> None:
+    clear = replica_redis_url(declared, tls_redis.files, tls_redis.port).replace("rediss://", "redis://", 1)
+    with pytest.raises(redis.exceptions.ConnectionError):
+        redis.Redis.from_url(clear.split("?", 1)[0], socket_timeout=5).ping()
+    # ... and has no clear-text port besides: the server, asked over TLS as its admin, listens on none.
+    admin = redis.Redis(host=LOOPBACK, port=tls_redis.port, username="fleet-admin", ssl=True,
+                        ssl_ca_certs=str(tls_redis.files.ca), socket_timeout=5,
+                        password=env(declared.named("shared-redis", CONTAINER))["REDISCLI_AUTH"])
+    assert admin.config_get("port") == {"port": "0"}
+
+
+def test_a_redis_client_without_the_fleet_ca_or_with_another_name_refuses_the_server(
+        declared: Evaluation, tls_redis: Redis) -> None:
+    url = replica_redis_url(declared, tls_redis.files, tls_redis.port)
+    other = url.replace(str(tls_redis.files.ca), str(tls_redis.files.other_ca))
+    with pytest.raises(redis.exceptions.ConnectionError, match="certificate verify failed"):
+        redis.Redis.from_url(other, socket_timeout=5).ping()
+    unnamed = replica_redis_url(declared, tls_redis.files, tls_redis.port, host="127.0.0.2")
+    with pytest.raises(redis.exceptions.ConnectionError, match="IP address mismatch|doesn't match"):
+        redis.Redis.from_url(unnamed, socket_timeout=5).ping()
