@@ -11,12 +11,17 @@ kept for the certificate check and dialled at 127.0.0.1 (libpq's hostaddr).
 """
 from __future__ import annotations
 
+import contextlib
 import datetime
+import http.server
 import ipaddress
+import json
 import os
 import shutil
+import ssl
 import subprocess
 import tempfile
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,11 +36,13 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from fleet_queries import CONTAINER, env, replicas_of
+from openwebui_schema import openwebui_python
 from plan.engine import Evaluation, evaluate
 from realservices import free_port, require_binary, running, wait_until
 from tls_stack import with_tls
 
 TLS_DIR = "/etc/openwebui-fleet/tls"
+DECLARED_BUNDLE = "/tmp/openwebui-fleet-ca-bundle.pem"
 LOOPBACK = "127.0.0.1"
 
 
@@ -44,6 +51,15 @@ def declared() -> Evaluation:
     ev = evaluate("local", with_tls("local"))
     assert ev.error is None, ev.error
     return ev
+
+
+CA = tuple  # (key, certificate)
+
+
+@pytest.fixture(scope="module")
+def fleet_ca() -> CA:
+    """One CA for every service here, as in a deploy: a replica trusts one CA file."""
+    return _ca("openwebui-fleet CA")
 
 
 # ── a fleet CA as FleetTls asks pulumi-tls for it ──────────────────────────────────────────────
@@ -97,10 +113,9 @@ class Files:
         return self.root / "ca.crt"
 
 
-def service_files(ev: Evaluation, container: str, root: Path) -> Files:
+def service_files(ev: Evaluation, ca: CA, container: str, root: Path) -> Files:
     """CA, certificate and key for `container` under `root`, with the names its CertRequest declares."""
     request = ev.named(f"shared-tls-{container}-request", "tls:index/certRequest:CertRequest").inputs
-    ca = _ca("openwebui-fleet CA")
     cert, key = _server(ca, request["subject"]["commonName"], request["dnsNames"], request["ipAddresses"])
     root.mkdir(parents=True, exist_ok=True)
     (root / "ca.crt").write_bytes(ca[1].public_bytes(serialization.Encoding.PEM))
@@ -125,13 +140,13 @@ class Postgres:
 
 
 @pytest.fixture(scope="module")
-def postgres(declared: Evaluation) -> Iterator[Postgres]:
+def postgres(declared: Evaluation, fleet_ca: CA) -> Iterator[Postgres]:
     initdb, server = require_binary("initdb"), require_binary("postgres")
     as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
     container = declared.named("shared-postgres", CONTAINER).inputs
     workdir = Path(tempfile.mkdtemp(prefix="fleet-tls-pg-"))
     try:
-        files = service_files(declared, "openwebui-postgres", workdir / "tls")
+        files = service_files(declared, fleet_ca, "openwebui-postgres", workdir / "tls")
         hba = uploaded(container, f"{TLS_DIR}/pg_hba.conf")
         (files.root / "pg_hba.conf").write_text(hba)
         # The command copies the key to where PostgreSQL accepts it (owned by postgres, 0600): here too.
@@ -222,10 +237,10 @@ class Redis:
 
 
 @pytest.fixture(scope="module")
-def tls_redis(declared: Evaluation, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Redis]:
+def tls_redis(declared: Evaluation, fleet_ca: CA, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Redis]:
     binary = require_binary("redis-server")
     workdir = tmp_path_factory.mktemp("fleet-tls-redis")
-    files = service_files(declared, "openwebui-redis", workdir / "tls")
+    files = service_files(declared, fleet_ca, "openwebui-redis", workdir / "tls")
     users = declared.named("shared-redis-users", CONTAINER).inputs
     (workdir / "users.acl").write_text(uploaded(users, "/acl-new/users.acl"))
     argv = [files.moved(a) for a in declared.named("shared-redis", CONTAINER).inputs["command"]]
@@ -282,3 +297,110 @@ def test_a_redis_client_without_the_fleet_ca_or_with_another_name_refuses_the_se
     unnamed = replica_redis_url(declared, tls_redis.files, tls_redis.port, host="127.0.0.2")
     with pytest.raises(redis.exceptions.ConnectionError, match="IP address mismatch|doesn't match"):
         redis.Redis.from_url(unnamed, socket_timeout=5).ping()
+
+
+# ── Open WebUI 0.12.4's own clients, with a replica's declared env and start command ───────────
+
+OPENWEBUI_CLIENTS = """
+import asyncio, os, ssl
+import boto3, qdrant_client
+from sqlalchemy import text
+from open_webui.utils.redis import get_redis_connection
+from open_webui.internal.db import engine  # built from DATABASE_URL as Open WebUI builds it
+
+assert get_redis_connection(os.environ["REDIS_URL"]).ping()
+async def websocket_redis():
+    return await get_redis_connection(os.environ["WEBSOCKET_REDIS_URL"], async_mode=True).ping()
+assert asyncio.run(websocket_redis())
+with engine.connect() as conn:
+    assert conn.execute(text("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")).scalar() is True
+# As open_webui/retrieval/vector/dbs/qdrant.py and storage/provider.py create their clients.
+qdrant_client.QdrantClient(url=os.environ["QDRANT_URI"], api_key=os.environ["QDRANT_API_KEY"]).get_collections()
+boto3.client("s3", endpoint_url=os.environ["S3_ENDPOINT_URL"], region_name="us-east-1",
+             aws_access_key_id="k", aws_secret_access_key="s").head_bucket(Bucket="openwebui-files")
+# The bundle keeps the public roots, for model APIs: far more than the one fleet CA.
+assert len(ssl.create_default_context().get_ca_certs()) > 100
+print("clients ok")
+"""
+
+
+@contextlib.contextmanager
+def https_stand_in(files: Files) -> Iterator[int]:
+    """Qdrant's `GET /collections` and S3's `HEAD /<bucket>` over TLS with a fleet certificate: what
+    is checked is that the clients trust it, not what Qdrant or MinIO answer."""
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            body = json.dumps({"result": {"collections": []}, "status": "ok", "time": 0}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_HEAD(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+    server = http.server.ThreadingHTTPServer((LOOPBACK, 0), Handler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(files.root / "server.crt", files.root / "server.key")
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def dial(url: str, host: str, port: int) -> str:
+    """`url` with its host:port replaced (userinfo, path and query kept)."""
+    parts = urlsplit(url)
+    userinfo = parts.netloc.rsplit("@", 1)[0] + "@" if "@" in parts.netloc else ""
+    return urlunsplit(parts._replace(netloc=f"{userinfo}{host}:{port}"))
+
+
+def test_open_webuis_own_clients_verify_every_service_with_the_declared_env_and_command(
+        declared: Evaluation, fleet_ca: CA, postgres: Postgres, tls_redis: Redis, tmp_path: Path) -> None:
+    python = openwebui_python()
+    _bootstrap(declared, postgres, "chat", tmp_path)
+    replica = replicas_of(declared, "chat")[0]
+    declared_env = env(replica)
+    stand_in = service_files(declared, fleet_ca, "openwebui-qdrant", tmp_path / "tls")
+    bundle = str(tmp_path / "bundle.pem")
+    moved = {k: stand_in.moved(v).replace(DECLARED_BUNDLE, bundle) for k, v in declared_env.items()}
+    assert moved["SSL_CERT_FILE"] == moved["AWS_CA_BUNDLE"] == bundle
+    with https_stand_in(stand_in) as port:
+        run_env = {**moved,
+                   # The container names do not resolve here: PostgreSQL keeps its name for verify-full
+                   # and is dialled at loopback; the others are dialled at 127.0.0.1, which they carry.
+                   "DATABASE_URL": dial(moved["DATABASE_URL"], "openwebui-postgres", postgres.port) + f"&hostaddr={LOOPBACK}",
+                   "REDIS_URL": dial(moved["REDIS_URL"], LOOPBACK, tls_redis.port),
+                   "WEBSOCKET_REDIS_URL": dial(moved["WEBSOCKET_REDIS_URL"], LOOPBACK, tls_redis.port),
+                   "QDRANT_URI": dial(moved["QDRANT_URI"], LOOPBACK, port),
+                   "S3_ENDPOINT_URL": dial(moved["S3_ENDPOINT_URL"], LOOPBACK, port),
+                   "DATA_DIR": str(tmp_path / "data"), "PATH": f"{Path(python).parent}:{os.environ['PATH']}",
+                   "HOME": str(tmp_path)}
+        (tmp_path / "data").mkdir()
+        (tmp_path / "clients.py").write_text(OPENWEBUI_CLIENTS)
+        # The declared command, with its bundle path moved and `bash start.sh` (the image's server)
+        # replaced by the clients above.
+        shell, flag, script = replica.inputs["command"]
+        script = stand_in.moved(script).replace(DECLARED_BUNDLE, bundle)
+        assert script.endswith("&& exec bash start.sh")
+        script = script.replace("exec bash start.sh", f"exec python {tmp_path / 'clients.py'}")
+        result = subprocess.run([shell, flag, script], env=run_env, capture_output=True, text=True, timeout=300,
+                                cwd=tmp_path)
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert "clients ok" in result.stdout
+        # The same clients with the public roots alone (no fleet CA in the bundle) are refused.
+        script_without_ca = script.replace(str(stand_in.ca), str(stand_in.other_ca))
+        refused = subprocess.run([shell, flag, script_without_ca], env=run_env, capture_output=True, text=True,
+                                 timeout=300, cwd=tmp_path)
+        assert refused.returncode != 0 and "CERTIFICATE_VERIFY_FAILED" in refused.stderr + refused.stdout
