@@ -25,8 +25,10 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from urllib.parse import urlsplit, urlunsplit
 
+import botocore.exceptions
 import psycopg
 import pytest
 import redis
@@ -35,6 +37,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from fleet_backup import jobs as backup_jobs
+from fleet_backup.files import FileStore
+from fleet_backup.qdrant import QdrantError
+from fleet_backup.settings import FilesSource
 from fleet_queries import CONTAINER, env, replicas_of
 from openwebui_schema import openwebui_python
 from plan.engine import Evaluation, evaluate
@@ -404,3 +410,25 @@ def test_open_webuis_own_clients_verify_every_service_with_the_declared_env_and_
         refused = subprocess.run([shell, flag, script_without_ca], env=run_env, capture_output=True, text=True,
                                  timeout=300, cwd=tmp_path)
         assert refused.returncode != 0 and "CERTIFICATE_VERIFY_FAILED" in refused.stderr + refused.stdout
+
+
+def test_the_backup_job_verifies_qdrant_and_the_files_minio_against_the_fleet_ca_alone(
+        declared: Evaluation, fleet_ca: CA, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    stand_in = service_files(declared, fleet_ca, "openwebui-qdrant", tmp_path / "tls")
+    job_env = {k: stand_in.moved(v) for k, v in env(declared.named("backup", CONTAINER)).items()}
+    with https_stand_in(stand_in) as port:
+        qdrant_url = dial(job_env["QDRANT_URL"], LOOPBACK, port)
+        files = FilesSource(bucket=job_env["FILES_S3_BUCKET"], endpoint=dial(job_env["FILES_S3_ENDPOINT"], LOOPBACK, port),
+                            region=job_env["FILES_S3_REGION"], prefix_template=job_env["FILES_S3_PREFIX_TEMPLATE"])
+        keys = {"FILES_AWS_ACCESS_KEY_ID": "k", "FILES_AWS_SECRET_ACCESS_KEY": "s"}
+        monkeypatch.setenv("FLEET_CA_FILE", job_env["FLEET_CA_FILE"])
+        qdrant = backup_jobs._qdrant(SimpleNamespace(qdrant_url=qdrant_url))
+        assert qdrant is not None and qdrant.collections(["chat_"]) == []
+        FileStore(files, {**job_env, **keys}).s3.head_bucket(Bucket=files.bucket)
+        # Without FLEET_CA_FILE the job trusts the public roots only, which did not sign the fleet's servers.
+        monkeypatch.delenv("FLEET_CA_FILE")
+        with pytest.raises(QdrantError, match="CERTIFICATE_VERIFY_FAILED"):
+            backup_jobs._qdrant(SimpleNamespace(qdrant_url=qdrant_url)).collections(["chat_"])
+        without = {k: v for k, v in job_env.items() if k != "FLEET_CA_FILE"}
+        with pytest.raises(botocore.exceptions.SSLError):
+            FileStore(files, {**without, **keys}).s3.head_bucket(Bucket=files.bucket)
