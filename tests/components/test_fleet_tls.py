@@ -15,6 +15,8 @@ import redis
 
 from fleet_queries import CONTAINER, env, labels, plaintext_leaks, replicas_of
 from plan.engine import GENERATED_PREFIX, Evaluation, Registered, evaluate
+from policy.fleet_policies import validate_image_pinned, validate_no_plaintext_secret_envs, validate_ports_bound_to_node
+from policy_args import resource_args, run
 from tls_stack import with_tls
 
 CA_PATH = "/etc/openwebui-fleet/tls/ca.crt"
@@ -173,3 +175,9 @@ def test_with_tls_off_no_certificate_exists_and_no_client_changes(stack: Evaluat
             e = env(replica)
             assert e["REDIS_URL"].startswith("redis://") and "sslmode" not in e["DATABASE_URL"]
             assert "SSL_CERT_FILE" not in e and replica.inputs.get("command") is None
+
+
+def test_the_policy_pack_passes_with_tls_on(tls_stack: Evaluation) -> None:
+    rules = [validate_image_pinned, validate_ports_bound_to_node, validate_no_plaintext_secret_envs]
+    assert [(r.name, m) for r in tls_stack.resources for rule in rules
+            for m, _ in run(rule, resource_args(tls_stack, r, True))] == []
