@@ -80,8 +80,10 @@ def server_names(container: str, node_address: str) -> tuple[list[str], list[str
 
 
 def qdrant_tls_env() -> dict[str, str]:
-    """Qdrant's settings (config keys as QDRANT__SECTION__KEY): HTTPS on its REST and gRPC ports."""
-    return {"QDRANT__SERVICE__ENABLE_TLS": "true", "QDRANT__TLS__CERT": CERT_FILE, "QDRANT__TLS__KEY": KEY_FILE}
+    """Qdrant's settings (config keys as QDRANT__SECTION__KEY): HTTPS on its REST and gRPC ports. Its
+    default config names a CA file (for client certificates, which it does not ask for): ours is there."""
+    return {"QDRANT__SERVICE__ENABLE_TLS": "true", "QDRANT__TLS__CERT": CERT_FILE, "QDRANT__TLS__KEY": KEY_FILE,
+            "QDRANT__TLS__CA_CERT": CA_FILE}
 
 
 def minio_server_command(data_dir: str, tls: bool) -> list[str]:
