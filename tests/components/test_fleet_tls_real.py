@@ -59,7 +59,7 @@ def declared() -> Evaluation:
     return ev
 
 
-CA = tuple  # (key, certificate)
+CA = tuple[ec.EllipticCurvePrivateKey, x509.Certificate]
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +74,7 @@ def _name(common_name: str) -> x509.Name:
     return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
 
 
-def _ca(common_name: str) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+def _ca(common_name: str) -> CA:
     key = ec.generate_private_key(ec.SECP256R1())
     now = datetime.datetime.now(datetime.timezone.utc)
     cert = (x509.CertificateBuilder().subject_name(_name(common_name)).issuer_name(_name(common_name))
@@ -88,7 +88,7 @@ def _ca(common_name: str) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]
     return key, cert
 
 
-def _server(ca: tuple[ec.EllipticCurvePrivateKey, x509.Certificate], common_name: str, dns: list[str],
+def _server(ca: CA, common_name: str, dns: list[str],
             ips: list[str]) -> tuple[bytes, bytes]:
     ca_key, ca_cert = ca
     key = ec.generate_private_key(ec.SECP256R1())
