@@ -52,7 +52,8 @@ class FleetTls(pulumi.ComponentResource):
                 allowed_uses=["server_auth", "digital_signature", "key_encipherment"],
                 validity_period_hours=SERVER_VALIDITY_HOURS, early_renewal_hours=EARLY_RENEWAL_HOURS,
                 opts=child)
-            self._servers[container] = (cert.cert_pem, pulumi.Output.secret(key.private_key_pem))
+            # PKCS#8: the one key format PostgreSQL, Redis, MinIO (Go) and Qdrant (rustls) all read.
+            self._servers[container] = (cert.cert_pem, pulumi.Output.secret(key.private_key_pem_pkcs8))
         self.register_outputs({})
 
     def ca_file(self, path: str = CA_FILE) -> docker.ContainerUploadArgs:

@@ -259,7 +259,7 @@ class _Mocks(pulumi.runtime.Mocks):
         elif args.typ == "tls:index/privateKey:PrivateKey":
             value = f"{GENERATED_PREFIX}{self.renamed_from.get(args.name, args.name)}"
             self.generated.append(value)
-            state["privateKeyPem"] = value
+            state["privateKeyPem"] = state["privateKeyPemPkcs8"] = value
         elif args.typ in ("tls:index/selfSignedCert:SelfSignedCert", "tls:index/locallySignedCert:LocallySignedCert"):
             state["certPem"] = f"-----BEGIN CERTIFICATE-----\n(mock: {args.name})\n-----END CERTIFICATE-----\n"
         elif args.typ == "tls:index/certRequest:CertRequest":
