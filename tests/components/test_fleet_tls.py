@@ -13,10 +13,11 @@ import psycopg
 import pytest
 import redis
 
-from fleet_queries import CONTAINER, env, labels, plaintext_leaks, replicas_of
+from fleet_queries import CONTAINER, env, labels, plaintext_leaks, replicas_of, secret_needles
 from plan.engine import GENERATED_PREFIX, Evaluation, Registered, evaluate
 from policy.fleet_policies import validate_image_pinned, validate_no_plaintext_secret_envs, validate_ports_bound_to_node
 from policy_args import resource_args, run
+from test_secrets_never_printed import argv_expansions, secret_env_names
 from tls_stack import with_tls
 
 CA_PATH = "/etc/openwebui-fleet/tls/ca.crt"
@@ -181,3 +182,13 @@ def test_the_policy_pack_passes_with_tls_on(tls_stack: Evaluation) -> None:
     rules = [validate_image_pinned, validate_ports_bound_to_node, validate_no_plaintext_secret_envs]
     assert [(r.name, m) for r in tls_stack.resources for rule in rules
             for m, _ in run(rule, resource_args(tls_stack, r, True))] == []
+
+
+def test_no_command_line_holds_or_expands_a_secret_with_tls_on(tls_stack: Evaluation) -> None:
+    needles = secret_needles(tls_stack)
+    for container in tls_stack.of_type(CONTAINER):
+        argv = [*(container.inputs.get("entrypoints") or []), *(container.inputs.get("command") or [])]
+        health = (container.inputs.get("healthcheck") or {}).get("tests") or []
+        assert not [a for a in argv + health if any(n in a for n in needles)], container.name
+        scripts = [argv[i + 1] for i, a in enumerate(argv[:-1]) if a == "-c"] + health[1:]
+        assert argv_expansions("\n".join(scripts), secret_env_names(container, needles)) == [], container.name
