@@ -172,7 +172,7 @@ def report_env(fleet: dict[str, Any]) -> dict[str, str]:
     bootstrap = dict(line.split("=", 1) for line in ev.named(f"{APP}-database", CONTAINER).inputs["envs"])
     postgres = ev.named("shared-postgres", CONTAINER).inputs["ports"][0]["external"]
     return {"PATH": os.environ["PATH"], "PGHOST": fleet["nodes"][ev.config["sharedServices"]["node"]]["address"],
-            "PGPORT": str(postgres), "ANALYTICS_APPS": APP,
+            "PGPORT": str(int(postgres)), "ANALYTICS_APPS": APP,
             f"ANALYTICS_PASSWORD_{APP.upper()}": bootstrap["APP_ANALYTICS_PASSWORD"]}
 
 
