@@ -19,19 +19,6 @@ SUPPORTED_REVISIONS = {"0bd252b206fb": "Open WebUI 0.12.4"}
 
 DAY = 86400
 
-# Every column the queries below read, and all the analytics role may SELECT (granted column by column
-# after each migration, components/render/postgres.py): never message content, a password hash, a token
-# or a setting, whatever tables or columns a later Open WebUI adds.
-COLUMNS_READ: dict[str, tuple[str, ...]] = {
-    "alembic_version": ("version_num",),
-    "chat_message": ("role", "model_id", "created_at", "usage", "user_id"),
-    "user": ("id", "name", "email"),
-    "chat": ("created_at",),
-    "file": ("created_at", "meta"),
-    "knowledge": ("created_at",),
-}
-
-
 @dataclass(frozen=True)
 class Period:
     """[start, end) in epoch seconds, whole UTC days."""

@@ -5,7 +5,7 @@ script nor any process's argv holds a secret, and psql quotes identifiers (:"x")
 """
 from __future__ import annotations
 
-from fleet_analytics.queries import COLUMNS_READ
+from fleet_analytics.columns import COLUMNS_READ
 from fleet_analytics.settings import App as AnalyticsApp
 from fleet_backup.settings import App as BackupApp
 
@@ -61,7 +61,7 @@ def _analytics_grants_sql() -> str:
 \set VERBOSITY terse
 \getenv analytics_role APP_ANALYTICS_ROLE
 -- Run as the app's role (the tables' owner) after its migrations: deny everything, then grant SELECT on
--- the report's columns (fleet_analytics.queries.COLUMNS_READ) of the tables that exist.
+-- the report's columns (fleet_analytics/columns.py) of the tables that exist.
 REVOKE ALL ON ALL TABLES IN SCHEMA public FROM :"analytics_role";
 SELECT format('GRANT SELECT (%s) ON TABLE public.%I TO %I',
               string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum), c.relname, :'analytics_role')
