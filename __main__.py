@@ -1,7 +1,7 @@
 """openwebui-fleet: shared services, Open WebUI apps x replicas, nginx in front, S3 backups."""
 import pulumi
 
-from components.analytics_job import AnalyticsJob, analytics_env, analytics_secrets
+from components.analytics_job import AnalyticsJob, analytics_env, analytics_secrets, analytics_store_credentials
 from components.backup_bucket import BackupBucket
 from components.backup_job import (BackupJob, BackupRoleArgs, backup_credentials, job_env, job_secrets,
                                    job_store_credentials)
@@ -27,7 +27,8 @@ if firewalls:
     pulumi.export("firewallRules", {name: fw.ruleset for name, fw in firewalls.items()})
 shared_node = nodes[topology.shared_node]
 shared = SharedServices("shared", fleet.shared_services, shared_node, secrets, topology.postgres_settings,
-                        topology.backup_apps, backup_bucket=topology.backup_bucket_on_fleet_storage)
+                        topology.backup_apps, backup_bucket=topology.backup_bucket_on_fleet_storage,
+                        reports=fleet.reports_on_fleet_storage(secrets.names))
 apps = {name: OpenWebUIApp(name, fleet.apps[name], placed, topology.endpoints, shared, nodes, secrets.apps[name])
         for name, placed in topology.apps.items()}
 
@@ -54,7 +55,8 @@ if fleet.backup is not None:
         AnalyticsJob("analytics", fleet.analytics, shared_node,
                      analytics_env(pulumi.get_stack(), fleet.analytics, fleet.backup, topology.backup_apps,
                                    topology.endpoints[topology.shared_node]),
-                     analytics_secrets(store, {name: app.analytics_password for name, app in apps.items()}),
+                     analytics_secrets(analytics_store_credentials(secrets, shared),
+                                       {name: app.analytics_password for name, app in apps.items()}),
                      ca=shared.tls,
                      opts=pulumi.ResourceOptions(depends_on=[bucket, *apps.values()]))
 

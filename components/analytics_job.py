@@ -8,13 +8,14 @@ import pulumi
 import pulumi_docker as docker
 
 from components.backup_job import REPO, job_source_digest
-from components.config import AnalyticsSpec, BackupSpec
+from components.config import ANALYTICS_STORE_SECRETS, AnalyticsSpec, BackupSpec, Secrets
 from components.containers import env_list, healthcheck
 from components.endpoints import SharedEndpoints
 from components.fleet_tls import FleetTls
 from components.node import FleetNode
 from components.options import depends_on
 from components.render.tls import postgres_client_env
+from components.shared_services import SharedServices
 
 JOB_SOURCE = REPO / "fleet_analytics"
 
@@ -37,9 +38,21 @@ def analytics_env(stack: str, spec: AnalyticsSpec, backup: BackupSpec, apps: Seq
     return env
 
 
+def analytics_store_credentials(secrets: Secrets, shared: SharedServices) -> dict[str, pulumi.Output[str]]:
+    """The report job's own keys to the backup bucket, never the backup job's: its MinIO user (limited
+    to `reports/`) when the bucket is in the fleet's MinIO, else the store's keys from config (the
+    config model requires them then)."""
+    own = shared.reports_storage_credentials()
+    if own is not None:
+        return {"access_key_id": pulumi.Output.from_input(own.user), "secret_access_key": own.secret}
+    access_key, secret_key = (secrets.get(k) for k in ANALYTICS_STORE_SECRETS)
+    assert access_key is not None and secret_key is not None, "FleetSpec._check_analytics requires them"
+    return {"access_key_id": access_key, "secret_access_key": secret_key}
+
+
 def analytics_secrets(credentials: Mapping[str, pulumi.Output[str]],
                       app_passwords: Mapping[str, pulumi.Output[str]]) -> dict[str, pulumi.Output[str]]:
-    """The bucket's keys and each app's read-only analytics role password; never an admin login."""
+    """The job's bucket keys and each app's read-only analytics role password; never an admin login."""
     secrets = {"AWS_ACCESS_KEY_ID": credentials["access_key_id"],
                "AWS_SECRET_ACCESS_KEY": credentials["secret_access_key"]}
     for app, password in app_passwords.items():

@@ -11,8 +11,8 @@ from components.containers import STATEFUL, env_list, healthcheck
 from components.endpoints import OPENWEBUI_PORT, SharedEndpoints
 from components.node import FleetNode
 from components.render.openwebui_env import OpenWebUISecrets, openwebui_env, openwebui_secret_env
-from components.render.postgres import (APP_DATABASE_SQL, app_database, app_database_command,
-                                        app_database_env)
+from components.render.postgres import (ANALYTICS_GRANTS_SQL, APP_DATABASE_SQL, analytics_grants_env,
+                                        app_database, app_database_command, app_database_env)
 from components.render.tls import (openwebui_tls_command, openwebui_tls_env, postgres_client_env,
                                    postgres_url_query, redis_url)
 from components.secrets import generated_secret
@@ -20,6 +20,7 @@ from components.shared_services import SharedServices, quoted
 from components.topology import AppTopology, Replica
 
 BOOTSTRAP_SCRIPT = "/bootstrap/app-database.sql"
+GRANTS_SCRIPT = "/bootstrap/analytics-grants.sql"
 
 
 class OpenWebUIApp(pulumi.ComponentResource):
@@ -61,6 +62,7 @@ class OpenWebUIApp(pulumi.ComponentResource):
                 self.containers[replica.name] = self._replica(
                     replica, nodes[replica.node], endpoints_from[replica.node], depends_on=[first],
                     migrator_id=first.id)
+        self._analytics_grants(nodes[placed.database_node], endpoints_from[placed.database_node], first)
         self.register_outputs({"url": self.public_url})
 
     def _database(self, node: FleetNode, endpoints: SharedEndpoints) -> docker.Container:
@@ -83,6 +85,25 @@ class OpenWebUIApp(pulumi.ComponentResource):
 
     def _ca_files(self) -> list[docker.ContainerUploadArgs]:
         return [] if self._shared.tls is None else [self._shared.tls.ca_file()]
+
+    def _analytics_grants(self, node: FleetNode, endpoints: SharedEndpoints,
+                          migrator: docker.Container) -> docker.Container:
+        """The analytics role's SELECT on the report's columns, granted once the migrating replica is
+        healthy (its tables exist), and again whenever it is replaced (an upgrade may add or rebuild
+        tables): it carries the migrator's id in a label, a change of which replaces it."""
+        env = analytics_grants_env(self.name, endpoints.postgres.host, endpoints.postgres.port)
+        if endpoints.tls:
+            env.update(postgres_client_env())
+        return docker.Container(
+            f"{self.name}-analytics-grants", name=f"openwebui-{self.name}-analytics-grants",
+            image=node.image(self._shared.postgres_image).image_id,
+            command=["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-f", GRANTS_SCRIPT],
+            uploads=[docker.ContainerUploadArgs(file=GRANTS_SCRIPT, content=ANALYTICS_GRANTS_SQL),
+                     *self._ca_files()],
+            envs=env_list(env, {"PGPASSWORD": self.db_password}),
+            labels=[docker.ContainerLabelArgs(label="openwebui-fleet.migrator-id", value=migrator.id)],
+            networks_advanced=node.networks, must_run=False, attach=True, logs=True,
+            opts=node.child_opts(self, depends_on=[migrator]))
 
     def _env(self, replica: Replica, endpoints: SharedEndpoints) -> pulumi.Input[list[str]]:
         key = (replica.node, replica.migrates)

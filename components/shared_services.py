@@ -1,7 +1,8 @@
 """PostgreSQL, Redis, Qdrant, MinIO (and optionally Ollama) on one node, or external ones.
 
 Least privilege per app (docker mode): each app gets its own Redis ACL user and its own MinIO user,
-both limited to the app's prefix, and the backup job its own MinIO user. The services' root
+both limited to the app's prefix, the backup job its own MinIO user, and the report job one limited to
+`reports/` in the backup bucket (when that bucket is in this MinIO). The services' root
 credentials stay with the services and the one-shot that creates the users.
 """
 from __future__ import annotations
@@ -20,7 +21,8 @@ from components.fleet_tls import FleetTls
 from components.node import FleetNode
 from components.render.postgres import postgres_server_command
 from components.render.object_storage import (StorageUser, app_storage_user, backup_storage_user, mc_host_url,
-                                              policy_json, secret_env_name, storage_setup_script)
+                                              policy_json, reports_storage_user, secret_env_name,
+                                              storage_setup_script)
 from components.render.openwebui_env import files_prefix
 from components.render.redis import (ACL_DIR, ACL_UPLOAD, RedisAppUser, acl_password_hash, redis_acl_file,
                                      redis_app_user, redis_health_command, redis_key_prefix, redis_server_command,
@@ -46,12 +48,13 @@ class SharedServices(pulumi.ComponentResource):
     """The services every app's replicas share, with each app's credentials as secret attributes.
 
     `apps`: every app's name (each gets its own users); `backup_bucket`: the backup bucket when
-    backups go to this MinIO (the backup user may write it).
+    backups go to this MinIO (the backup user may write it); `reports`: the report job writes
+    `reports/` there, as a user of its own.
     """
 
     def __init__(self, name: str, spec: SharedServicesSpec, node: FleetNode, secrets: Secrets,
                  postgres_settings: Mapping[str, str], apps: Sequence[str], backup_bucket: str | None = None,
-                 opts: pulumi.ResourceOptions | None = None) -> None:
+                 reports: bool = False, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("openwebui-fleet:index:SharedServices", name, None, opts)
         self._name, self._spec, self._node = name, spec, node
         self._postgres_settings = postgres_settings
@@ -70,9 +73,10 @@ class SharedServices(pulumi.ComponentResource):
                                for app in self._apps}
         self._backup_user = backup_storage_user(spec.object_storage.bucket, files_prefix("").rstrip("/") + "/",
                                                 backup_bucket)
+        self._reports_user = reports_storage_user(backup_bucket) \
+            if self._per_app and reports and backup_bucket is not None else None
         self._storage_secrets = {user.access_key: self._new_secret(f"object-storage-{user.access_key}-secret-key", 40)
-                                 for user in (*self._storage_users.values(), self._backup_user)} \
-            if self._per_app else {}
+                                 for user in self._job_users()} if self._per_app else {}
         # What apps wait for before they start: the services, once healthy.
         self.ready: list[pulumi.Resource] = []
         # The CA and certificates when the services speak TLS only; clients take the CA from here.
@@ -105,6 +109,18 @@ class SharedServices(pulumi.ComponentResource):
             access_key = self._backup_user.access_key
             return Credentials(pulumi.Output.secret(access_key), self._storage_secrets[access_key])
         return Credentials(self.s3_access_key, self.s3_secret_key)
+
+    def reports_storage_credentials(self) -> Credentials | None:
+        """The report job's MinIO user, when reports go to this MinIO; else None (the store is not ours)."""
+        if self._reports_user is None:
+            return None
+        access_key = self._reports_user.access_key
+        return Credentials(pulumi.Output.secret(access_key), self._storage_secrets[access_key])
+
+    def _job_users(self) -> list[StorageUser]:
+        """Every MinIO user the setup step creates: the apps', the backup job's, the report job's."""
+        return [*self._storage_users.values(), self._backup_user,
+                *([self._reports_user] if self._reports_user is not None else [])]
 
     # ── children ──
 
@@ -234,7 +250,7 @@ class SharedServices(pulumi.ComponentResource):
         """MinIO creates no bucket or user by itself; this one-shot container does, idempotently.
         The only holder of the root keys besides MinIO itself (in MC_HOST_fleet, never in argv)."""
         spec = self._spec
-        users: list[StorageUser] = [*self._storage_users.values(), self._backup_user]
+        users = self._job_users()
         scheme = "http" if self.tls is None else "https"
         root_url = pulumi.Output.all(self.s3_access_key, self.s3_secret_key).apply(
             lambda keys: mc_host_url(f"{scheme}://{OBJECT_STORAGE}:{INTERNAL_PORTS[OBJECT_STORAGE]}", *keys))

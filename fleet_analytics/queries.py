@@ -19,7 +19,6 @@ SUPPORTED_REVISIONS = {"0bd252b206fb": "Open WebUI 0.12.4"}
 
 DAY = 86400
 
-
 @dataclass(frozen=True)
 class Period:
     """[start, end) in epoch seconds, whole UTC days."""

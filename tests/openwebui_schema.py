@@ -17,7 +17,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from components.render.postgres import APP_DATABASE_SQL, app_database, app_database_env
+from components.render.postgres import (ANALYTICS_GRANTS_SQL, APP_DATABASE_SQL, analytics_grants_env,
+                                        app_database, app_database_env)
 from realservices import Postgres, require_binary
 
 REPO = Path(__file__).resolve().parent.parent
@@ -70,8 +71,9 @@ class AppDb:
                 f"ANALYTICS_PASSWORD_{self.app.replace('-', '_').upper()}": self.analytics_password}
 
 
-def create_app_database(pg: Postgres, app: str, python: str, workdir: Path) -> AppDb:
-    """The app's bootstrap SQL (roles, database), then Open WebUI's migrations as the app's role."""
+def create_app_database(pg: Postgres, app: str, python: str, workdir: Path, grants: bool = True) -> AppDb:
+    """The app's bootstrap SQL (roles, database), then Open WebUI's migrations as the app's role, then
+    (unless `grants` is false) the analytics-grants step, in a deploy's order."""
     db = AppDb(app, pg, f"{app}-app-password", f"{app}-analytics-password")
     script = workdir / "app-database.sql"
     script.write_text(APP_DATABASE_SQL)
@@ -88,7 +90,18 @@ def create_app_database(pg: Postgres, app: str, python: str, workdir: Path) -> A
     result = subprocess.run([python, "-c", _MIGRATE], env=migrate_env, capture_output=True, text=True)
     if result.returncode != 0:
         raise RuntimeError(f"Open WebUI's migrations failed for {app}:\n{result.stderr[-3000:]}")
+    if grants:
+        grant_analytics(db, workdir)
     return db
+
+
+def grant_analytics(db: AppDb, workdir: Path) -> None:
+    """The app's analytics-grants step, as the program runs it after the migrating replica is healthy."""
+    script = workdir / "analytics-grants.sql"
+    script.write_text(ANALYTICS_GRANTS_SQL)
+    env = {**os.environ, **analytics_grants_env(db.app, db.pg.host, db.pg.port), "PGPASSWORD": db.password}
+    subprocess.run([require_binary("psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-f", str(script)],
+                   env=env, check=True, capture_output=True)
 
 
 @dataclass

@@ -117,7 +117,7 @@ def test_adding_an_app_creates_its_database_secrets_and_replicas_and_replaces_th
         diffs: dict[str, PlanDiff]) -> None:
     diff = diffs["add an app"]
     assert diff.names("create") == {"docs-database", "docs-secret-key", "docs-db-password", "docs-analytics-password",
-                                    "docs-master-1", "docs-master-1-data", "shared-redis-docs-password",
+                                    "docs-analytics-grants", "docs-master-1", "docs-master-1-data", "shared-redis-docs-password",
                                     "shared-object-storage-openwebui-docs-secret-key"}
     # Both jobs list the apps (BACKUP_APPS, ANALYTICS_APPS) and the backup job gets each app's DB password: a
     # new app restarts them (replaced); the backup role is re-applied with membership in the new app's role.
@@ -205,7 +205,7 @@ def test_plan_diff_cli_prints_counts_table_and_nginx_diff(prod: Evaluation, tmp_
     result = _run("prod", "--old", str(PROJECT_DIR / "Pulumi.prod.yaml"), "--new", str(new))
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    assert "8 to create, 6 to replace, 0 to update, 0 to delete" in out
+    assert "9 to create, 6 to replace, 0 to update, 0 to delete" in out
     assert "envs [secret] (APP_DB_PASSWORD_DOCS, BACKUP_APPS)" in out and "+    upstream app_docs {" in out
     assert "MOCK-GENERATED-SECRET" not in out and "mock-secret:" not in out
 

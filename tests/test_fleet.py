@@ -25,11 +25,12 @@ def test_both_stacks_evaluate_without_error_and_register_each_urn_once(stack: Ev
 def test_prod_places_services_on_shared_node_and_replicas_where_config_says(prod: Evaluation) -> None:
     per_node = Counter(node_of(prod, c) for c in prod.of_type(CONTAINER))
     # shared: 4 services + bucket and users setup + Redis users step + backup job, its database role and the
-    # report job + one database bootstrap per app; master also runs the load balancer and its config step
-    assert per_node == {"shared": 9 + 2, "master": 2 + 2, "slave1": 2}
+    # report job + one database bootstrap and one analytics-grants step per app; master also runs the load
+    # balancer and its config step
+    assert per_node == {"shared": 9 + 2 * 2, "master": 2 + 2, "slave1": 2}
     assert {c.name for c in prod.of_type(CONTAINER) if node_of(prod, c) == "shared"} == \
         SHARED_SERVICE_CONTAINERS | {"backup", "backup-database-role", "analytics", "chat-database",
-                                     "research-database"}
+                                     "research-database", "chat-analytics-grants", "research-analytics-grants"}
     assert sorted(c.name for c in replicas_of(prod, "chat")) == ["chat-master-1", "chat-slave1-1", "chat-slave1-2"]
     assert [c.name for c in replicas_of(prod, "research")] == ["research-master-1"]
 
@@ -240,7 +241,8 @@ def test_external_services_deploy_no_service_containers_and_use_configured_endpo
     ev = evaluate("prod", config)
     assert ev.error is None
     shared = {c.name for c in ev.of_type(CONTAINER) if node_of(ev, c) == "shared"}
-    assert shared == {"chat-database", "research-database", "backup", "backup-database-role", "analytics"}
+    assert shared == {"chat-database", "research-database", "backup", "backup-database-role", "analytics",
+                      "chat-analytics-grants", "research-analytics-grants"}
     assert not [v for v in ev.of_type(VOLUME) if v.name in ("shared-postgres-data", "shared-redis-data")]
     e = env(replicas_of(ev, "chat")[0])
     assert e["DATABASE_URL"] == "postgresql://openwebui_chat:MOCK-GENERATED-SECRET-chat-db-password@db.internal:5432/openwebui_chat"

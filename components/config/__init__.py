@@ -15,7 +15,7 @@ from components.config.backup import (PROVIDER_FEATURES, BackupSpec, ProviderFea
                                       Transition)
 from components.config.errors import format_error
 from components.config.firewall import FirewallSpec
-from components.config.fleet import EXTERNAL_REQUIRED_SECRETS, FleetSpec
+from components.config.fleet import ANALYTICS_STORE_SECRETS, EXTERNAL_REQUIRED_SECRETS, FleetSpec
 from components.config.load_balancer import AcmeSpec, LoadBalancerSpec, TlsSpec
 from components.config.nodes import NodeSpec
 from components.config.shared_services import (ExternalServices, ObjectStorage, Ollama, Postgres, Qdrant,
@@ -30,7 +30,7 @@ App, Backup, Fleet, LoadBalancer, Node, SharedServices, Tls = (
     AppSpec, BackupSpec, FleetSpec, LoadBalancerSpec, NodeSpec, SharedServicesSpec, TlsSpec)
 
 __all__ = [
-    "AcmeSpec", "AnalyticsSpec", "App", "AppSecretOutputs", "AppSecrets", "AppSpec", "Backup", "BackupSpec",
+    "ANALYTICS_STORE_SECRETS", "AcmeSpec", "AnalyticsSpec", "App", "AppSecretOutputs", "AppSecrets", "AppSpec", "Backup", "BackupSpec",
     "ConfigError", "EXTERNAL_REQUIRED_SECRETS", "ExternalServices", "FirewallSpec", "Fleet", "FleetSpec",
     "Invalid", "LoadBalancer", "LoadBalancerSpec", "MicrosoftOAuth", "ModelPrice", "OPENWEBUI_ENV_NAMES",
     "OPENWEBUI_IMAGE", "PROJECT", "PROVIDER_FEATURES", "SECRET_KEYS",

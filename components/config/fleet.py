@@ -25,6 +25,8 @@ from components.render.openwebui_settings import OAUTH_SECRETS
 # Secrets that external services cannot do without (in docker mode they are generated).
 EXTERNAL_REQUIRED_SECRETS = ("postgresPassword", "redisPassword", "qdrantApiKey",
                              "objectStorageAccessKey", "objectStorageSecretKey")
+# The report job's keys to the backup bucket, when the program cannot create its user there.
+ANALYTICS_STORE_SECRETS = ("analyticsAccessKeyId", "analyticsSecretAccessKey")
 
 
 class FleetSpec(Model):
@@ -67,7 +69,7 @@ class FleetSpec(Model):
             (lambda: self._check_app_secrets(app_secrets), {"apps"}, set()),
             (self._check_ports, {"nodes", "shared_services", "load_balancer", "apps"}, {"nodes", "apps"}),
             (lambda: self._check_backup_credentials(secrets), {"backup", "shared_services"}, set()),
-            (self._check_analytics, {"analytics", "backup"}, set()),
+            (lambda: self._check_analytics(secrets), {"analytics", "backup", "shared_services"}, set()),
             (self._check_backup_over_fleet_tls, {"backup", "shared_services"}, set()),
             (lambda: self._check_tls(secrets), {"load_balancer"}, set()),
             (self._check_host_keys, {"nodes", "load_balancer"}, set()),
@@ -94,10 +96,28 @@ class FleetSpec(Model):
                               "backupAccessKeyId ... and backupSecretAccessKey ... (only provider 'minio' "
                               "on the fleet's own MinIO can use the fleet's credentials)")
 
-    def _check_analytics(self) -> Iterator[Invalid]:
-        if self.analytics is not None and self.backup is None:
+    def reports_on_fleet_storage(self, secrets: set[str]) -> bool:
+        """The report job's bucket is the fleet's own MinIO, where the program creates its user."""
+        return (self.analytics is not None and self.backup is not None and self.backup.provider == "minio"
+                and self.shared_services.mode == "docker" and "backupAccessKeyId" not in secrets)
+
+    def _check_analytics(self, secrets: set[str]) -> Iterator[Invalid]:
+        if self.analytics is None:
+            return
+        if self.backup is None:
             yield Invalid("analytics", "writes its reports to the backup bucket, but backup is not set: "
                           "configure backup, or remove analytics")
+            return
+        given = sorted(set(ANALYTICS_STORE_SECRETS) & secrets)
+        if self.reports_on_fleet_storage(secrets):
+            if given:
+                yield Invalid(given[0], "is set, but reports go to the fleet's own MinIO, where the program "
+                              "creates the report job's user (limited to reports/): remove it")
+        elif len(given) < 2:
+            yield Invalid("analytics", "needs its own keys to the backup bucket, never the backup job's: create "
+                          "a key on the store allowed only reports/ in bucket "
+                          f"{self.backup.bucket} (put, get, delete; list that prefix), then pulumi config set "
+                          "--secret analyticsAccessKeyId ... and analyticsSecretAccessKey ...")
 
     def _check_backup_over_fleet_tls(self) -> Iterator[Invalid]:
         # Pulumi's own S3 client (the bucket's provider) would have to trust a CA made in the same deploy.

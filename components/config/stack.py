@@ -23,7 +23,8 @@ PROJECT = "openwebui-fleet"
 SECRET_KEYS = ("postgresPassword", "redisPassword", "qdrantApiKey", "objectStorageAccessKey",
                "objectStorageSecretKey", "appSecrets", "sshPrivateKey", "backupAccessKeyId",
                "backupSecretAccessKey", "lbTlsCertificate", "lbTlsKey", "backupSigningKey", "backupWebhookUrl",
-               "backupEncryptionKey", "backupCopyAccessKeyId", "backupCopySecretAccessKey")
+               "backupEncryptionKey", "backupCopyAccessKeyId", "backupCopySecretAccessKey",
+               "analyticsAccessKeyId", "analyticsSecretAccessKey")
 
 
 def parse_fleet(raw: dict[str, Any], secret_keys: set[str], app_secrets: dict[str, Any]) -> FleetSpec:
@@ -117,6 +118,11 @@ class Secrets:
 
     def get(self, key: str) -> pulumi.Output[str] | None:
         return self.given.get(key)
+
+    @property
+    def names(self) -> set[str]:
+        """The secret keys the stack sets."""
+        return set(self.given)
 
     def lb_tls(self) -> tuple[pulumi.Output[str], pulumi.Output[str]] | None:
         """The load balancer's certificate and key, when they come from secrets."""

@@ -17,6 +17,10 @@ APP_OBJECT_ACTIONS = ("s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:Put
                       "s3:GetObjectTagging", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts")
 # The backup job copies every app's files out and, on restore, back in (fleet_backup/files.py).
 BACKUP_OBJECT_ACTIONS = ("s3:GetObject", "s3:PutObject", "s3:DeleteObject")
+# The report job writes reports/<stack>/… (fleet_analytics/job.py); reading and deleting its own
+# reports is all else it may do.
+REPORT_OBJECT_ACTIONS = ("s3:GetObject", "s3:PutObject", "s3:DeleteObject")
+REPORTS_PREFIX = "reports/"
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,13 @@ def backup_storage_user(files_bucket: str, files_prefix: str, backup_bucket: str
                            "Resource": [f"arn:aws:s3:::{backup_bucket}", f"arn:aws:s3:::{backup_bucket}/*"]})
     return StorageUser("openwebui-backup", "openwebui-backup",
                        {"Version": "2012-10-17", "Statement": statements})
+
+
+def reports_storage_user(backup_bucket: str) -> StorageUser:
+    """The report job: `reports/` in the backup bucket and nothing else (no backup, no app file)."""
+    return StorageUser("openwebui-reports", "openwebui-reports",
+                       {"Version": "2012-10-17",
+                        "Statement": _prefix_policy(backup_bucket, REPORTS_PREFIX, REPORT_OBJECT_ACTIONS)})
 
 
 def policy_json(user: StorageUser) -> str:

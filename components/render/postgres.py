@@ -5,6 +5,7 @@ script nor any process's argv holds a secret, and psql quotes identifiers (:"x")
 """
 from __future__ import annotations
 
+from fleet_analytics.columns import COLUMNS_READ
 from fleet_analytics.settings import App as AnalyticsApp
 from fleet_backup.settings import App as BackupApp
 
@@ -47,15 +48,33 @@ GRANT CONNECT ON DATABASE :"db" TO :"analytics_role";
 \connect :"db"
 REVOKE CREATE ON SCHEMA public FROM PUBLIC;
 GRANT USAGE ON SCHEMA public TO :"analytics_role";
-GRANT SELECT ON ALL TABLES IN SCHEMA public TO :"analytics_role";
--- Tables the app's migrations create later are readable too.
-ALTER DEFAULT PRIVILEGES FOR ROLE :"role" IN SCHEMA public GRANT SELECT ON TABLES TO :"analytics_role";
--- Except the ones holding credentials: password hashes, OAuth and webhook tokens, API keys, settings, valves.
-SELECT format('REVOKE ALL ON TABLE public.%I FROM %I', tablename, :'analytics_role')
-  FROM pg_tables WHERE schemaname = 'public' AND tablename IN ('auth', 'api_key', 'oauth_session', 'config', 'config_old',
-                    'channel_webhook', 'tool', 'tool_history', 'function', 'function_history')
-\gexec
+-- No table is readable by default (earlier versions granted SELECT on every new table): the columns
+-- the report reads are granted by the app's analytics-grants step, after its migrations.
+ALTER DEFAULT PRIVILEGES FOR ROLE :"role" IN SCHEMA public REVOKE ALL ON TABLES FROM :"analytics_role";
 """
+
+
+def _analytics_grants_sql() -> str:
+    allowed = ",\n       ".join(f"('{table}', '{column}')" for table, columns in COLUMNS_READ.items()
+                                for column in columns)
+    return rf"""\set ON_ERROR_STOP on
+\set VERBOSITY terse
+\getenv analytics_role APP_ANALYTICS_ROLE
+-- Run as the app's role (the tables' owner) after its migrations: deny everything, then grant SELECT on
+-- the report's columns (fleet_analytics/columns.py) of the tables that exist.
+REVOKE ALL ON ALL TABLES IN SCHEMA public FROM :"analytics_role";
+SELECT format('GRANT SELECT (%s) ON TABLE public.%I TO %I',
+              string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum), c.relname, :'analytics_role')
+  FROM pg_catalog.pg_class c
+  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace AND n.nspname = 'public'
+  JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+  JOIN (VALUES {allowed}) AS allowed (tbl, col) ON allowed.tbl = c.relname AND allowed.col = a.attname
+ WHERE c.relkind IN ('r', 'p')
+ GROUP BY c.relname \gexec
+"""
+
+
+ANALYTICS_GRANTS_SQL = _analytics_grants_sql()
 
 
 def app_database(app: str) -> tuple[str, str]:
@@ -81,6 +100,14 @@ def app_database_env(app: str, host: str, port: int, admin_user: str) -> dict[st
     return {"PGHOST": host, "PGPORT": str(port), "PGUSER": admin_user, "PGDATABASE": "postgres",
             "APP_ROLE": role, "APP_DB": db, "APP_ANALYTICS_ROLE": app_analytics_role(app),
             "PGCONNECT_TIMEOUT": "10"}
+
+
+def analytics_grants_env(app: str, host: str, port: int) -> dict[str, str]:
+    """Non-secret environment of the analytics-grants step, which logs in as the app's role (its
+    PGPASSWORD, the app's, is added as a secret)."""
+    role, db = app_database(app)
+    return {"PGHOST": host, "PGPORT": str(port), "PGUSER": role, "PGDATABASE": db,
+            "APP_ANALYTICS_ROLE": app_analytics_role(app), "PGCONNECT_TIMEOUT": "10"}
 
 
 def postgres_server_command(settings: dict[str, str]) -> list[str]:

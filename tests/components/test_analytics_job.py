@@ -9,7 +9,7 @@ import pytest
 from components.config import ConfigError, parse_fleet
 from fleet_analytics.job import JobSettings
 from fleet_analytics.settings import Settings
-from fleet_queries import CONTAINER, env, node_of, plaintext_leaks, secret_needles
+from fleet_queries import CONTAINER, env, node_of, plaintext_leaks, replicas_of, secret_needles
 from plan.engine import Evaluation, evaluate, is_secret
 
 
@@ -71,3 +71,46 @@ def test_analytics_without_backup_is_refused() -> None:
     del config["backup"]
     with pytest.raises(ConfigError, match="analytics: writes its reports to the backup bucket, but backup is not set"):
         parse_fleet(config, set(), {})
+
+
+BACKUP_KEYS = {"backupAccessKeyId", "backupSecretAccessKey"}
+
+
+@pytest.mark.parametrize("given", [set(), {"analyticsAccessKeyId"}])
+def test_on_an_external_store_the_report_job_needs_keys_of_its_own(given: set[str]) -> None:
+    config = copy.deepcopy(evaluate("prod").config)
+    with pytest.raises(ConfigError) as e:
+        parse_fleet(config, BACKUP_KEYS | given, {})
+    assert str(e.value) == (
+        "analytics: needs its own keys to the backup bucket, never the backup job's: create a key on the store "
+        "allowed only reports/ in bucket openwebui-fleet-backups-prod (put, get, delete; list that prefix), then "
+        "pulumi config set --secret analyticsAccessKeyId ... and analyticsSecretAccessKey ...")
+    parse_fleet(config, BACKUP_KEYS | {"analyticsAccessKeyId", "analyticsSecretAccessKey"}, {})
+
+
+def test_a_minio_outside_the_fleet_is_an_external_store_for_the_report_job() -> None:
+    """backupAccessKeyId points the jobs at another MinIO: the program's user would be on the wrong one."""
+    config = copy.deepcopy(evaluate("local").config)
+    with pytest.raises(ConfigError, match=r"^analytics: needs its own keys to the backup bucket"):
+        parse_fleet(config, BACKUP_KEYS, {})
+
+
+def test_report_keys_are_refused_where_the_program_creates_the_report_user() -> None:
+    config = copy.deepcopy(evaluate("local").config)
+    with pytest.raises(ConfigError, match=r"^analyticsAccessKeyId: is set, but reports go to the fleet's own MinIO"):
+        parse_fleet(config, {"analyticsAccessKeyId", "analyticsSecretAccessKey"}, {})
+
+
+def test_the_analytics_grants_follow_the_migrating_replica_and_log_in_as_the_app(stack: Evaluation) -> None:
+    """Open WebUI creates its tables when the migrating replica starts: the grants come after it is
+    healthy (it waits for health), and again whenever it is replaced (its id is in the step's labels)."""
+    for app in stack.config["apps"]:
+        migrator = next(c for c in replicas_of(stack, app) if env(c)["ENABLE_DB_MIGRATIONS"] == "true")
+        step = stack.named(f"{app}-analytics-grants", CONTAINER)
+        assert migrator.urn in step.dependencies and migrator.inputs["wait"] is True
+        assert migrator.urn in step.property_dependencies["labels"]
+        e = env(step)
+        bootstrap = env(stack.named(f"{app}-database", CONTAINER))
+        assert (e["PGUSER"], e["PGDATABASE"]) == (bootstrap["APP_ROLE"], bootstrap["APP_DB"])
+        assert e["PGPASSWORD"] == bootstrap["APP_DB_PASSWORD"]  # the app's own login, never the admin's
+        assert e["APP_ANALYTICS_ROLE"] == bootstrap["APP_ANALYTICS_ROLE"]

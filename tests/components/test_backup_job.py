@@ -113,6 +113,7 @@ def test_local_backups_use_the_fleets_own_minio_and_wait_for_it(local: Evaluatio
 def test_a_store_other_than_the_fleets_minio_needs_its_own_credentials(local: Evaluation, provider: str) -> None:
     config = copy.deepcopy(local.config)
     config["backup"] = {"bucket": "b-ok", "provider": provider, "retention": [{"prefix": "backups/", "days": 3}]}
+    del config["analytics"]  # it too needs keys of its own there (tests/components/test_analytics_job.py)
     if provider != "aws":
         config["backup"]["endpoint"] = "https://s3.example.org"
     ev = evaluate("local", config)

@@ -42,14 +42,31 @@ def test_the_backup_job_has_its_own_object_storage_user(stack: Evaluation) -> No
     job = env(stack.named("backup", CONTAINER))
     secret = f"{GENERATED_PREFIX}shared-object-storage-openwebui-backup-secret-key"
     assert job["FILES_AWS_ACCESS_KEY_ID"] == "openwebui-backup" and job["FILES_AWS_SECRET_ACCESS_KEY"] == secret
-    # In local, backups and reports go to the fleet's own MinIO: the report job writes `reports/` with the
-    # backup user's keys (a user of its own, limited to `reports/`, is still to come); in prod, the store's.
-    reports = {"analytics"} if stack.stack == "local" else set()
-    assert holders(stack, secret) == {"backup", "shared-object-storage-bucket"} | reports
+    assert holders(stack, secret) == {"backup", "shared-object-storage-bucket"}
     if stack.stack == "local":  # backups go to the fleet's own MinIO: the same user writes them
         assert (job["AWS_ACCESS_KEY_ID"], job["AWS_SECRET_ACCESS_KEY"]) == ("openwebui-backup", secret)
     else:
         assert job["AWS_SECRET_ACCESS_KEY"] == "mock-secret:backupSecretAccessKey"
+
+
+def test_the_report_job_holds_no_backup_key(stack: Evaluation) -> None:
+    backup_keys = {f"{GENERATED_PREFIX}shared-object-storage-openwebui-backup-secret-key", *ROOT_KEYS,
+                   "mock-secret:backupAccessKeyId", "mock-secret:backupSecretAccessKey"}
+    job = env(stack.named("analytics", CONTAINER))
+    assert not {key for key in backup_keys if any(key in value for value in job.values())}
+    if stack.stack == "local":  # its own MinIO user, created by the setup step, limited to reports/
+        secret = f"{GENERATED_PREFIX}shared-object-storage-openwebui-reports-secret-key"
+        assert (job["AWS_ACCESS_KEY_ID"], job["AWS_SECRET_ACCESS_KEY"]) == ("openwebui-reports", secret)
+        assert holders(stack, secret) == {"analytics", "shared-object-storage-bucket"}
+        setup = stack.named("shared-object-storage-bucket", CONTAINER)
+        policy = next(json.loads(u["content"]) for u in setup.inputs["uploads"]
+                      if u["file"] == "/policies/openwebui-reports.json")
+        bucket = stack.config["backup"]["bucket"]
+        assert {r for s in policy["Statement"] for r in s["Resource"]} == {
+            f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/reports/*"}
+    else:  # an external store: the keys the operator made for it
+        assert (job["AWS_ACCESS_KEY_ID"], job["AWS_SECRET_ACCESS_KEY"]) == (
+            "mock-secret:analyticsAccessKeyId", "mock-secret:analyticsSecretAccessKey")
 
 
 def test_each_app_has_its_own_redis_user_and_the_admin_password_stays_with_redis(stack: Evaluation) -> None:

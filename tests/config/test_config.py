@@ -643,7 +643,7 @@ def rejection_lines(config: dict[str, Any], secrets: set[str] | None = None,
 
 
 def test_rules_across_keys_run_on_what_validated_and_never_on_what_a_missing_entry_would_mislead():
-    both = {"backupAccessKeyId", "backupSecretAccessKey"}
+    both = {"backupAccessKeyId", "backupSecretAccessKey", "analyticsAccessKeyId", "analyticsSecretAccessKey"}
     config = prod()
     config["apps"]["chat"]["port"] = "abc"                # app chat does not validate, research does:
     config["apps"]["research"]["replicas"]["slave9"] = 1  # its placement is still checked

@@ -12,7 +12,8 @@ from conftest import Fleet, run_report
 from expected_usage import expected
 
 from fleet_analytics.queries import SUPPORTED_REVISIONS
-from openwebui_schema import CONTENT_MARKER, create_app_database, generate, load, openwebui_python
+from openwebui_schema import (CONTENT_MARKER, create_app_database, generate, grant_analytics, load,
+                             openwebui_python)
 
 pytestmark = pytest.mark.openwebui
 
@@ -113,15 +114,31 @@ def test_an_unknown_alembic_revision_is_refused_naming_it(fleet: Fleet, tmp_path
     assert "0bd252b206fb (Open WebUI 0.12.4)" in result.stderr
 
 
-def test_the_analytics_role_cannot_read_credentials_once_the_bootstrap_ran_after_migrations(
-        fleet: Fleet, tmp_path) -> None:
-    """Open WebUI creates its tables after the first bootstrap; the next deploy's bootstrap revokes."""
-    db = create_app_database(fleet.pg, "creds", openwebui_python(), tmp_path)
-    create_app_database(fleet.pg, "creds", openwebui_python(), tmp_path)  # the next deploy
+CREDENTIAL_TABLES = ("auth", "api_key", "oauth_session", "config", "channel_webhook", "tool", "function")
+
+
+def test_a_first_deploy_never_lets_the_analytics_role_read_credentials(fleet: Fleet, tmp_path) -> None:
+    """A fresh database: the bootstrap, then Open WebUI's migrations (they create the tables), then the
+    analytics-grants step that follows the migrating replica."""
+    db = create_app_database(fleet.pg, "first", openwebui_python(), tmp_path, grants=False)
+
+    def readable() -> dict[str, bool]:
+        with psycopg.connect(host=fleet.pg.host, port=fleet.pg.port, dbname=db.database,
+                             user="openwebui_first_analytics", password=db.analytics_password) as conn:
+            return dict(conn.execute(
+                "SELECT tablename::text, has_any_column_privilege(format('public.%I', tablename), 'SELECT') "
+                "FROM pg_tables WHERE schemaname = 'public'").fetchall())
+    before = readable()
+    assert set(CREDENTIAL_TABLES) <= set(before) and "chat_message" in before  # the migrations made them
+    assert [t for t, can in before.items() if can] == []
+    grant_analytics(db, tmp_path)
+    after = readable()
+    assert sorted(t for t, can in after.items() if can) == [
+        "alembic_version", "chat", "chat_message", "file", "knowledge", "user"]
     with psycopg.connect(host=fleet.pg.host, port=fleet.pg.port, dbname=db.database,
-                         user="openwebui_creds_analytics", password=db.analytics_password) as conn:
-        assert conn.execute("SELECT count(*) FROM chat_message").fetchone() == (0,)
-        for table in ("auth", "api_key", "oauth_session", "config", "config_old", "channel_webhook", "tool", "function"):
+                         user="openwebui_first_analytics", password=db.analytics_password) as conn:
+        for query in ["SELECT content FROM chat_message", "SELECT chat FROM chat", 'SELECT settings FROM "user"',
+                      *(f"SELECT * FROM {table}" for table in CREDENTIAL_TABLES)]:
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
-                conn.execute(f"SELECT * FROM {table}")
+                conn.execute(query)
             conn.rollback()

@@ -145,3 +145,20 @@ def test_up_over_a_running_fleet_refuses_and_its_down_leaves_that_fleet_alone(fl
         assert fleet.runner.healthy(fleet.resource("openwebui-lb"))
     finally:
         shutil.rmtree(state, ignore_errors=True)
+
+
+def test_the_analytics_role_reads_the_reports_columns_and_no_credential_after_a_first_deploy(fleet, plan) -> None:
+    """A fresh fleet: the grants step ran after each migrating replica was healthy (issue 11)."""
+    import psycopg
+    for app in plan.config["apps"]:
+        bootstrap = dict(line.split("=", 1) for line in plan.named(f"{app}-database", CONTAINER).inputs["envs"])
+        port = int(plan.named("shared-postgres", CONTAINER).inputs["ports"][0]["external"])
+        with psycopg.connect(host=fleet.data["nodes"]["shared"]["address"], port=port, dbname=bootstrap["APP_DB"],
+                             user=bootstrap["APP_ANALYTICS_ROLE"], password=bootstrap["APP_ANALYTICS_PASSWORD"],
+                             autocommit=True) as conn:
+            assert conn.execute("SELECT count(*) FROM \"user\"").fetchone()[0] >= 1  # the admin signed up
+            conn.execute("SELECT role, model_id, created_at, usage, user_id FROM chat_message").fetchall()
+            for query in ("SELECT * FROM auth", "SELECT * FROM api_key", "SELECT * FROM config",
+                          "SELECT content FROM chat_message", 'SELECT settings FROM "user"'):
+                with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                    conn.execute(query)

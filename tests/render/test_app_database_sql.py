@@ -9,8 +9,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from components.render.postgres import (APP_DATABASE_SQL, app_analytics_role, app_database,
-                                        app_database_command, app_database_env)
+from components.render.postgres import (ANALYTICS_GRANTS_SQL, APP_DATABASE_SQL, analytics_grants_env,
+                                        app_analytics_role, app_database, app_database_command,
+                                        app_database_env)
 from realservices import Postgres, postgres_server, require_binary
 
 
@@ -29,6 +30,16 @@ def bootstrap(pg: Postgres, app: str, password: str, tmp_path: Path,
     env = {**os.environ, **app_database_env(app, pg.host, pg.port, pg.superuser),
            "PGPASSWORD": pg.password, "APP_DB_PASSWORD": password, "APP_ANALYTICS_PASSWORD": analytics_password}
     return subprocess.run(app_database_command(app, str(script)), env=env, text=True, capture_output=True)
+
+
+def grant_analytics(pg: Postgres, app: str, password: str, tmp_path: Path) -> None:
+    """The analytics-grants step as its container runs it: psql as the app's role, after migrations."""
+    script = tmp_path / "analytics-grants.sql"
+    script.write_text(ANALYTICS_GRANTS_SQL)
+    env = {**os.environ, **analytics_grants_env(app, pg.host, pg.port), "PGPASSWORD": password}
+    result = subprocess.run([require_binary("psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-f", str(script)],
+                            env=env, text=True, capture_output=True)
+    assert result.returncode == 0, result.stderr
 
 
 def connect(pg: Postgres, app: str, password: str, dbname: str | None = None) -> psycopg.Connection:
@@ -103,62 +114,86 @@ def connect_analytics(pg: Postgres, app: str, password: str, dbname: str | None 
                            dbname=dbname or app_database(app)[1], autocommit=True)
 
 
-def test_analytics_role_reads_tables_the_app_creates_before_and_after_the_bootstrap(
+# A sketch of Open WebUI's tables: the columns the report reads, and ones it must never read.
+MIGRATIONS = ["CREATE TABLE chat_message (id text, content text, role text, model_id text, created_at bigint, "
+              "usage json, user_id text)",
+              "CREATE TABLE auth (id text, password text)",
+              'CREATE TABLE "user" (id text, name text, email text, settings text)',
+              "INSERT INTO chat_message VALUES ('m1', 'secret words', 'user', NULL, 5, NULL, 'u1')"]
+
+
+def test_analytics_role_reads_nothing_until_the_grants_step_then_only_the_reports_columns(
         pg: Postgres, tmp_path: Path) -> None:
     assert bootstrap(pg, "reads", "app-pw", tmp_path, "ro-pw").returncode == 0
-    with connect(pg, "reads", "app-pw") as conn:
-        conn.execute("CREATE TABLE before_rerun (n int)")
-        conn.execute("INSERT INTO before_rerun VALUES (1)")
-    assert bootstrap(pg, "reads", "app-pw", tmp_path, "ro-pw").returncode == 0
-    with connect(pg, "reads", "app-pw") as conn:  # a later migration: default privileges cover it
-        conn.execute("CREATE TABLE after_rerun (n int)")
-        conn.execute("INSERT INTO after_rerun VALUES (2), (3)")
+    with connect(pg, "reads", "app-pw") as conn:  # the migrating replica
+        for statement in MIGRATIONS:
+            conn.execute(statement)
     with connect_analytics(pg, "reads", "ro-pw") as ro:
-        assert ro.execute("SELECT count(*) FROM before_rerun").fetchone() == (1,)
-        assert ro.execute("SELECT sum(n) FROM after_rerun").fetchone() == (5,)
+        for query in ("SELECT role FROM chat_message", "SELECT password FROM auth", 'SELECT id FROM "user"'):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                ro.execute(query)
+    grant_analytics(pg, "reads", "app-pw", tmp_path)
+    with connect(pg, "reads", "app-pw") as conn:  # a table a later migration adds
+        conn.execute("CREATE TABLE oauth_session (id text, access_token text)")
+    with connect_analytics(pg, "reads", "ro-pw") as ro:
+        assert ro.execute("SELECT role, created_at, user_id FROM chat_message").fetchall() == [("user", 5, "u1")]
+        assert ro.execute('SELECT count(*) FROM "user"').fetchone() == (0,)
+        for query in ("SELECT content FROM chat_message", "SELECT * FROM chat_message", "SELECT password FROM auth",
+                      'SELECT settings FROM "user"', "SELECT access_token FROM oauth_session"):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                ro.execute(query)
+
+
+def test_the_grants_step_takes_back_what_earlier_versions_granted(pg: Postgres, tmp_path: Path) -> None:
+    """Earlier bootstraps granted SELECT on every table, and by default on new ones."""
+    assert bootstrap(pg, "upgraded", "app-pw", tmp_path, "ro-pw").returncode == 0
+    role, analytics = app_database("upgraded")[0], app_analytics_role("upgraded")
+    with psycopg.connect(pg.dsn(dbname=app_database("upgraded")[1]), autocommit=True) as admin:
+        admin.execute(f"ALTER DEFAULT PRIVILEGES FOR ROLE {role} IN SCHEMA public GRANT SELECT ON TABLES TO {analytics}")
+    with connect(pg, "upgraded", "app-pw") as conn:
+        for statement in MIGRATIONS:
+            conn.execute(statement)
+    assert bootstrap(pg, "upgraded", "app-pw", tmp_path, "ro-pw").returncode == 0
+    grant_analytics(pg, "upgraded", "app-pw", tmp_path)
+    with connect(pg, "upgraded", "app-pw") as conn:
+        conn.execute("CREATE TABLE api_key (id text, key text)")
+    with connect_analytics(pg, "upgraded", "ro-pw") as ro:
+        assert ro.execute("SELECT role FROM chat_message").fetchall() == [("user",)]
+        for query in ("SELECT content FROM chat_message", "SELECT password FROM auth", "SELECT key FROM api_key"):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                ro.execute(query)
 
 
 @pytest.mark.parametrize("statement", [
-    "INSERT INTO usage VALUES (9)",
-    "UPDATE usage SET n = 0",
-    "DELETE FROM usage",
-    "TRUNCATE usage",
+    "INSERT INTO knowledge VALUES (9)",
+    "UPDATE knowledge SET created_at = 0",
+    "DELETE FROM knowledge",
+    "TRUNCATE knowledge",
     "CREATE TABLE mine (n int)",
     "CREATE SCHEMA mine",
-    "ALTER TABLE usage ADD COLUMN x int",
-    "DROP TABLE usage",
-    "CREATE INDEX ON usage (n)",
+    "ALTER TABLE knowledge ADD COLUMN x int",
+    "DROP TABLE knowledge",
+    "CREATE INDEX ON knowledge (created_at)",
     "CREATE TEMP TABLE scratch (n int)",
 ])
 def test_analytics_role_cannot_write_or_change_the_schema(pg: Postgres, tmp_path: Path, statement: str) -> None:
     assert bootstrap(pg, "nowrite", "app-pw", tmp_path, "ro-pw").returncode == 0
     with connect(pg, "nowrite", "app-pw") as conn:
-        conn.execute("CREATE TABLE IF NOT EXISTS usage (n int)")
-        conn.execute("TRUNCATE usage")
-        conn.execute("INSERT INTO usage VALUES (1)")
+        conn.execute("CREATE TABLE IF NOT EXISTS knowledge (created_at int)")
+        conn.execute("TRUNCATE knowledge")
+        conn.execute("INSERT INTO knowledge VALUES (1)")
+    grant_analytics(pg, "nowrite", "app-pw", tmp_path)
     with connect_analytics(pg, "nowrite", "ro-pw") as ro:
+        assert ro.execute("SELECT created_at FROM knowledge").fetchall() == [(1,)]  # it reads it
         with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):  # the default, a belt only
             ro.execute(statement)
         ro.execute("SET default_transaction_read_only = off")  # any session may: privileges must hold
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             ro.execute(statement)
     with connect(pg, "nowrite", "app-pw") as conn:
-        assert conn.execute("SELECT array_agg(n) FROM usage").fetchone() == ([1],)
+        assert conn.execute("SELECT array_agg(created_at) FROM knowledge").fetchone() == ([1],)
         assert conn.execute("SELECT count(*) FROM information_schema.columns "
-                            "WHERE table_name = 'usage'").fetchone() == (1,)
-
-
-def test_analytics_role_cannot_read_credential_tables(pg: Postgres, tmp_path: Path) -> None:
-    assert bootstrap(pg, "creds", "app-pw", tmp_path, "ro-pw").returncode == 0
-    with connect(pg, "creds", "app-pw") as conn:
-        conn.execute("CREATE TABLE auth (id text, password text)")
-        conn.execute("CREATE TABLE chat_message (id text)")
-    # Open WebUI's migrations run after the first bootstrap; the next deploy's bootstrap revokes.
-    assert bootstrap(pg, "creds", "app-pw", tmp_path, "ro-pw").returncode == 0
-    with connect_analytics(pg, "creds", "ro-pw") as ro:
-        assert ro.execute("SELECT count(*) FROM chat_message").fetchone() == (0,)
-        with pytest.raises(psycopg.errors.InsufficientPrivilege):
-            ro.execute("SELECT * FROM auth")
+                            "WHERE table_name = 'knowledge'").fetchone() == (1,)
 
 
 def test_analytics_role_cannot_connect_to_another_apps_database(pg: Postgres, tmp_path: Path) -> None:

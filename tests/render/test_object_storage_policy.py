@@ -20,8 +20,8 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from components.render.object_storage import (StorageUser, app_storage_user, backup_storage_user,
-                                              mc_host_url, policy_json, secret_env_name,
-                                              storage_setup_script)
+                                              mc_host_url, policy_json, reports_storage_user,
+                                              secret_env_name, storage_setup_script)
 from realservices import free_port, running
 
 BUCKET = "openwebui-files"
@@ -35,7 +35,7 @@ def client(endpoint: str, key: str, secret: str):
 
 @pytest.fixture(scope="module")
 def s3() -> Iterator[dict[str, object]]:
-    """moto with IAM enforced; yields an S3 client per user (alpha, beta, backup)."""
+    """moto with IAM enforced; yields an S3 client per user (alpha, beta, backup, reports)."""
     port = free_port()
     endpoint = f"http://127.0.0.1:{port}"
     env = {**os.environ, "MOTO_IAM_LOAD_MANAGED_POLICIES": "false"}
@@ -47,10 +47,12 @@ def s3() -> Iterator[dict[str, object]]:
             root.create_bucket(Bucket=bucket)
         for key in ("apps/alpha/a.txt", "apps/beta/b.txt", "apps/alphabet/c.txt", "other/x.txt"):
             root.put_object(Bucket=BUCKET, Key=key, Body=b"data of " + key.encode())
+        root.put_object(Bucket=BACKUPS, Key="backups/local/run/manifest.json", Body=b"{}")
         users: dict[str, StorageUser] = {
             "alpha": app_storage_user("alpha", BUCKET, "apps/alpha"),
             "beta": app_storage_user("beta", BUCKET, "apps/beta"),
-            "backup": backup_storage_user(BUCKET, "apps/", BACKUPS)}
+            "backup": backup_storage_user(BUCKET, "apps/", BACKUPS),
+            "reports": reports_storage_user(BACKUPS)}
         clients: dict[str, object] = {"endpoint": endpoint}
         for name, user in users.items():
             iam.create_user(UserName=user.access_key)
@@ -110,6 +112,36 @@ def test_the_backup_user_reads_every_apps_files_and_writes_only_backups_and_apps
     backup.put_object(Bucket=BUCKET, Key="apps/beta/restored.txt", Body=b"restored")
     assert denied(lambda: backup.get_object(Bucket=BUCKET, Key="other/x.txt"))
     assert denied(lambda: backup.put_object(Bucket=BUCKET, Key="outside.txt", Body=b"x"))
+
+
+def test_the_report_user_writes_reads_and_deletes_reports(s3: dict) -> None:
+    reports = s3["reports"]
+    for key in ("reports/local/2026-11-23/report.json", "reports/local/latest/report.json"):
+        reports.put_object(Bucket=BACKUPS, Key=key, Body=b'{"apps": {}}')
+        assert reports.get_object(Bucket=BACKUPS, Key=key)["Body"].read() == b'{"apps": {}}'
+    reports.delete_object(Bucket=BACKUPS, Key="reports/local/2026-11-23/report.json")
+
+
+def test_the_report_user_cannot_read_or_write_backups_or_apps_files(s3: dict) -> None:
+    reports = s3["reports"]
+    assert denied(lambda: reports.get_object(Bucket=BACKUPS, Key="backups/local/run/manifest.json"))
+    assert denied(lambda: reports.put_object(Bucket=BACKUPS, Key="backups/local/run/manifest.json", Body=b"{}"))
+    assert denied(lambda: reports.delete_object(Bucket=BACKUPS, Key="backups/local/run/manifest.json"))
+    assert denied(lambda: reports.put_object(Bucket=BACKUPS, Key="reportsX/forged.json", Body=b"{}"))
+    assert denied(lambda: reports.get_object(Bucket=BUCKET, Key="apps/alpha/a.txt"))
+    assert denied(lambda: reports.put_object(Bucket=BUCKET, Key="reports/x.json", Body=b"{}"))
+    assert denied(lambda: reports.put_bucket_policy(Bucket=BACKUPS, Policy='{"Statement": []}'))
+    assert denied(lambda: reports.list_buckets())
+
+
+def test_the_report_users_listing_is_limited_to_reports_in_the_rendered_policy() -> None:
+    """Checked as JSON: moto does not evaluate Condition (see the module docstring)."""
+    statements = reports_storage_user(BACKUPS).policy["Statement"]
+    assert statements == [
+        {"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+         "Resource": [f"arn:aws:s3:::{BACKUPS}/reports/*"]},
+        {"Effect": "Allow", "Action": ["s3:ListBucket"], "Resource": [f"arn:aws:s3:::{BACKUPS}"],
+         "Condition": {"StringLike": {"s3:prefix": ["reports/*"]}}}]
 
 
 def test_listing_is_limited_to_the_apps_prefix_in_the_rendered_policy() -> None:
