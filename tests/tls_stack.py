@@ -8,7 +8,8 @@ from plan.engine import stack_config
 
 
 def with_tls(stack: str) -> dict[str, Any]:
-    """`stack` with tls on; backups into the fleet's own MinIO are refused with tls, so they go to AWS."""
+    """`stack` with tls on; backups into the fleet's own MinIO are refused with tls, so they (and the
+    reports) go to AWS."""
     config = copy.deepcopy(stack_config(stack))
     config["sharedServices"]["tls"] = True
     if config["backup"].get("provider") == "minio":
@@ -16,4 +17,7 @@ def with_tls(stack: str) -> dict[str, Any]:
         for key in ("endpoint", "jobEndpoint"):
             config["backup"].pop(key)
         config["backupAccessKeyId"], config["backupSecretAccessKey"] = {"secure": "v1:K"}, {"secure": "v1:S"}
+        if "analytics" in config:  # the report job's own keys on that store, never the backup job's
+            config["analyticsAccessKeyId"], config["analyticsSecretAccessKey"] = ({"secure": "v1:AK"},
+                                                                                  {"secure": "v1:AS"})
     return config

@@ -87,9 +87,12 @@ def test_every_replica_reaches_qdrant_and_minio_over_https_trusting_the_ca_besid
 
 
 def test_the_one_shot_steps_and_jobs_verify_what_they_reach(tls_stack: Evaluation) -> None:
-    psql = [c for c in tls_stack.of_type(CONTAINER) if c.name.endswith("-database") or c.name.endswith("-database-role")]
-    assert len(psql) == len(tls_stack.config["apps"]) + 1
-    for step in [*psql, tls_stack.named("backup", CONTAINER), tls_stack.named("analytics", CONTAINER)]:
+    # Every container that reaches PostgreSQL over TCP: the bootstrap and grant steps, and both jobs.
+    clients = [c for c in tls_stack.of_type(CONTAINER) if "PGHOST" in env(c)]
+    apps = tls_stack.config["apps"]
+    assert {c.name for c in clients} >= {"backup", "analytics", *(f"{a}-database" for a in apps),
+                                          *(f"{a}-analytics-grants" for a in apps)}
+    for step in clients:
         e = env(step)
         assert e["PGSSLMODE"] == "verify-full", step.name
         assert_trusts_the_fleet_ca(tls_stack, step, e["PGSSLROOTCERT"])
