@@ -7,12 +7,13 @@ import pulumi
 import pulumi_docker as docker
 
 from components.config import AppSecretOutputs, AppSpec
-from components.containers import STATEFUL, env_list, healthcheck
+from components.containers import HEALTH_RETRIES, HEALTH_TIMEOUT_S, STATEFUL, env_list, healthcheck
 from components.endpoints import OPENWEBUI_PORT, SharedEndpoints
 from components.node import FleetNode
 from components.render.openwebui_env import OpenWebUISecrets, openwebui_env, openwebui_secret_env
 from components.render.postgres import (APP_DATABASE_SQL, app_database, app_database_command,
                                         app_database_env)
+from components.render.watchdog import watchdog_healthcheck
 from components.secrets import generated_secret
 from components.shared_services import SharedServices, quoted
 from components.topology import AppTopology, Replica
@@ -121,9 +122,11 @@ class OpenWebUIApp(pulumi.ComponentResource):
                                             ip=replica.address)],
             volumes=[docker.ContainerVolumeArgs(volume_name=data.name, container_path="/app/backend/data")],
             networks_advanced=node.networks,
-            healthcheck=healthcheck(f"curl --fail --silent http://localhost:{OPENWEBUI_PORT}/health",
+            # A replica that stops answering is killed by its own check and restarted (render/watchdog.py).
+            healthcheck=healthcheck(watchdog_healthcheck(f"http://localhost:{OPENWEBUI_PORT}/health",
+                                                         HEALTH_RETRIES, HEALTH_TIMEOUT_S - 1),
                                     start_period="180s" if replica.migrates else "60s"),
-            memory=spec.memory_mb, cpus=str(spec.cpus), restart="unless-stopped",
+            init=True, memory=spec.memory_mb, cpus=str(spec.cpus), restart="unless-stopped",
             wait=True, wait_timeout=600, destroy_grace_seconds=30,
             labels=[docker.ContainerLabelArgs(label=k, value=v) for k, v in sorted(labels.items())],
             opts=node.child_opts(self, depends_on=depends_on, delete_before_replace=True))

@@ -80,6 +80,21 @@ def test_replica_environment_is_wired_for_many_replicas(stack: Evaluation) -> No
             assert not any("sqlite" in v for v in e.values())
 
 
+def test_a_replica_that_stops_answering_is_killed_by_its_check_and_restarted_by_docker(stack: Evaluation) -> None:
+    """Docker never restarts an unhealthy container: the check kills the container's processes (all but
+    the init Docker injects) once Docker would call it unhealthy, and the restart policy brings it back.
+    tests/render/test_watchdog.py runs the check itself; tests/realfleet proves the recovery."""
+    for app in stack.config["apps"]:
+        for container in replicas_of(stack, app):
+            inputs = container.inputs
+            check = inputs["healthcheck"]
+            assert inputs["init"] is True and inputs["restart"] == "unless-stopped"
+            assert check["tests"][0] == "CMD-SHELL" and "kill -KILL -1" in check["tests"][1]
+            assert "http://localhost:8080/health" in check["tests"][1]
+            assert check["timeout"] == "5s" and "--max-time 4 " in check["tests"][1]
+            assert check["retries"] == 5 and "-ge 5 ]" in check["tests"][1]
+
+
 def test_replicas_of_an_app_share_its_secrets_and_apps_share_none(prod: Evaluation) -> None:
     per_app = {app: [env(c) for c in replicas_of(prod, app)] for app in prod.config["apps"]}
     isolated = ("WEBUI_SECRET_KEY", "DATABASE_URL", "REDIS_URL", "REDIS_KEY_PREFIX", "QDRANT_COLLECTION_PREFIX",
