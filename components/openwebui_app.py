@@ -12,7 +12,7 @@ from components.endpoints import OPENWEBUI_PORT, SharedEndpoints
 from components.node import FleetNode
 from components.render.openwebui_env import OpenWebUISecrets, openwebui_env, openwebui_secret_env
 from components.render.postgres import (APP_DATABASE_SQL, app_database, app_database_command,
-                                        app_database_env)
+                                        app_database_env, client_timeouts_query)
 from components.render.watchdog import watchdog_healthcheck
 from components.secrets import generated_secret
 from components.shared_services import SharedServices, quoted
@@ -90,7 +90,8 @@ class OpenWebUIApp(pulumi.ComponentResource):
     def _secret_env(self, endpoints: SharedEndpoints) -> dict[str, pulumi.Output[str]]:
         pg, redis = endpoints.postgres, endpoints.redis
         database_url = pulumi.Output.concat(
-            f"postgresql://{self.role}:", quoted(self.db_password), f"@{pg}/{self.database}")
+            f"postgresql://{self.role}:", quoted(self.db_password),
+            f"@{pg}/{self.database}?{client_timeouts_query()}")
         redis_user = self._shared.redis_credentials(self.name)
         redis_url = pulumi.Output.concat(
             "redis://", redis_user.user or "", ":", quoted(redis_user.secret), f"@{redis}/0")
