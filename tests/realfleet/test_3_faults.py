@@ -71,8 +71,8 @@ def test_killing_a_replica_fails_no_request(fleet) -> None:
 def node_cut(fleet) -> dict:
     """Load through the LB while node-b's link is down for 50 requests, then up until its replicas serve.
 
-    The cut stays short on purpose: Open WebUI 0.12.4 replicas cut off from the shared node for about 40 s
-    or more stop answering for good, even after the link is back (tests/realfleet/NOTES.md, finding 1).
+    The cut stays short on purpose: a cut of about 40 s or more freezes Open WebUI 0.12.4 replicas until
+    their healthcheck kills them (tests/realfleet/NOTES.md, finding 1; the test after the next one).
     Replicas that have not come back when the test ends are restarted, so the tests after this one start
     from a healthy fleet; `rejoined` records what happened before that.
     """
