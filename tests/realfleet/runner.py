@@ -23,7 +23,7 @@ from typing import Any
 
 import requests
 
-from components.render.watchdog import FAILURES_FILE, KILL_ALL_BUT_INIT
+from components.render.watchdog import FAILURES_FILE, INIT_STAT, KILL_ALL_BUT_INIT
 from plan.engine import BUCKET, CONTAINER, IMAGE, Evaluation, evaluate, read_stack_file
 from tests.realfleet import images, netns
 from tests.realfleet.images import Launch, Rewrites
@@ -291,10 +291,11 @@ class Runner:
         if KILL_ALL_BUT_INIT in test:
             # No container here: "every process but the init" is the replica's process group.
             test = test.replace(KILL_ALL_BUT_INIT, f'kill -KILL -"${CONTAINER_PGID}"')
+            test = test.replace(INIT_STAT, f'/proc/"${CONTAINER_PGID}"/stat')
             failures = self._dir(c) / "health-failures"
             test = test.replace(FAILURES_FILE, str(failures))
-            self.rewrites.add(c.name, f"healthcheck: `{KILL_ALL_BUT_INIT}` -> a kill of its process group; "
-                                      f"{FAILURES_FILE} -> {failures}")
+            self.rewrites.add(c.name, f"healthcheck: `{KILL_ALL_BUT_INIT}` -> a kill of its process group, "
+                                      f"{INIT_STAT} -> its leader's, {FAILURES_FILE} -> {failures}")
         if re.search(r"kill\s+(-\w+\s+)*-1\b", test):   # would reach every process on this machine
             raise ValueError(f"{c.name}: healthcheck `{test}` kills all processes; not run here")
         timeout = _seconds(check.get("timeout", "5s"))

@@ -2,7 +2,8 @@
 replica that answered once and then stops answering is killed at the Nth consecutive failure.
 
 The kill of every process but the container's init (`kill -KILL -1`) would reach the whole machine
-here: the test kills a stand-in process group instead, as the realfleet runner does.
+here: the test kills a stand-in process group instead, whose leader stands in for the init (its start
+time tells one container start from the next), as the realfleet runner does.
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from components.render import watchdog
-from components.render.watchdog import KILL_ALL_BUT_INIT, watchdog_healthcheck
+from components.render.watchdog import INIT_STAT, KILL_ALL_BUT_INIT, watchdog_healthcheck
 from realservices import require_binary, wait_until
 
 FAILURES = 3
@@ -59,10 +60,14 @@ def replica() -> Iterator[Replica]:
         server.server_close()
 
 
+def start_app() -> subprocess.Popen[bytes]:
+    """Stands in for the container's processes (its own process group)."""
+    return subprocess.Popen(["sleep", "300"], start_new_session=True)
+
+
 @pytest.fixture
 def app_process() -> Iterator[subprocess.Popen[bytes]]:
-    """Stands in for the container's processes (its own process group)."""
-    proc = subprocess.Popen(["sleep", "300"], start_new_session=True)
+    proc = start_app()
     try:
         yield proc
     finally:
@@ -73,7 +78,7 @@ def app_process() -> Iterator[subprocess.Popen[bytes]]:
 def check(replica: Replica, app: subprocess.Popen[bytes], state: Path) -> int:
     test = watchdog_healthcheck(f"http://127.0.0.1:{replica.server_address[1]}/health", FAILURES, 1)
     assert KILL_ALL_BUT_INIT in test
-    test = test.replace(KILL_ALL_BUT_INIT, f"kill -KILL -{app.pid}")
+    test = test.replace(KILL_ALL_BUT_INIT, f"kill -KILL -{app.pid}").replace(INIT_STAT, f"/proc/{app.pid}/stat")
     test = test.replace(watchdog.FAILURES_FILE, str(state))
     return subprocess.run(["sh", "-c", test], capture_output=True, timeout=10).returncode
 
@@ -109,5 +114,24 @@ def test_a_replica_that_stops_answering_is_killed_at_the_nth_failure_in_a_row(re
     assert check(replica, app_process, state) == 1
     wait_until(lambda: app_process.poll() is not None, 10, "the replica's processes killed")
     assert app_process.returncode == -signal.SIGKILL
-    # The restarted container starts counting afresh: no kill while it starts.
-    assert not state.exists()
+
+
+def test_a_restarted_replica_is_not_killed_while_it_starts_again(replica, app_process, tmp_path) -> None:
+    """The count outlives a restart (the container's /tmp does): it must not carry over."""
+    require_binary("curl")
+    state = tmp_path / "f"
+    replica.answering.set()
+    assert check(replica, app_process, state) == 0
+    replica.answering.clear()
+    assert check(replica, app_process, state) == 1
+    app_process.kill()
+    app_process.wait()
+    restarted = start_app()
+    try:
+        assert [check(replica, restarted, state) for _ in range(FAILURES + 2)] == [1] * (FAILURES + 2)
+        assert restarted.poll() is None
+        replica.answering.set()
+        assert check(replica, restarted, state) == 0
+    finally:
+        restarted.kill()
+        restarted.wait()
