@@ -154,7 +154,7 @@ def lb_conf(prefix: Path, ports: list[int], http_port: int, https_port: int, tls
     (prefix / "temp").mkdir(parents=True, exist_ok=True)
     settings = NginxSettings(
         http_port=80, https_port=443, tls=tls, client_max_body_size_mb=25, health_path="/healthz",
-        proxy_read_timeout_s=600, max_fails=3, fail_timeout_s=10, keepalive=32,
+        proxy_read_timeout_s=600, api_read_timeout_s=60, max_fails=3, fail_timeout_s=10, keepalive=32,
         pid_path=str(prefix / "nginx.pid"), error_log=str(prefix / "error.log"),
         access_log=str(prefix / "access.log"), temp_dir=str(prefix / "temp"))
     site = Site("chat", HOST, tuple(Upstream("127.0.0.1", p) for p in ports))

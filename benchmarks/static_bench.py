@@ -45,7 +45,7 @@ def asset(build: Path) -> str:
 def conf(prefix: Path, upstream_port: int, http_port: int, cached: bool) -> str:
     (prefix / "temp").mkdir(parents=True)
     s = NginxSettings(http_port=80, https_port=443, tls=None, client_max_body_size_mb=25, health_path="/lb-health",
-                      proxy_read_timeout_s=600, max_fails=3, fail_timeout_s=10, keepalive=32,
+                      proxy_read_timeout_s=600, api_read_timeout_s=60, max_fails=3, fail_timeout_s=10, keepalive=32,
                       pid_path=str(prefix / "nginx.pid"), error_log=str(prefix / "error.log"),
                       access_log="off", temp_dir=str(prefix / "temp"),
                       edge=replace(EDGE, static_cache_max_mb=EDGE.static_cache_max_mb if cached else None))

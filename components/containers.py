@@ -16,6 +16,11 @@ def env_list(plain: dict[str, str], secret: dict[str, pulumi.Output[str]]) -> pu
     return [lines[k] for k in sorted(lines)]
 
 
+HEALTH_TIMEOUT_S = 5
+HEALTH_RETRIES = 5  # consecutive failures before Docker calls a container unhealthy
+
+
 def healthcheck(*test: str, start_period: str = "20s") -> docker.ContainerHealthcheckArgs:
-    return docker.ContainerHealthcheckArgs(tests=["CMD-SHELL", *test], interval="10s", timeout="5s",
-                                           retries=5, start_period=start_period)
+    return docker.ContainerHealthcheckArgs(tests=["CMD-SHELL", *test], interval="10s",
+                                           timeout=f"{HEALTH_TIMEOUT_S}s", retries=HEALTH_RETRIES,
+                                           start_period=start_period)

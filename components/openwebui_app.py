@@ -7,14 +7,16 @@ import pulumi
 import pulumi_docker as docker
 
 from components.config import AppSecretOutputs, AppSpec
-from components.containers import STATEFUL, env_list, healthcheck
+from components.containers import HEALTH_RETRIES, HEALTH_TIMEOUT_S, STATEFUL, env_list, healthcheck
 from components.endpoints import OPENWEBUI_PORT, SharedEndpoints
 from components.node import FleetNode
 from components.render.openwebui_env import OpenWebUISecrets, openwebui_env, openwebui_secret_env
 from components.render.postgres import (ANALYTICS_GRANTS_SQL, APP_DATABASE_SQL, analytics_grants_env,
-                                        app_database, app_database_command, app_database_env)
+                                        app_database, app_database_command, app_database_env,
+                                        client_timeouts_query)
 from components.render.tls import (openwebui_tls_command, openwebui_tls_env, postgres_client_env,
                                    postgres_url_query, redis_url)
+from components.render.watchdog import watchdog_healthcheck
 from components.secrets import generated_secret
 from components.shared_services import SharedServices, quoted
 from components.topology import AppTopology, Replica
@@ -120,8 +122,8 @@ class OpenWebUIApp(pulumi.ComponentResource):
     def _secret_env(self, endpoints: SharedEndpoints) -> dict[str, pulumi.Output[str]]:
         pg, tls = endpoints.postgres, endpoints.tls
         database_url = pulumi.Output.concat(
-            f"postgresql://{self.role}:", quoted(self.db_password), f"@{pg}/{self.database}",
-            postgres_url_query() if tls else "")
+            f"postgresql://{self.role}:", quoted(self.db_password),
+            f"@{pg}/{self.database}?{client_timeouts_query()}", f"&{postgres_url_query()}" if tls else "")
         redis_user = self._shared.redis_credentials(self.name)
         redis = pulumi.Output.all(pulumi.Output.from_input(redis_user.user or ""), quoted(redis_user.secret)).apply(
             lambda user_password: redis_url(*user_password, str(endpoints.redis), tls))
@@ -155,9 +157,11 @@ class OpenWebUIApp(pulumi.ComponentResource):
                                             ip=replica.address)],
             volumes=[docker.ContainerVolumeArgs(volume_name=data.name, container_path="/app/backend/data")],
             networks_advanced=node.networks,
-            healthcheck=healthcheck(f"curl --fail --silent http://localhost:{OPENWEBUI_PORT}/health",
+            # A replica that stops answering is killed by its own check and restarted (render/watchdog.py).
+            healthcheck=healthcheck(watchdog_healthcheck(f"http://localhost:{OPENWEBUI_PORT}/health",
+                                                         HEALTH_RETRIES, HEALTH_TIMEOUT_S - 1),
                                     start_period="180s" if replica.migrates else "60s"),
-            memory=spec.memory_mb, cpus=str(spec.cpus), restart="unless-stopped",
+            init=True, memory=spec.memory_mb, cpus=str(spec.cpus), restart="unless-stopped",
             wait=True, wait_timeout=600, destroy_grace_seconds=30,
             labels=[docker.ContainerLabelArgs(label=k, value=v) for k, v in sorted(labels.items())],
             opts=node.child_opts(self, depends_on=depends_on, delete_before_replace=True))

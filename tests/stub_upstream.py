@@ -3,8 +3,9 @@
 asyncio HTTP/1.1 on 127.0.0.1 with keep-alive. Every answer carries `X-Upstream: NAME`.
   GET  /health            200 ok
   GET  /_stats            {"requests": n, "connections": m} — seen so far, this request excluded
-  GET  /stream?key=K      chunked: "first\\n", then waits until /release?key=K (or 10 s), then
+  *    /stream?key=K      chunked: "first\\n", then waits until /release?key=K (or 10 s), then
                           "last released\\n" or "last timeout\\n"
+  *    /api/chat/completions?key=K  the same (where Open WebUI streams answers)
   GET  /release?key=K     lets the stream K finish
   *    /ws/socket.io      websocket (Upgrade): echoes each text message as "NAME:<message>"
   GET  /_app/…            the file under directory STATIC (as Open WebUI serves its build), else 404;
@@ -78,7 +79,7 @@ class Stub:
         elif url.path == "/release":
             self.release_event(query["key"]).set()
             self.respond(writer, b"released\n", "text/plain")
-        elif url.path == "/stream":
+        elif url.path in ("/stream", "/api/chat/completions"):
             await self.stream(writer, query["key"])
         elif self.static is not None and url.path.startswith("/_app/"):
             self.serve_file(writer, url.path, "gzip" in headers.get("accept-encoding", ""))

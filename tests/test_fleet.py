@@ -70,7 +70,8 @@ def test_replica_environment_is_wired_for_many_replicas(stack: Evaluation) -> No
             pg_host = "openwebui-postgres:5432" if node == shared_node else \
                 f"{stack.config['nodes'][shared_node]['host']}:5432"
             assert e["DATABASE_URL"].startswith(f"postgresql://openwebui_{app}:")
-            assert e["DATABASE_URL"].endswith(f"@{pg_host}/openwebui_{app}")
+            assert e["DATABASE_URL"].split("?")[0].endswith(f"@{pg_host}/openwebui_{app}")
+            assert "keepalives=1" in e["DATABASE_URL"] and "tcp_user_timeout=" in e["DATABASE_URL"]
             assert e["WEBSOCKET_MANAGER"] == "redis" and e["ENABLE_WEBSOCKET_SUPPORT"] == "true"
             assert e["WEBSOCKET_REDIS_URL"] == e["REDIS_URL"] and e["REDIS_URL"].startswith(f"redis://app-{app}:")
             assert e["VECTOR_DB"] == "qdrant" and e["QDRANT_URI"].startswith("http://")
@@ -79,6 +80,21 @@ def test_replica_environment_is_wired_for_many_replicas(stack: Evaluation) -> No
             assert e["WEBUI_URL"] == e["CORS_ALLOW_ORIGIN"]
             assert spec["hostname"] in e["WEBUI_URL"]
             assert not any("sqlite" in v for v in e.values())
+
+
+def test_a_replica_that_stops_answering_is_killed_by_its_check_and_restarted_by_docker(stack: Evaluation) -> None:
+    """Docker never restarts an unhealthy container: the check kills the container's processes (all but
+    the init Docker injects) once Docker would call it unhealthy, and the restart policy brings it back.
+    tests/render/test_watchdog.py runs the check itself; tests/realfleet proves the recovery."""
+    for app in stack.config["apps"]:
+        for container in replicas_of(stack, app):
+            inputs = container.inputs
+            check = inputs["healthcheck"]
+            assert inputs["init"] is True and inputs["restart"] == "unless-stopped"
+            assert check["tests"][0] == "CMD-SHELL" and "kill -KILL -1" in check["tests"][1]
+            assert "http://localhost:8080/health" in check["tests"][1]
+            assert check["timeout"] == "5s" and "--max-time 4 " in check["tests"][1]
+            assert check["retries"] == 5 and "-ge 5 ]" in check["tests"][1]
 
 
 def test_replicas_of_an_app_share_its_secrets_and_apps_share_none(prod: Evaluation) -> None:
@@ -245,7 +261,8 @@ def test_external_services_deploy_no_service_containers_and_use_configured_endpo
                       "chat-analytics-grants", "research-analytics-grants"}
     assert not [v for v in ev.of_type(VOLUME) if v.name in ("shared-postgres-data", "shared-redis-data")]
     e = env(replicas_of(ev, "chat")[0])
-    assert e["DATABASE_URL"] == "postgresql://openwebui_chat:MOCK-GENERATED-SECRET-chat-db-password@db.internal:5432/openwebui_chat"
+    assert e["DATABASE_URL"].split("?")[0] == \
+        "postgresql://openwebui_chat:MOCK-GENERATED-SECRET-chat-db-password@db.internal:5432/openwebui_chat"
     assert e["REDIS_URL"] == "redis://:mock-secret%3AredisPassword@10.0.9.2:6379/0"
     assert e["QDRANT_URI"] == "http://10.0.9.3:6333" and e["QDRANT_API_KEY"] == "mock-secret:qdrantApiKey"
     assert e["S3_ENDPOINT_URL"] == "https://s3.internal" and e["S3_BUCKET_NAME"] == "webui-files"

@@ -62,6 +62,7 @@ class LoadBalancerSpec(Model):
     tls: TlsSpec | None = None
     client_max_body_size_mb: Annotated[int, Strict(), Field(ge=1, le=10240)] = 100
     proxy_read_timeout_s: Annotated[int, Strict(), Field(ge=30)] = 3600
+    api_read_timeout_s: Annotated[int, Strict(), Field(ge=5)] = 60
     max_fails: Annotated[int, Strict(), Field(ge=1)] = 3
     fail_timeout_s: Annotated[int, Strict(), Field(ge=1)] = 10
     keepalive: Annotated[int, Strict(), Field(ge=1)] = 32

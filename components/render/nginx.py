@@ -24,6 +24,14 @@ KEEPALIVE_REQUESTS = 1000
 # Open WebUI 0.12.4 (routers/auths.py under /api/v1/auths): password sign-in, sign-up, LDAP sign-in.
 # Matched on nginx's normalised URI, so //signin or %73ignin are limited too.
 AUTH_LOCATION = r"~ ^/api/v1/auths/(signin|signup|ldap)/?$"
+# Where Open WebUI 0.12.4 answers slowly or for long on purpose, kept at proxy_read_timeout_s: socket.io
+# (mounted at /ws), chat completions streamed or run through pipelines (main.py: /api/chat/*,
+# /api/v1/chat/completions), the model proxies (routers/ollama.py, openai.py: streamed answers, pulls), and
+# the routers that embed, transcribe or generate (files, knowledge, retrieval, audio, images, tasks,
+# pipelines). Everything else gets api_read_timeout_s, so a request to a vanished replica is retried or
+# fails that soon.
+LONG_LOCATION = (r"~ ^/(ws/|api/chat/|api/v1/chat/|ollama/|openai/"
+                 r"|api/v1/(files|knowledge|retrieval|audio|images|tasks|pipelines)/)")
 # SvelteKit's content-hashed build output (open_webui/frontend/_app/immutable/): a name never changes content.
 IMMUTABLE_PREFIX = "/_app/immutable/"
 STATIC_CACHE_ZONE = "static_assets"
@@ -80,7 +88,8 @@ class NginxSettings:
     tls: Tls | None
     client_max_body_size_mb: int
     health_path: str
-    proxy_read_timeout_s: int
+    proxy_read_timeout_s: int  # LONG_LOCATION's
+    api_read_timeout_s: int    # every other location's
     max_fails: int
     fail_timeout_s: int
     keepalive: int
@@ -237,14 +246,15 @@ http {{
     proxy_buffering off;
     proxy_request_buffering off;
     proxy_cache off;
-    proxy_read_timeout {s.proxy_read_timeout_s}s;
-    proxy_send_timeout {s.proxy_read_timeout_s}s;
+    proxy_read_timeout {s.api_read_timeout_s}s;
+    proxy_send_timeout {s.api_read_timeout_s}s;
 
     # Retry on another replica only if this one could not be reached or timed out; nginx never
     # re-sends a non-idempotent request (POST) that it has already passed on.
     proxy_connect_timeout {CONNECT_TIMEOUT_S}s;
     proxy_next_upstream error timeout;
-    proxy_next_upstream_timeout {NEXT_UPSTREAM_TIMEOUT_S}s;
+    # Time for one read timeout on a vanished replica, then the others.
+    proxy_next_upstream_timeout {s.api_read_timeout_s + NEXT_UPSTREAM_TIMEOUT_S}s;
 
 {_indent(http_body)}
 }}
@@ -303,6 +313,11 @@ def _site_locations(site: Site, s: NginxSettings, tls: bool) -> str:
 {_security_headers(e, tls)}
 
 location / {{
+{_indent(proxy)}
+}}""", f"""\
+location {LONG_LOCATION} {{
+    proxy_read_timeout {s.proxy_read_timeout_s}s;
+    proxy_send_timeout {s.proxy_read_timeout_s}s;
 {_indent(proxy)}
 }}""", f"""\
 location {AUTH_LOCATION} {{

@@ -77,6 +77,18 @@ SELECT format('GRANT SELECT (%s) ON TABLE public.%I TO %I',
 ANALYTICS_GRANTS_SQL = _analytics_grants_sql()
 
 
+# libpq's client settings in every replica's DATABASE_URL: a connection to a PostgreSQL that vanished is
+# given up in about a minute (idle: keepalives; with data unacknowledged: tcp_user_timeout) instead of
+# TCP's ~15, and a new one after 10 s instead of never.
+CLIENT_TIMEOUTS = {"connect_timeout": "10", "keepalives": "1", "keepalives_idle": "30",
+                   "keepalives_interval": "10", "keepalives_count": "3", "tcp_user_timeout": "60000"}
+
+
+def client_timeouts_query() -> str:
+    """CLIENT_TIMEOUTS as a postgresql:// URL's query (no leading `?`)."""
+    return "&".join(f"{k}={v}" for k, v in CLIENT_TIMEOUTS.items())
+
+
 def app_database(app: str) -> tuple[str, str]:
     """(role, database) of an app, named as the backup job names them (it dumps and restores them)."""
     named = BackupApp(app)

@@ -50,8 +50,8 @@ def postgres_client_env() -> dict[str, str]:
 
 
 def postgres_url_query() -> str:
-    """What a postgresql:// URL (Open WebUI's DATABASE_URL) appends for the same checks."""
-    return f"?sslmode=verify-full&sslrootcert={CA_FILE}"
+    """What a postgresql:// URL's query (Open WebUI's DATABASE_URL) adds for the same checks (no `?`)."""
+    return f"sslmode=verify-full&sslrootcert={CA_FILE}"
 
 
 def redis_tls_args(port: int, cert_file: str = CERT_FILE, key_file: str = KEY_FILE,

@@ -78,7 +78,7 @@ def test_job_and_replicas_agree_on_database_and_collection_names(stack: Evaluati
     for app in stack.config["apps"]:
         job_app = JobApp(app)
         for replica in replicas_of(stack, app):
-            assert env(replica)["DATABASE_URL"].endswith("/" + DATABASES[app][1])
+            assert env(replica)["DATABASE_URL"].split("?")[0].endswith("/" + DATABASES[app][1])
             assert env(replica)["S3_KEY_PREFIX"] == f"apps/{app}"
             assert job_app.collection_prefix == env(replica)["QDRANT_COLLECTION_PREFIX"] + "_"
             settings = Settings.from_env(env(stack.named("backup", CONTAINER)))

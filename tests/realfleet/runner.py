@@ -23,12 +23,14 @@ from typing import Any
 
 import requests
 
+from components.render.watchdog import FAILURES_FILE, INIT_STAT, KILL_ALL_BUT_INIT
 from plan.engine import BUCKET, CONTAINER, IMAGE, Evaluation, evaluate, read_stack_file
 from tests.realfleet import images, netns
 from tests.realfleet.images import Launch, Rewrites
 
 DEFAULT_CONFIG = Path(__file__).with_name("Pulumi.realfleet.yaml")
 STACK = "realfleet"
+CONTAINER_PGID = "CONTAINER_PGID"  # set for a healthcheck that kills its container's processes
 HEALTH_POLL_S = 1.0  # the plan's healthchecks run every 10 s; polling faster only starts the fleet sooner
 
 
@@ -202,8 +204,8 @@ class Runner:
         if ev is not None and c.kind == "minio/minio":
             self._create_buckets(ev)
 
-    def run_process(self, resource: str) -> None:
-        """(Re)start a recorded container and wait until it is healthy (or, for a one-shot step, done)."""
+    def spawn(self, resource: str) -> subprocess.Popen[bytes]:
+        """Start a recorded container's process (its own process group) and return at once."""
         record = self.runtime["containers"][resource]
         launch = record["launch"]
         argv = netns.in_ns(record["namespace"], launch["argv"])
@@ -216,6 +218,12 @@ class Runner:
         log.close()
         self.runtime["processes"][resource] = proc.pid
         self.save()
+        return proc
+
+    def run_process(self, resource: str) -> None:
+        """(Re)start a recorded container and wait until it is healthy (or, for a one-shot step, done)."""
+        record = self.runtime["containers"][resource]
+        proc = self.spawn(resource)
         timeout = float(record["inputs"].get("waitTimeout") or 180)
         deadline = time.monotonic() + timeout
         if record["one_shot"]:
@@ -237,9 +245,14 @@ class Runner:
         health = record["health"]
         if health is None:
             return True
+        env = health["env"]
+        if CONTAINER_PGID in health["test"]:
+            if (pid := self.runtime["processes"].get(resource)) is None:
+                return False
+            env = env | {CONTAINER_PGID: str(pid)}
         try:
             result = subprocess.run(netns.in_ns(record["namespace"], ["sh", "-c", health["test"]]),
-                                    env=health["env"], cwd=health.get("cwd"), capture_output=True,
+                                    env=env, cwd=health.get("cwd"), capture_output=True,
                                     timeout=health["timeout"])
         except subprocess.TimeoutExpired:
             return False
@@ -275,6 +288,16 @@ class Runner:
         elif "localhost" in test and c.kind.endswith("open-webui"):
             test = test.replace("localhost", ip)
             self.rewrites.add(c.name, f"healthcheck: the container's localhost -> its address {ip}")
+        if KILL_ALL_BUT_INIT in test:
+            # No container here: "every process but the init" is the replica's process group.
+            test = test.replace(KILL_ALL_BUT_INIT, f'kill -KILL -"${CONTAINER_PGID}"')
+            test = test.replace(INIT_STAT, f'/proc/"${CONTAINER_PGID}"/stat')
+            failures = self._dir(c) / "health-failures"
+            test = test.replace(FAILURES_FILE, str(failures))
+            self.rewrites.add(c.name, f"healthcheck: `{KILL_ALL_BUT_INIT}` -> a kill of its process group, "
+                                      f"{INIT_STAT} -> its leader's, {FAILURES_FILE} -> {failures}")
+        if re.search(r"kill\s+(-\w+\s+)*-1\b", test):   # would reach every process on this machine
+            raise ValueError(f"{c.name}: healthcheck `{test}` kills all processes; not run here")
         timeout = _seconds(check.get("timeout", "5s"))
         return {"test": test, "env": env, "timeout": timeout, "cwd": str(images.REPO)}
 
@@ -439,6 +462,40 @@ class Runner:
                               json=admin, headers={"Host": spec["hostname"]}, timeout=60)
             r.raise_for_status()
             spec["admin"] = admin | {"role": r.json()["role"], "token": r.json()["token"]}
+
+
+class RestartPolicy:
+    """What dockerd does for `restart: unless-stopped` containers with a healthcheck, for `resources` while
+    in use: runs each one's healthcheck every `interval` s (the plan's is 10 s; faster only shortens the
+    wait) and starts again a container whose processes have all exited (dockerd's backoff left out)."""
+
+    def __init__(self, runner: Runner, resources: list[str], interval: float = 2.0) -> None:
+        self.runner, self.resources, self.interval = runner, resources, interval
+        self.restarts: dict[str, int] = dict.fromkeys(resources, 0)
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._watch, args=(r,), daemon=True) for r in resources]
+
+    def __enter__(self) -> RestartPolicy:
+        for t in self._threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        for t in self._threads:
+            t.join()
+
+    def _watch(self, resource: str) -> None:
+        while not self._stop.wait(self.interval):
+            pid = self.runner.runtime["processes"].get(resource)
+            if pid is not None:
+                with contextlib.suppress(ChildProcessError):
+                    os.waitpid(pid, os.WNOHANG)   # reap it if it is this process's child
+            if pid is None or not _group_alive(pid):
+                self.runner.spawn(resource)
+                self.restarts[resource] += 1
+            else:
+                self.runner.healthy(resource)
 
 
 def down(state: Path) -> None:

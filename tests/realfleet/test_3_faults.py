@@ -12,14 +12,39 @@ from realservices import wait_until
 from tests.realfleet import netns
 from tests.realfleet.client import log_records, socket_client
 from tests.realfleet.load import Load
-from tests.realfleet.runner import DEFAULT_CONFIG
+from tests.realfleet.runner import DEFAULT_CONFIG, RestartPolicy
 
 AUTH_GET = '"GET /api/v1/auths/ HTTP/1.1" 200'
+# Longer than redis-py's TCP keepalive gives a silent peer (30 s idle + 3 probes 5 s apart): an Open WebUI
+# 0.12.4 replica's pub/sub connection fails with ETIMEDOUT and its event loop spins for good (NOTES, 1).
+LONG_CUT_S = 50
+# After the link returns: the check's 5 failures in a row (2 s apart under RestartPolicy), then a restart.
+BACK_WITHIN_S = 180
 
 
 def served(fleet, resource: str) -> int:
     """Authenticated GETs this replica has answered (its own access log)."""
     return sum(AUTH_GET in msg for _, msg in log_records(fleet.runner.runtime["containers"][resource]["log"]))
+
+
+def open_webui_on(fleet, node: str) -> list[str]:
+    return [r for r, rec in fleet.runner.runtime["containers"].items()
+            if rec["node"] == node and rec["kind"].endswith("open-webui")]
+
+
+def answers_health(fleet, resource: str) -> bool:
+    """GET /health on the replica itself, on its node (no healthcheck, which may kill it)."""
+    ip = fleet.runner.runtime["addresses"][fleet.runner.runtime["containers"][resource]["name"]]["ip"]
+    return fleet.exec(resource, ["curl", "--fail", "--silent", "--max-time", "4",
+                                 f"http://{ip}:8080/health"]).returncode == 0
+
+
+def restart_the_unhealthy(fleet, resources: list[str]) -> None:
+    """So that the tests after this one start from a healthy fleet."""
+    for r in resources:
+        if not fleet.runner.healthy(r):
+            fleet.runner.stop(r, signal.SIGKILL, timeout=10)
+            fleet.runner.run_process(r)
 
 
 def load_on(fleet, app: str = "chat", **kw) -> Load:
@@ -46,18 +71,17 @@ def test_killing_a_replica_fails_no_request(fleet) -> None:
 def node_cut(fleet) -> dict:
     """Load through the LB while node-b's link is down for 50 requests, then up until its replicas serve.
 
-    The cut stays short on purpose: Open WebUI 0.12.4 replicas cut off from the shared node for about 40 s
-    or more stop answering for good, even after the link is back (tests/realfleet/NOTES.md, finding 1).
+    The cut stays short on purpose: a cut of about 40 s or more freezes Open WebUI 0.12.4 replicas until
+    their healthcheck kills them (tests/realfleet/NOTES.md, finding 1; the test after the next one).
     Replicas that have not come back when the test ends are restarted, so the tests after this one start
     from a healthy fleet; `rejoined` records what happened before that.
     """
     cut = "node-b"
-    on_b = [r for r, rec in fleet.runner.runtime["containers"].items()
-            if rec["node"] == cut and rec["kind"].endswith("open-webui")]
+    on_b = open_webui_on(fleet, cut)
     rejoined: dict[str, bool] = {}
     outcome: dict = {"rejoined": rejoined, "served_again": False}
     try:
-        with load_on(fleet, workers=4, timeout=10) as load:
+        with RestartPolicy(fleet.runner, on_b), load_on(fleet, workers=4, timeout=10) as load:
             wait_until(lambda: load.count() > 20, 60, "the load running")
             netns.set_link(cut, False)
             outcome["cut_at"] = time.monotonic()
@@ -78,10 +102,7 @@ def node_cut(fleet) -> dict:
     finally:
         outcome["result"] = load.result
         netns.set_link(cut, True)
-        for r in on_b:
-            if not fleet.runner.healthy(r):
-                fleet.runner.stop(r, signal.SIGKILL, timeout=10)
-                fleet.runner.run_process(r)
+        restart_the_unhealthy(fleet, on_b)
     return outcome
 
 
@@ -99,6 +120,32 @@ def test_cutting_an_app_node_fails_only_requests_already_on_their_way_to_it(node
     result = node_cut["result"]
     assert all(f.startswith("ReadTimeout") for f in result.failures), result.failures
     assert all(t - node_cut["cut_at"] < 5 for t in result.failure_times)
+
+
+def test_replicas_cut_off_for_longer_than_redis_keepalive_answer_again_soon_after_the_link_returns(
+        fleet) -> None:
+    """Their healthcheck kills a replica that stopped answering; the restart policy (RestartPolicy here,
+    dockerd there) starts it again once it can reach the shared node."""
+    cut = "node-b"
+    on_b = open_webui_on(fleet, cut)
+    answering: dict[str, bool] = {}
+    try:
+        with RestartPolicy(fleet.runner, on_b) as policy:
+            netns.set_link(cut, False)
+            try:
+                time.sleep(LONG_CUT_S)   # the fault's length, not a wait for a condition
+            finally:
+                netns.set_link(cut, True)
+            deadline = time.monotonic() + BACK_WITHIN_S
+            for r in on_b:
+                while not (ok := answers_health(fleet, r)) and time.monotonic() < deadline:
+                    time.sleep(1)
+                answering[r] = ok
+        assert all(answering.values()), f"answering /health {BACK_WITHIN_S} s after the link returned: " \
+                                        f"{answering}; restarts: {policy.restarts}"
+    finally:
+        netns.set_link(cut, True)
+        restart_the_unhealthy(fleet, on_b)
 
 
 def test_reloading_the_lb_with_one_more_replica_fails_no_request(fleet, stack_config) -> None:

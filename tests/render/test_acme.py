@@ -147,7 +147,7 @@ def test_certificate_is_issued_renewed_and_served_by_the_reload_loop_without_a_f
     prefix = work / "nginx"
     (prefix / "temp").mkdir(parents=True)
     settings = NginxSettings(http_port=80, https_port=443, tls=live, client_max_body_size_mb=25,
-                             health_path="/lb-health", proxy_read_timeout_s=600, max_fails=3, fail_timeout_s=10,
+                             health_path="/lb-health", proxy_read_timeout_s=600, api_read_timeout_s=60, max_fails=3, fail_timeout_s=10,
                              keepalive=16, pid_path=str(prefix / "nginx.pid"), error_log=str(prefix / "error.log"),
                              access_log=str(prefix / "access.log"), temp_dir=str(prefix / "temp"),
                              edge=replace(edge_settings(LoadBalancerSpec(node="lb")), acme_webroot=acme.webroot))

@@ -9,6 +9,7 @@ import os
 import socket
 import ssl
 import subprocess
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -28,12 +29,13 @@ HEALTH = "/healthz"
 DEFAULT_EDGE = edge_settings(LoadBalancerSpec(node="lb"))
 
 
-def settings(prefix: Path, *, tls: Tls | None = None, body_mb: int = 25, edge: Edge = DEFAULT_EDGE) -> NginxSettings:
+def settings(prefix: Path, *, tls: Tls | None = None, body_mb: int = 25, edge: Edge = DEFAULT_EDGE,
+             api_read_s: int = 60) -> NginxSettings:
     """Production-like ports (moved to loopback by loopback_conf); files under a private prefix."""
     (prefix / "temp").mkdir(parents=True, exist_ok=True)
     return NginxSettings(http_port=80, https_port=443, tls=tls, client_max_body_size_mb=body_mb,
-                         health_path=HEALTH, proxy_read_timeout_s=600, max_fails=3, fail_timeout_s=10,
-                         keepalive=16, pid_path=str(prefix / "nginx.pid"),
+                         health_path=HEALTH, proxy_read_timeout_s=600, api_read_timeout_s=api_read_s, max_fails=3,
+                         fail_timeout_s=10, keepalive=16, pid_path=str(prefix / "nginx.pid"),
                          error_log=str(prefix / "error.log"), access_log=str(prefix / "access.log"),
                          temp_dir=str(prefix / "temp"), edge=edge)
 
@@ -134,7 +136,7 @@ def test_every_edge_variant_passes_nginx_syntax_check(tmp_path: Path, variant: s
 
 def test_production_config_moved_to_loopback_passes_nginx_syntax_check(tmp_path: Path) -> None:
     prod = NginxSettings(http_port=80, https_port=443, tls=Tls("/etc/nginx/tls/cert.pem", "/etc/nginx/tls/key.pem"),
-                         client_max_body_size_mb=100, health_path=HEALTH, proxy_read_timeout_s=600,
+                         client_max_body_size_mb=100, health_path=HEALTH, proxy_read_timeout_s=600, api_read_timeout_s=60,
                          max_fails=3, fail_timeout_s=10, keepalive=32, pid_path="/var/run/nginx.pid",
                          error_log="/dev/stderr", access_log="/dev/stdout", temp_dir="/var/cache/nginx",
                          edge=DEFAULT_EDGE)
@@ -171,7 +173,7 @@ def test_loopback_rewrite_refuses_an_unmapped_upstream() -> None:
 
 def _pure_settings() -> NginxSettings:
     return NginxSettings(http_port=80, https_port=443, tls=None, client_max_body_size_mb=25,
-                         health_path=HEALTH, proxy_read_timeout_s=600, max_fails=3, fail_timeout_s=10,
+                         health_path=HEALTH, proxy_read_timeout_s=600, api_read_timeout_s=60, max_fails=3, fail_timeout_s=10,
                          keepalive=32, pid_path="/var/run/nginx.pid", error_log="/dev/stderr",
                          access_log="/dev/stdout", temp_dir="/var/cache/nginx", edge=DEFAULT_EDGE)
 
@@ -255,6 +257,58 @@ def test_streamed_response_reaches_the_client_before_the_upstream_finishes(tmp_p
         conn.close()
     assert release.status == 200
     assert (first, rest) == (b"first\n", b"last released\n")
+
+
+API_READ_S = 2  # the test's short read timeout; its long one is 600 s
+
+
+@contextlib.contextmanager
+def black_hole() -> Iterator[socket.socket]:
+    """A replica whose node vanished after the connection: the kernel accepts, nothing ever answers."""
+    with socket.socket() as hole:
+        hole.bind(("127.0.0.1", 0))
+        hole.listen(16)
+        yield hole
+
+
+def test_a_plain_request_to_a_vanished_replica_is_retried_on_another_after_the_short_timeout(
+        tmp_path: Path) -> None:
+    require_binary("nginx")
+    with stub_upstream("chat-0") as live, black_hole() as hole:
+        http_port = free_port()
+        sites = [Site("chat", "chat.test", (Upstream("127.0.0.1", live.port),
+                                            Upstream("127.0.0.1", hole.getsockname()[1])))]
+        conf = loopback_conf(render_nginx_conf(settings(tmp_path, api_read_s=API_READ_S), sites),
+                             {80: http_port, 443: free_port()}, {}, {})
+        with nginx_server(conf, tmp_path / "nginx", http_port):
+            # Client timeout 20 s: far below the long timeout (600 s), which main used for everything.
+            replies = [request(http_port, "chat.test", f"/api/v1/chats/?page={i}") for i in range(4)]
+        assert [r.status for r in replies] == [200] * 4
+        assert {r.headers["x-upstream"] for r in replies} == {"chat-0"}
+        assert live.stats()["requests"] == 4
+        hole.setblocking(False)
+        hole.accept()[0].close()   # nginx did send a request there first (else: BlockingIOError)
+
+
+@pytest.mark.parametrize("path", ["/api/chat/completions?key=k", "/stream?key=k"])
+def test_an_answer_streamed_where_open_webui_streams_may_pause_longer_than_the_short_timeout(
+        tmp_path: Path, path: str) -> None:
+    long_path = path.startswith("/api/chat/")
+    with balancer(tmp_path, {"chat": 1}, api_read_s=API_READ_S) as b:
+        conn = http.client.HTTPConnection("127.0.0.1", b.http_port, timeout=30)
+        conn.request("POST" if long_path else "GET", path, headers={"Host": "chat.test"})
+        resp = conn.getresponse()
+        first = resp.readline()
+        time.sleep(API_READ_S + 2)   # the upstream's pause, not a wait for a condition
+        request(b.stubs["chat"][0].port, "127.0.0.1", "/release?key=k")
+        try:
+            rest = resp.read()
+        except http.client.IncompleteRead as cut:
+            rest = cut.partial
+        conn.close()
+    assert first == b"first\n"
+    # Anywhere else nginx ends the answer after the short timeout.
+    assert (rest == b"last released\n") is long_path, rest
 
 
 def test_upload_at_the_body_limit_passes_and_one_byte_more_is_refused(tmp_path: Path) -> None:

@@ -19,7 +19,7 @@ BROKEN = "events {}\nhttp { server { listen 1; unknown_directive on; } }\n"
 def conf(prefix: Path, port: int, upstream_ports: list[int]) -> str:
     (prefix / "temp").mkdir(parents=True, exist_ok=True)
     settings = NginxSettings(http_port=port, https_port=free_port(), tls=None, client_max_body_size_mb=1,
-                             health_path="/lb-health", proxy_read_timeout_s=60, max_fails=1,
+                             health_path="/lb-health", proxy_read_timeout_s=60, api_read_timeout_s=60, max_fails=1,
                              fail_timeout_s=5, keepalive=4, pid_path=str(prefix / "nginx.pid"),
                              error_log=str(prefix / "error.log"), access_log=str(prefix / "access.log"),
                              temp_dir=str(prefix / "temp"), edge=edge_settings(LoadBalancerSpec(node="lb")))
