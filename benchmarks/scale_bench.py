@@ -25,6 +25,7 @@ import argparse
 import copy
 import gc
 import json
+import os
 import resource
 import statistics
 import subprocess
@@ -118,30 +119,41 @@ def _children_cpu_s() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _cold(cmd: list[str], runs: int) -> float:
-    """Median CPU seconds of `cmd` run `runs` times, each a fresh process."""
-    times = []
-    for _ in range(runs):
-        start = _children_cpu_s()
-        subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True)
-        times.append(_children_cpu_s() - start)
-    return statistics.median(times)
+def cold_rows(runs: int, bytecode_cache: bool = True) -> list[tuple[Any, ...]]:
+    """Median CPU seconds of each cold command and of its two floors, `runs` rounds.
 
-
-def cold_rows(runs: int) -> list[tuple[Any, ...]]:
+    Each round runs every command once, so load that comes and goes on a shared machine reaches every
+    column alike. With `bytecode_cache`, Python caches compiled modules (in a throwaway
+    PYTHONPYCACHEPREFIX, filled by one untimed run of each command first), as it does for a user's
+    second run; without it, as this machine's environment has it (PYTHONDONTWRITEBYTECODE=1), every run
+    compiles the project's own modules from source again (the floors import few of them).
+    """
     with tempfile.TemporaryDirectory() as tmp:
         dump = str(Path(tmp) / "prod.json")
         Path(dump).write_text(evaluation_to_json(evaluate("prod")))
         prod_file = str(ROOT / "Pulumi.prod.yaml")
+        env = dict(os.environ)
+        if bytecode_cache:
+            env.pop("PYTHONDONTWRITEBYTECODE", None)
+            env["PYTHONPYCACHEPREFIX"] = str(Path(tmp) / "pycache")
         replay = [sys.executable, "-m", "plan.replay"]
+        commands = {
+            "python -m plan prod": ([sys.executable, "-m", "plan", "prod"], [dump]),
+            "python -m plan diff prod": ([sys.executable, "-m", "plan", "diff", "prod", "--old", prod_file,
+                                          "--new", prod_file], [dump, dump])}
+        runs_of = {(label, side): cmd for label, (program, floor) in commands.items()
+                   for side, cmd in (("program", program), ("bare", [*replay, *floor]),
+                                     ("typed", [*replay, "--typed", *floor]))}
+        times: dict[tuple[str, str], list[float]] = {key: [] for key in runs_of}
+        for round_ in range(runs + (1 if bytecode_cache else 0)):
+            for key, cmd in runs_of.items():
+                start = _children_cpu_s()
+                subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True, env=env)
+                if round_ or not bytecode_cache:
+                    times[key].append(_children_cpu_s() - start)
         rows = []
-        for label, cmd, floor in (
-                ("python -m plan prod", ["-m", "plan", "prod"], [dump]),
-                ("python -m plan diff prod", ["-m", "plan", "diff", "prod", "--old", prod_file, "--new", prod_file],
-                 [dump, dump])):
-            program = _cold([sys.executable, *cmd], runs)
-            bare = _cold([*replay, *floor], runs)
-            typed = _cold([*replay, "--typed", *floor], runs)
+        for label in commands:
+            program, bare, typed = (statistics.median(times[label, side]) for side in ("program", "bare", "typed"))
             rows.append((label, f"{program:.2f}", f"{bare:.2f}", f"x{program / bare:.2f}",
                          f"{typed:.2f}", f"x{program / typed:.2f}"))
     return rows
@@ -151,12 +163,25 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--replicas", type=int, nargs="+", default=[10, 100, 1000])
     parser.add_argument("--cold-runs", type=int, default=5)
+    parser.add_argument("--cold-only", action="store_true", help="only the cold rows")
+    parser.add_argument("--no-bytecode-cache", action="store_true",
+                        help="cold runs compile the project's modules each time (as with PYTHONDONTWRITEBYTECODE=1)")
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.one is not None:
         print(json.dumps(one_size(args.one)))
         return 0
-    sizes = [_child(n) for n in [0, *args.replicas]]
+    if not args.cold_only:
+        warm_table(args.replicas)
+    cache = "" if args.no_bytecode_cache else ", bytecode cached"
+    print(f"\nCold, what a user waits for, CPU seconds (median of {args.cold_runs} rounds{cache})")
+    print(table(["command", "seconds", "bare replay s", "ratio", "typed replay s", "ratio to typed"],
+                cold_rows(args.cold_runs, not args.no_bytecode_cache)))
+    return 0
+
+
+def warm_table(replicas: list[int]) -> None:
+    sizes = [_child(n) for n in [0, *replicas]]
     rows, previous = [], None
     for m in sizes:
         growth = "-"
@@ -173,10 +198,6 @@ def main(argv: list[str] | None = None) -> int:
                  "typed replay s", "program / typed replay",
                  "program s, GC on", "saved by pausing GC", "program / replay, GC on",
                  "growth vs resources", "max RSS MB", "longest chain"], rows))
-    print("\nCold, what a user waits for, CPU seconds (median of %d runs)" % args.cold_runs)
-    print(table(["command", "seconds", "bare replay s", "ratio", "typed replay s", "ratio to typed"],
-                cold_rows(args.cold_runs)))
-    return 0
 
 
 if __name__ == "__main__":
