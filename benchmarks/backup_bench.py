@@ -44,14 +44,15 @@ def _stamp(line: str) -> datetime:
     return datetime.strptime(line.split(" ", 1)[0], "%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def file_phase(log: str, end_marker: str) -> float:
-    """Seconds from the job's last line before its file work to its last file line (its own timestamps):
-    backup: copying the files (after the databases); restore: writing them back (after the databases;
-    the checksum checks before any change are in the restore's whole time only)."""
+def file_phase(log: str, start_marker: str, end_marker: str) -> float:
+    """Seconds from the job's first line saying it starts on an app's files to its last line saying it
+    finished one (its own timestamps): backup: copying them (after the databases and Qdrant, and the first
+    app's listing);
+    restore: writing them back (the checksum checks before any change are in the restore's whole time only)."""
     lines = log.splitlines()
-    ends = [i for i, line in enumerate(lines) if end_marker in line and "files" in line]
-    start = max(i for i, line in enumerate(lines[:ends[0]]) if "files" not in line)
-    return (_stamp(lines[ends[-1]]) - _stamp(lines[start])).total_seconds()
+    start = next(line for line in lines if start_marker in line)
+    end = [line for line in lines if end_marker in line][-1]
+    return (_stamp(end) - _stamp(start)).total_seconds()
 
 
 @contextlib.contextmanager
@@ -213,9 +214,9 @@ def main() -> int:
         job_backup_s = cli(env, "backup")
         for key in originals:
             s3.delete_object(Bucket=files_bucket, Key=key)
-        job_backup_files_s = file_phase(logs["backup"], "copied and verified")
+        job_backup_files_s = file_phase(logs["backup"], "copying", "copied and verified")
         job_restore_s = cli(env, "restore", "--skip-qdrant")
-        job_restore_files_s = file_phase(logs["restore"], "files restored")
+        job_restore_files_s = file_phase(logs["restore"], "restoring", "files restored")
         files_equal = all(s3.get_object(Bucket=files_bucket, Key=k)["Body"].read() == body
                           for k, body in originals.items())
         results["files"] = (job_backup_s, job_restore_s, copy_backup_s, files_equal)
