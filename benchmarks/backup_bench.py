@@ -28,6 +28,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
 import boto3  # noqa: E402
+from botocore.config import Config  # noqa: E402
 import psycopg  # noqa: E402
 
 from appdata import create_app, drop_database, fingerprint  # noqa: E402
@@ -43,14 +44,15 @@ def _stamp(line: str) -> datetime:
     return datetime.strptime(line.split(" ", 1)[0], "%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def file_phase(log: str, end_marker: str) -> float:
-    """Seconds from the job's last line before its file work to its last file line (its own timestamps):
-    backup: copying the files (after the databases); restore: writing them back (after the databases;
-    the checksum checks before any change are in the restore's whole time only)."""
+def file_phase(log: str, start_marker: str, end_marker: str) -> float:
+    """Seconds from the job's first line saying it starts on an app's files to its last line saying it
+    finished one (its own timestamps): backup: copying them (after the databases and Qdrant, and the first
+    app's listing);
+    restore: writing them back (the checksum checks before any change are in the restore's whole time only)."""
     lines = log.splitlines()
-    ends = [i for i, line in enumerate(lines) if end_marker in line and "files" in line]
-    start = max(i for i, line in enumerate(lines[:ends[0]]) if "files" not in line)
-    return (_stamp(lines[ends[-1]]) - _stamp(lines[start])).total_seconds()
+    start = next(line for line in lines if start_marker in line)
+    end = [line for line in lines if end_marker in line][-1]
+    return (_stamp(end) - _stamp(start)).total_seconds()
 
 
 @contextlib.contextmanager
@@ -90,6 +92,24 @@ def netem_s3(delay_ms: float):
         subprocess.run(["ip", "netns", "del", ns], capture_output=True)
 
 
+@contextlib.contextmanager
+def latency_proxy(endpoint: str, delay_ms: float):
+    """`endpoint` behind benchmarks/latency_proxy.py (every request to it `delay_ms` later); 0: endpoint itself."""
+    if not delay_ms:
+        yield endpoint
+        return
+    host_port = endpoint.removeprefix("http://").rstrip("/")
+    proxy = subprocess.Popen([sys.executable, str(REPO / "benchmarks" / "latency_proxy.py"), "--to", host_port,
+                              "--delay-ms", str(delay_ms)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proxy.stdout is not None
+        yield f"http://127.0.0.1:{proxy.stdout.readline().split()[1]}"
+    finally:
+        assert proxy.stdin is not None
+        proxy.stdin.close()  # the proxy stops when its stdin closes
+        proxy.wait(timeout=10)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=100_000)
@@ -102,19 +122,27 @@ def main() -> int:
     parser.add_argument("--netem-ms", type=float, default=0,
                         help="run moto in network namespace bk-s3 (198.18.20.2) behind this much added latency "
                              "per packet to it (tc netem; needs root); 0 = moto on loopback")
+    parser.add_argument("--latency-ms", type=float, default=0,
+                        help="every request of the timed runs (the job's and the baseline's) reaches moto this much "
+                             "later, through benchmarks/latency_proxy.py (for kernels without netem)")
     args = parser.parse_args()
     apps = tuple(f"bench{i}" for i in range(1, args.apps + 1))
     work = Path(tempfile.mkdtemp(prefix="fleet-bench-"))
-    with postgres_server() as pg, (netem_s3(args.netem_ms) if args.netem_ms else moto_s3_server()) as endpoint, \
-            qdrant_stub() as (qdrant_url, qdrant):
+    with postgres_server() as pg, (netem_s3(args.netem_ms) if args.netem_ms else moto_s3_server()) as direct, \
+            latency_proxy(direct, args.latency_ms) as endpoint, qdrant_stub() as (qdrant_url, qdrant):
         vectors = {f"{app}_c{i}": os.urandom(args.collection_mb * 1024 * 1024)
                    for app in apps for i in range(args.collections)}
         qdrant.collections.update(vectors)
         t = time.monotonic()
         dbs = [create_app(pg, app, args.rows) for app in apps]
         bootstrap_backup_role(pg, apps, work)
-        s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
+        # Seeding and checks go straight to moto; the timed copies through `endpoint` (the proxy, if any),
+        # with a connection per thread kept open, as the job's client keeps them.
+        s3 = boto3.client("s3", endpoint_url=direct, region_name="us-east-1",
                           aws_access_key_id="bench", aws_secret_access_key="bench")
+        timed_s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
+                                aws_access_key_id="bench", aws_secret_access_key="bench",
+                                config=Config(max_pool_connections=max(10, args.workers)))
         files_bucket = f"files-{uuid.uuid4().hex[:8]}"
         s3.create_bucket(Bucket=files_bucket)
         originals = {f"apps/{app}/{i:05d}.bin": os.urandom(args.file_kb * 1024)
@@ -172,7 +200,7 @@ def main() -> int:
         def parallel_copy(src: str, dst: str, keys: list[str], to_key=lambda k: k) -> float:
             start = time.monotonic()
             with ThreadPoolExecutor(args.workers) as pool:
-                list(pool.map(lambda k: s3.copy_object(Bucket=dst, Key=to_key(k), ChecksumAlgorithm="SHA256",
+                list(pool.map(lambda k: timed_s3.copy_object(Bucket=dst, Key=to_key(k), ChecksumAlgorithm="SHA256",
                                                        CopySource={"Bucket": src, "Key": k}), keys))
             return time.monotonic() - start
 
@@ -186,14 +214,16 @@ def main() -> int:
         job_backup_s = cli(env, "backup")
         for key in originals:
             s3.delete_object(Bucket=files_bucket, Key=key)
-        job_backup_files_s = file_phase(logs["backup"], "copied and verified")
+        job_backup_files_s = file_phase(logs["backup"], "copying", "copied and verified")
         job_restore_s = cli(env, "restore", "--skip-qdrant")
-        job_restore_files_s = file_phase(logs["restore"], "files restored")
+        job_restore_files_s = file_phase(logs["restore"], "restoring", "files restored")
         files_equal = all(s3.get_object(Bucket=files_bucket, Key=k)["Body"].read() == body
                           for k, body in originals.items())
         results["files"] = (job_backup_s, job_restore_s, copy_backup_s, files_equal)
         phases = (job_backup_files_s, job_restore_files_s)
     shutil.rmtree(work)
+    print(f"added latency per request to the store: {args.latency_ms or args.netem_ms:g} ms "
+          f"({'latency_proxy.py' if args.latency_ms else 'netem' if args.netem_ms else 'none, loopback'})")
     print(f"apps={args.apps} messages/app={args.rows} files/app={args.files} x {args.file_kb} KB "
           f"qdrant collections/app={args.collections} x {args.collection_mb} MB")
     print(f"seed={seed_s:.1f}s database size={db_bytes / 1e6:.1f} MB (pg_database_size, all apps)")

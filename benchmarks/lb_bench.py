@@ -35,6 +35,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
+from components.config import LoadBalancerSpec  # noqa: E402
+from components.load_balancer import edge_settings  # noqa: E402
 from components.render.nginx import NginxSettings, Site, Tls, Upstream, render_nginx_conf  # noqa: E402
 from realservices import (free_port, loopback_conf, nginx_server, require_binary, running,  # noqa: E402
                           stub_upstream)
@@ -156,7 +158,8 @@ def lb_conf(prefix: Path, ports: list[int], http_port: int, https_port: int, tls
         http_port=80, https_port=443, tls=tls, client_max_body_size_mb=25, health_path="/healthz",
         proxy_read_timeout_s=600, api_read_timeout_s=60, max_fails=3, fail_timeout_s=10, keepalive=32,
         pid_path=str(prefix / "nginx.pid"), error_log=str(prefix / "error.log"),
-        access_log=str(prefix / "access.log"), temp_dir=str(prefix / "temp"))
+        access_log=str(prefix / "access.log"), temp_dir=str(prefix / "temp"),
+        edge=edge_settings(LoadBalancerSpec(node="lb")))  # the defaults: limits, headers, static cache
     site = Site("chat", HOST, tuple(Upstream("127.0.0.1", p) for p in ports))
     return loopback_conf(render_nginx_conf(settings, [site]), {80: http_port, 443: https_port}, {}, {})
 

@@ -1,10 +1,11 @@
 """Scale benchmark: the real program under the mock engine vs a bare program registering the same graph.
 
-    .venv/bin/python benchmarks/scale_bench.py [--replicas 10 100 1000] [--cold-runs 5]
+    .venv/bin/python benchmarks/scale_bench.py [--replicas 10 100 1000] [--repeat 3] [--cold-runs 5] [--cold-only]
 
 For prod and for prod-like fleets of N replicas (N/5 nodes, every node running 3 replicas of `chat`
 and 2 of `docs`), each size in a fresh process of its own:
-- warm evaluation of `__main__.py` (`plan.engine.evaluate`, its imports already paid), against
+- warm evaluation of `__main__.py` (`plan.engine.evaluate`, its imports already paid; the median of
+  `--repeat` evaluations, so one slow run on a shared machine does not decide the growth column), against
 - the same-graph replay (`plan.replay`): the same resources with the same types, names, inputs,
   secrets, parents, providers, dependencies and options, registered by a bare program;
 - the typed replay (`replay_body(ev, typed=True)`): the same, also declaring each type's output
@@ -25,6 +26,7 @@ import argparse
 import copy
 import gc
 import json
+import os
 import resource
 import statistics
 import subprocess
@@ -82,22 +84,34 @@ def _timed(fn: Any, gc_on: bool) -> tuple[float, Any]:
         engine.paused_gc = paused
 
 
-def one_size(replicas: int) -> dict[str, Any]:
+def _median_of(repeat: int, fn: Any) -> tuple[float, Any]:
+    """Median CPU seconds of `repeat` runs of fn() (the collector's leftovers cleared between, untimed)."""
+    times, result = [], None
+    for _ in range(repeat):
+        gc.collect()
+        seconds, result = _timed(fn, gc_on=False)
+        times.append(seconds)
+    return statistics.median(times), result
+
+
+def one_size(replicas: int, repeat: int = 3) -> dict[str, Any]:
     """Measure one size in this process (called in a child process per size)."""
     warnings.simplefilter("ignore")
     config = stack_config("prod") if replicas == 0 else scaled_config(replicas // sum(REPLICAS_PER_NODE.values()))
     stack = "prod" if replicas == 0 else "scale"
     evaluate("prod")  # imports and first-use costs paid once, for both sides
-    program_s, ev = _timed(lambda: evaluate(stack, config), gc_on=False)
+    program_s, ev = _median_of(repeat, lambda: evaluate(stack, config))
     assert ev.error is None, ev.error
     urns = [r.urn for r in ev.resources]
     assert len(urns) == len(set(urns)), "duplicate URNs"
     evaluate_program(stack, replay_body(ev), config)  # warm the replay path too
-    replay_s, rp = _timed(lambda: evaluate_program(stack, replay_body(ev), config), gc_on=False)
+    replay_s, rp = _median_of(repeat, lambda: evaluate_program(stack, replay_body(ev), config))
     assert {r.urn for r in rp.resources} == set(urns)
     evaluate_program(stack, replay_body(ev, typed=True), config)
-    typed_s, _ = _timed(lambda: evaluate_program(stack, replay_body(ev, typed=True), config), gc_on=False)
+    typed_s, _ = _median_of(repeat, lambda: evaluate_program(stack, replay_body(ev, typed=True), config))
+    gc.collect()
     program_gc_s, _ = _timed(lambda: evaluate(stack, config), gc_on=True)
+    gc.collect()
     replay_gc_s, _ = _timed(lambda: evaluate_program(stack, replay_body(ev), config), gc_on=True)
     gc.collect()
     return {"replicas": replicas, "resources": len(urns), "program_s": program_s, "replay_s": replay_s,
@@ -107,8 +121,9 @@ def one_size(replicas: int) -> dict[str, Any]:
             "chain": len(longest_chain(waits_for(ev.resources)))}
 
 
-def _child(replicas: int) -> dict[str, Any]:
-    out = subprocess.run([sys.executable, __file__, "--one", str(replicas)], capture_output=True, text=True,
+def _child(replicas: int, repeat: int) -> dict[str, Any]:
+    out = subprocess.run([sys.executable, __file__, "--one", str(replicas), "--repeat", str(repeat)],
+                         capture_output=True, text=True,
                          check=True, cwd=ROOT)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -118,30 +133,41 @@ def _children_cpu_s() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _cold(cmd: list[str], runs: int) -> float:
-    """Median CPU seconds of `cmd` run `runs` times, each a fresh process."""
-    times = []
-    for _ in range(runs):
-        start = _children_cpu_s()
-        subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True)
-        times.append(_children_cpu_s() - start)
-    return statistics.median(times)
+def cold_rows(runs: int, bytecode_cache: bool = True) -> list[tuple[Any, ...]]:
+    """Median CPU seconds of each cold command and of its two floors, `runs` rounds.
 
-
-def cold_rows(runs: int) -> list[tuple[Any, ...]]:
+    Each round runs every command once, so load that comes and goes on a shared machine reaches every
+    column alike. With `bytecode_cache`, Python caches compiled modules (in a throwaway
+    PYTHONPYCACHEPREFIX, filled by one untimed run of each command first), as it does for a user's
+    second run; without it, as this machine's environment has it (PYTHONDONTWRITEBYTECODE=1), every run
+    compiles the project's own modules from source again (the floors import few of them).
+    """
     with tempfile.TemporaryDirectory() as tmp:
         dump = str(Path(tmp) / "prod.json")
         Path(dump).write_text(evaluation_to_json(evaluate("prod")))
         prod_file = str(ROOT / "Pulumi.prod.yaml")
+        env = dict(os.environ)
+        if bytecode_cache:
+            env.pop("PYTHONDONTWRITEBYTECODE", None)
+            env["PYTHONPYCACHEPREFIX"] = str(Path(tmp) / "pycache")
         replay = [sys.executable, "-m", "plan.replay"]
+        commands = {
+            "python -m plan prod": ([sys.executable, "-m", "plan", "prod"], [dump]),
+            "python -m plan diff prod": ([sys.executable, "-m", "plan", "diff", "prod", "--old", prod_file,
+                                          "--new", prod_file], [dump, dump])}
+        runs_of = {(label, side): cmd for label, (program, floor) in commands.items()
+                   for side, cmd in (("program", program), ("bare", [*replay, *floor]),
+                                     ("typed", [*replay, "--typed", *floor]))}
+        times: dict[tuple[str, str], list[float]] = {key: [] for key in runs_of}
+        for round_ in range(runs + (1 if bytecode_cache else 0)):
+            for key, cmd in runs_of.items():
+                start = _children_cpu_s()
+                subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True, env=env)
+                if round_ or not bytecode_cache:
+                    times[key].append(_children_cpu_s() - start)
         rows = []
-        for label, cmd, floor in (
-                ("python -m plan prod", ["-m", "plan", "prod"], [dump]),
-                ("python -m plan diff prod", ["-m", "plan", "diff", "prod", "--old", prod_file, "--new", prod_file],
-                 [dump, dump])):
-            program = _cold([sys.executable, *cmd], runs)
-            bare = _cold([*replay, *floor], runs)
-            typed = _cold([*replay, "--typed", *floor], runs)
+        for label in commands:
+            program, bare, typed = (statistics.median(times[label, side]) for side in ("program", "bare", "typed"))
             rows.append((label, f"{program:.2f}", f"{bare:.2f}", f"x{program / bare:.2f}",
                          f"{typed:.2f}", f"x{program / typed:.2f}"))
     return rows
@@ -151,12 +177,26 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--replicas", type=int, nargs="+", default=[10, 100, 1000])
     parser.add_argument("--cold-runs", type=int, default=5)
+    parser.add_argument("--repeat", type=int, default=3, help="warm evaluations per size and side (median)")
+    parser.add_argument("--cold-only", action="store_true", help="only the cold rows")
+    parser.add_argument("--no-bytecode-cache", action="store_true",
+                        help="cold runs compile the project's modules each time (as with PYTHONDONTWRITEBYTECODE=1)")
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.one is not None:
-        print(json.dumps(one_size(args.one)))
+        print(json.dumps(one_size(args.one, args.repeat)))
         return 0
-    sizes = [_child(n) for n in [0, *args.replicas]]
+    if not args.cold_only:
+        warm_table(args.replicas, args.repeat)
+    cache = "" if args.no_bytecode_cache else ", bytecode cached"
+    print(f"\nCold, what a user waits for, CPU seconds (median of {args.cold_runs} rounds{cache})")
+    print(table(["command", "seconds", "bare replay s", "ratio", "typed replay s", "ratio to typed"],
+                cold_rows(args.cold_runs, not args.no_bytecode_cache)))
+    return 0
+
+
+def warm_table(replicas: list[int], repeat: int) -> None:
+    sizes = [_child(n, repeat) for n in [0, *replicas]]
     rows, previous = [], None
     for m in sizes:
         growth = "-"
@@ -168,15 +208,11 @@ def main(argv: list[str] | None = None) -> int:
                      f"{m['program_gc_s']:.2f}", f"{1 - m['program_s'] / m['program_gc_s']:.0%}",
                      f"x{m['program_gc_s'] / m['replay_gc_s']:.2f}", growth, f"{m['max_rss_mb']:.0f}", m["chain"]))
         previous = m if m["replicas"] else None
-    print("Warm evaluation, CPU seconds (each size in its own process)")
+    print(f"Warm evaluation, CPU seconds (each size in its own process; median of {repeat}, GC-on columns one run)")
     print(table(["replicas", "resources", "program s", "same-graph replay s", "program / replay",
                  "typed replay s", "program / typed replay",
                  "program s, GC on", "saved by pausing GC", "program / replay, GC on",
                  "growth vs resources", "max RSS MB", "longest chain"], rows))
-    print("\nCold, what a user waits for, CPU seconds (median of %d runs)" % args.cold_runs)
-    print(table(["command", "seconds", "bare replay s", "ratio", "typed replay s", "ratio to typed"],
-                cold_rows(args.cold_runs)))
-    return 0
 
 
 if __name__ == "__main__":

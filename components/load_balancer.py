@@ -6,7 +6,6 @@ from collections.abc import Mapping
 
 import pulumi
 import pulumi_docker as docker
-import pulumi_tls as tls
 from pulumi_command import remote
 
 from components.config import LoadBalancerSpec
@@ -168,6 +167,7 @@ class NginxLoadBalancer(pulumi.ComponentResource):
 
     def _placeholder(self, hostnames: list[str]) -> tuple[pulumi.Output[str], pulumi.Output[str]]:
         """A self-signed certificate so nginx starts before the first issuance (never replaces a real one)."""
+        import pulumi_tls as tls  # here: only stacks with ACME load the package (cold `python -m plan`)
         key = tls.PrivateKey(f"{self.name}-acme-placeholder-key", algorithm="ECDSA", ecdsa_curve="P256",
                              opts=pulumi.ResourceOptions(parent=self))
         cert = tls.SelfSignedCert(

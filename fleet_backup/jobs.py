@@ -71,6 +71,8 @@ def _backup_files(files: FileStore, app: App, work: Path, run_id: str, store: Ba
             return None
         return keep(staged, key, **about)
 
+    log.info("backup %s: app=%s copying %d files from s3://%s/%s", run_id, app.name, len(objects), files.bucket,
+             files.prefix(app))
     count = size = 0
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for (relative, _, _), stored in zip(objects, pool.map(copy, enumerate(objects))):
@@ -332,6 +334,8 @@ def _restore_files(store: BackupStore, files: FileStore, run_id: str, app: App, 
         files.upload(app, entry["file"], staged)
         staged.unlink()
 
+    log.info("restore %s: app=%s restoring %d files to s3://%s/%s", run_id, app.name, len(entries), files.bucket,
+             files.prefix(app))
     with ThreadPoolExecutor(max_workers=workers) as pool:
         list(pool.map(put_back, enumerate(entries)))
     restored = {e["file"] for e in entries}

@@ -191,10 +191,13 @@ def encryption_key(env: Mapping[str, str] | None = None) -> bytes | None:
     return derive_key(secret)
 
 
+MAX_FILE_WORKERS = 64
+
+
 def _workers(env: Mapping[str, str]) -> int:
     value = env.get("BACKUP_FILE_WORKERS", "8").strip()
-    if not (value.isdigit() and 1 <= int(value) <= 64):
-        raise JobError(CONFIG, f"BACKUP_FILE_WORKERS={value!r} must be a whole number from 1 to 64")
+    if not (value.isdigit() and 1 <= int(value) <= MAX_FILE_WORKERS):
+        raise JobError(CONFIG, f"BACKUP_FILE_WORKERS={value!r} must be a whole number from 1 to {MAX_FILE_WORKERS}")
     return int(value)
 
 

@@ -19,7 +19,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from fleet_backup import crypto
 from fleet_backup import manifest as signed
 from fleet_backup.errors import BUSY, RESTORE_FAILED, RESTORE_REFUSED, UPLOAD_FAILED, JobError
-from fleet_backup.settings import Settings
+from fleet_backup.settings import MAX_FILE_WORKERS, Settings
 
 log = logging.getLogger("fleet_backup")
 MANIFEST = "manifest.json"
@@ -62,7 +62,9 @@ def s3_client(endpoint: str | None, region: str, access_key_id: str | None = Non
               secret_access_key: str | None = None, ca_file: str | None = None) -> Any:
     """A boto3 S3 client; without explicit keys boto3 uses its default credential chain. `ca_file`:
     the only CA the endpoint's certificate may chain to (None: the public roots)."""
-    config = Config(retries={"max_attempts": 5, "mode": "standard"})
+    # A kept-alive connection per file worker: beyond urllib3's pool (10 by default) each request would
+    # open a new connection, a TCP (and TLS) handshake more per file to a remote store.
+    config = Config(retries={"max_attempts": 5, "mode": "standard"}, max_pool_connections=MAX_FILE_WORKERS)
     if endpoint:
         # S3-compatible stores: path-style URLs, and no flexible checksums they may not implement.
         config = config.merge(Config(s3={"addressing_style": "path"},

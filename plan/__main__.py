@@ -13,8 +13,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from plan.engine import Evaluation, StackFileError, evaluate, read_stack_file, stack_config
-from plan.render import render_plan
+from plan.cli import exit_code, one_shot
+
+one_shot(__name__)  # before the imports below: no collections while pulumi and the program load
+
+from plan.engine import Evaluation, StackFileError, evaluate, read_stack_file, stack_config  # noqa: E402
+from plan.render import render_plan  # noqa: E402
 
 OK, BAD_CONFIG = 0, 1  # argparse exits 2 on a usage error
 
@@ -74,4 +78,4 @@ def diff_main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(exit_code(main()))

@@ -17,9 +17,13 @@ import importlib
 from collections.abc import Callable
 from typing import Any
 
-import pulumi
+from plan.cli import exit_code, one_shot
 
-from plan.engine import Evaluation, Registered, is_secret
+one_shot(__name__)  # as `python -m plan` does: the cold floor runs under the same collector settings
+
+import pulumi  # noqa: E402
+
+from plan.engine import Evaluation, Registered, is_secret  # noqa: E402
 
 
 def _value(value: Any) -> Any:
@@ -103,4 +107,4 @@ def main(args: list[str]) -> int:
 
 if __name__ == "__main__":
     import sys
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(exit_code(main(sys.argv[1:])))

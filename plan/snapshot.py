@@ -3,6 +3,7 @@
 Run by path in a process of its own (plan/at_ref.py), so that PROJECT_DIR's `components` are the ones
 imported; this file's engine is loaded by path for the same reason.
 """
+import gc
 import importlib.util
 import sys
 from pathlib import Path
@@ -26,4 +27,6 @@ def main(project_dir: str, stack: str) -> None:
 
 
 if __name__ == "__main__":
+    gc.disable()  # a one-shot process: see plan/cli.py
     main(*sys.argv[1:3])
+    gc.freeze()

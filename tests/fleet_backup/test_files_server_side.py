@@ -50,3 +50,12 @@ def test_a_server_side_copied_file_changed_in_the_backup_is_refused_before_any_c
     result = job(env, "restore")
     assert result.returncode == 6 and f"checksum mismatch for s3://{env['BACKUP_S3_BUCKET']}/{bad}" in result.stderr
     assert fingerprint(pg, "openwebui_chat") == marked
+
+
+def test_the_s3_client_keeps_a_connection_open_for_every_file_worker() -> None:
+    """Past urllib3's pool size each parallel copy would open a new connection: a handshake more per
+    file to a remote store."""
+    from fleet_backup.settings import MAX_FILE_WORKERS
+    from fleet_backup.store import s3_client
+    client = s3_client("http://127.0.0.1:9", "us-east-1", "key", "secret")
+    assert client.meta.config.max_pool_connections >= MAX_FILE_WORKERS
