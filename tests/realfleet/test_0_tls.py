@@ -17,7 +17,9 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from tests.realfleet import images, netns
+from tests.realfleet.client import socket_client
 from tests.realfleet.conftest import LiveFleet, fleet_of
+from tests.realfleet.test_2_client import EVENT_TIMEOUT_S, _note, _update
 
 TLS_CONFIG = Path(__file__).with_name("Pulumi.realfleet-tls.yaml")
 SHARED_ADDRESS = "198.18.0.10"
@@ -127,13 +129,33 @@ def test_redis_has_only_tls_clients_from_the_app_nodes_and_refuses_clear_text(tl
 
 
 QDRANT_AND_S3 = """
-import os, boto3, qdrant_client
+import os, sys, boto3, qdrant_client
+
 # As open_webui/retrieval/vector/dbs/qdrant.py and storage/provider.py make their clients.
-print(qdrant_client.QdrantClient(url=os.environ["QDRANT_URI"], api_key=os.environ["QDRANT_API_KEY"]).get_collections())
-s3 = boto3.client("s3", endpoint_url=os.environ["S3_ENDPOINT_URL"], region_name=os.environ["S3_REGION_NAME"],
-                  aws_access_key_id=os.environ["S3_ACCESS_KEY_ID"], aws_secret_access_key=os.environ["S3_SECRET_ACCESS_KEY"])
-s3.head_bucket(Bucket=os.environ["S3_BUCKET_NAME"])
-print("https ok")
+def qdrant():
+    qdrant_client.QdrantClient(url=os.environ["QDRANT_URI"], api_key=os.environ["QDRANT_API_KEY"]).get_collections()
+
+def s3():
+    boto3.client("s3", endpoint_url=os.environ["S3_ENDPOINT_URL"], region_name=os.environ["S3_REGION_NAME"],
+                 aws_access_key_id=os.environ["S3_ACCESS_KEY_ID"],
+                 aws_secret_access_key=os.environ["S3_SECRET_ACCESS_KEY"]).head_bucket(Bucket=os.environ["S3_BUCKET_NAME"])
+
+qdrant()
+s3()
+print("verified")
+# With the public roots alone (no fleet CA), the same clients must refuse both servers.
+os.environ["SSL_CERT_FILE"] = os.environ["AWS_CA_BUNDLE"] = sys.argv[1]
+for name, client in (("qdrant", qdrant), ("s3", s3)):
+    try:
+        client()
+    except Exception as e:
+        chain, seen = [], e
+        while seen is not None:
+            chain.append(repr(seen))
+            seen = seen.__cause__ or seen.__context__
+        print(name, "refused:", any("CERTIFICATE_VERIFY_FAILED" in c for c in chain))
+    else:
+        print(name, "accepted")
 """
 
 
@@ -141,15 +163,11 @@ def test_qdrant_and_s3_answer_https_that_a_replicas_clients_verify(tls_fleet) ->
     env = tls_fleet.env("chat-node-b-1")
     assert env["QDRANT_URI"].startswith("https://") and env["S3_ENDPOINT_URL"].startswith("https://")
     python = str(images.openwebui_venv() / "bin" / "python")
-    ok = subprocess.run(netns.in_ns("rf-node-b", [python, "-c", QDRANT_AND_S3]), env=env, capture_output=True,
-                        text=True, timeout=120)
-    assert ok.returncode == 0 and "https ok" in ok.stdout, ok.stderr[-2000:]
-    # With the public roots alone (no fleet CA), the same clients refuse both servers.
     public = subprocess.run([python, "-m", "certifi"], capture_output=True, text=True, check=True).stdout.strip()
-    refused = subprocess.run(netns.in_ns("rf-node-b", [python, "-c", QDRANT_AND_S3]),
-                             env=env | {"SSL_CERT_FILE": public, "AWS_CA_BUNDLE": public}, capture_output=True,
-                             text=True, timeout=120)
-    assert refused.returncode != 0 and "CERTIFICATE_VERIFY_FAILED" in refused.stderr, refused.stderr[-2000:]
+    result = subprocess.run(netns.in_ns("rf-node-b", [python, "-c", QDRANT_AND_S3, public]), env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split("\n")[:3] == ["verified", "qdrant refused: True", "s3 refused: True"], result.stdout
 
 
 def test_a_file_uploaded_through_the_lb_goes_to_s3_over_https_and_reads_back_on_every_replica(tls_fleet) -> None:
@@ -161,3 +179,19 @@ def test_a_file_uploaded_through_the_lb_goes_to_s3_over_https_and_reads_back_on_
     for replica, url in tls_fleet.replicas("chat").items():
         got = api.as_user(url).get(f"/api/v1/files/{r.json()['id']}/content")
         assert got.status_code == 200 and got.content == content, replica
+
+
+def test_websocket_events_cross_replicas_through_redis_over_tls(tls_fleet) -> None:
+    """Open WebUI's socket.io Redis manager (WEBSOCKET_REDIS_URL, rediss://): an edit on either replica
+    reaches a client whose socket is held by one of them."""
+    api = tls_fleet.admin("chat")
+    note = _note(api, "a note over tls")
+    client, events = socket_client(tls_fleet.url("chat"), api.token)
+    try:
+        client.call("join-note", {"note_id": note, "auth": {"token": api.token}}, timeout=EVENT_TIMEOUT_S)
+        for replica, url in tls_fleet.replicas("chat").items():
+            _update(api.as_user(url), note, f"edited on {replica}")
+            assert events.wait_for(lambda e, d, r=replica: e == "events:note" and d["title"] == f"edited on {r}",
+                                   EVENT_TIMEOUT_S), replica
+    finally:
+        client.disconnect()
