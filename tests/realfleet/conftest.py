@@ -41,6 +41,12 @@ def _require_root_and_openwebui() -> None:
         pytest.skip(message)
 
 
+def _require_prerequisites() -> None:
+    _require_root_and_openwebui()
+    for binary in BINARIES:
+        require_binary(binary)
+
+
 @dataclass
 class LiveFleet:
     """The running fleet: its fleet.json, the runner that controls its processes, and client helpers."""
@@ -95,9 +101,7 @@ def stack_config() -> dict[str, Any]:
 @contextlib.contextmanager
 def fleet_of(config: Path) -> Iterator[LiveFleet]:
     """The fleet of `config`, up until the block ends, then always taken down."""
-    _require_root_and_openwebui()
-    for binary in BINARIES:
-        require_binary(binary)
+    _require_prerequisites()
     state = Path(tempfile.mkdtemp(prefix="realfleet-"))
     try:
         runner = Runner(state)
@@ -117,7 +121,7 @@ def fleet_of(config: Path) -> Iterator[LiveFleet]:
 @pytest.fixture(scope="session")
 def fleet() -> Iterator[LiveFleet]:
     if reuse := os.environ.get("REALFLEET_STATE"):
-        _require_root_and_openwebui()
+        _require_prerequisites()
         live = LiveFleet(Path(reuse), Runner(Path(reuse)))
         live.refresh()
         with resolving(live.names()):

@@ -329,6 +329,8 @@ class Runner:
         paths = self._tls_paths(c) | paths
         for upload in c.inputs.get("uploads", []):
             target = Path(images.rewrite_paths(upload["file"], paths))
+            if not target.is_relative_to(self.state):
+                raise ValueError(f"{c.name}: upload {upload['file']} would land outside the state dir")
             target.parent.mkdir(parents=True, exist_ok=True)
             content = images.rewrite_paths(upload["content"], paths) if c.kind == "nginx" else upload["content"]
             real = self.pems.get(content)
@@ -400,7 +402,9 @@ class Runner:
                 raise ValueError(f"{c.name}: unexpected MinIO command {command!r}")
             return Launch(images.minio_server(9000, rw, c.name, certs), env, home)
         if c.kind == "minio/mc":
-            self._write_uploads(c, {})
+            # Its uploads (the policies the stand-in skips, the CA with tls) into its own dir.
+            self._write_uploads(c, {str(Path(u["file"]).parent): str(home / Path(u["file"]).parent.name)
+                                    for u in c.inputs.get("uploads", [])})
             return Launch(images.mc_setup(command, rw, c.name), env, home)
         if c.kind.endswith("open-webui/open-webui"):
             data = self._volume(c, "/app/backend/data")
