@@ -16,9 +16,12 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from components.render.tls import CA_BUNDLE, TLS_DIR
+from plan.engine import CONTAINER, evaluate, read_stack_file
 from tests.realfleet import images, netns
 from tests.realfleet.client import socket_client
 from tests.realfleet.conftest import LiveFleet, fleet_of
+from tests.realfleet.runner import STACK
 from tests.realfleet.test_2_client import EVENT_TIMEOUT_S, _note, _update
 
 TLS_CONFIG = Path(__file__).with_name("Pulumi.realfleet-tls.yaml")
@@ -195,3 +198,24 @@ def test_websocket_events_cross_replicas_through_redis_over_tls(tls_fleet) -> No
                                    EVENT_TIMEOUT_S), replica
     finally:
         client.disconnect()
+
+
+def test_every_container_runs_with_the_plans_env_with_only_tls_file_paths_moved(tls_fleet) -> None:
+    """What the replicas and services ran with is the plan's env; TLS file paths alone point elsewhere
+    (into the container's state dir), and every file they name holds a real PEM, not a placeholder."""
+    plan = evaluate(STACK, read_stack_file(TLS_CONFIG))
+    records = tls_fleet.runner.runtime["containers"]
+    moved = 0
+    for r in plan.of_type(CONTAINER):
+        declared = dict(line.split("=", 1) for line in r.inputs.get("envs", []))
+        ran = records[r.name]["launch"]["env"]
+        state_dir = str(tls_fleet.state / "containers" / r.inputs["name"])
+        for key, value in declared.items():
+            back = ran[key].replace(f"{state_dir}/tls", TLS_DIR).replace(f"{state_dir}/ca-bundle.pem", CA_BUNDLE)
+            assert back == value, (r.name, key)
+            moved += ran[key] != value
+        for upload in r.inputs.get("uploads", []):
+            if upload["file"].startswith(TLS_DIR) and "mock" in upload["content"].lower():
+                text = Path(upload["file"].replace(TLS_DIR, f"{state_dir}/tls")).read_text()
+                assert "mock" not in text and "MOCK" not in text and text.startswith("-----BEGIN"), upload["file"]
+    assert moved >= 2 * 4  # at least DATABASE_URL, REDIS_URL, SSL_CERT_FILE, AWS_CA_BUNDLE of each replica
