@@ -25,6 +25,7 @@ from tests.realfleet.runner import STACK
 from tests.realfleet.test_2_client import EVENT_TIMEOUT_S, _note, _update
 
 TLS_CONFIG = Path(__file__).with_name("Pulumi.realfleet-tls.yaml")
+# As Pulumi.realfleet-tls.yaml writes them: the shared node, and the nodes that each run one replica.
 SHARED_ADDRESS = "198.18.0.10"
 REPLICA_NODES = {"node-a": "198.18.0.11", "node-b": "198.18.0.12"}
 
@@ -52,6 +53,7 @@ def _postgres_sql(fleet: LiveFleet, sql: str) -> list[list[str]]:
 
 
 def test_every_replica_is_healthy_and_verifies_postgres_and_redis_with_the_fleet_ca(tls_fleet) -> None:
+    assert {r["node"] for r in tls_fleet.data["apps"]["chat"]["replicas"]} == set(REPLICA_NODES)
     for replica in _replicas(tls_fleet):
         assert tls_fleet.runner.healthy(replica), replica
         env = tls_fleet.env(replica)
