@@ -107,7 +107,14 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=6333)
     args = parser.parse_args()
     state = QdrantState(os.environ["QDRANT__SERVICE__API_KEY"])
-    ThreadingHTTPServer((args.host, args.port), _handler(state)).serve_forever()
+    server = ThreadingHTTPServer((args.host, args.port), _handler(state))
+    if os.environ.get("QDRANT__SERVICE__ENABLE_TLS", "").lower() in ("true", "1"):
+        # Qdrant's own settings: HTTPS with QDRANT__TLS__CERT and QDRANT__TLS__KEY.
+        import ssl
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(os.environ["QDRANT__TLS__CERT"], os.environ["QDRANT__TLS__KEY"])
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+    server.serve_forever()
 
 
 if __name__ == "__main__":

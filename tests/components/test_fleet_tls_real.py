@@ -12,9 +12,7 @@ kept for the certificate check and dialled at 127.0.0.1 (libpq's hostaddr).
 from __future__ import annotations
 
 import contextlib
-import datetime
 import http.server
-import ipaddress
 import json
 import os
 import shutil
@@ -32,10 +30,6 @@ import botocore.exceptions
 import psycopg
 import pytest
 import redis
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from fleet_backup import jobs as backup_jobs
 from fleet_backup.files import FileStore
@@ -45,6 +39,7 @@ from fleet_queries import CONTAINER, env, replicas_of
 from openwebui_schema import openwebui_python
 from plan.engine import Evaluation, evaluate
 from realservices import free_port, require_binary, running, wait_until
+from fleet_ca import CA, ca_pem, make_ca, server_cert
 from tls_stack import with_tls
 
 TLS_DIR = "/etc/openwebui-fleet/tls"
@@ -59,50 +54,10 @@ def declared() -> Evaluation:
     return ev
 
 
-CA = tuple[ec.EllipticCurvePrivateKey, x509.Certificate]
-
-
 @pytest.fixture(scope="module")
 def fleet_ca() -> CA:
     """One CA for every service here, as in a deploy: a replica trusts one CA file."""
-    return _ca("openwebui-fleet CA")
-
-
-# ── a fleet CA as FleetTls asks pulumi-tls for it ──────────────────────────────────────────────
-
-def _name(common_name: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-
-
-def _ca(common_name: str) -> CA:
-    key = ec.generate_private_key(ec.SECP256R1())
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(_name(common_name)).issuer_name(_name(common_name))
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
-                                         content_commitment=False, key_encipherment=False, data_encipherment=False,
-                                         key_agreement=False, encipher_only=False, decipher_only=False), critical=True)
-            .sign(key, hashes.SHA256()))
-    return key, cert
-
-
-def _server(ca: CA, common_name: str, dns: list[str],
-            ips: list[str]) -> tuple[bytes, bytes]:
-    ca_key, ca_cert = ca
-    key = ec.generate_private_key(ec.SECP256R1())
-    now = datetime.datetime.now(datetime.timezone.utc)
-    sans = [x509.DNSName(n) for n in dns] + [x509.IPAddress(ipaddress.ip_address(i)) for i in ips]
-    cert = (x509.CertificateBuilder().subject_name(_name(common_name)).issuer_name(ca_cert.subject)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName(sans), critical=False)
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-            .sign(ca_key, hashes.SHA256()))
-    return (cert.public_bytes(serialization.Encoding.PEM),
-            key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                              serialization.NoEncryption()))
+    return make_ca("openwebui-fleet CA")
 
 
 @dataclass(frozen=True)
@@ -122,14 +77,14 @@ class Files:
 def service_files(ev: Evaluation, ca: CA, container: str, root: Path) -> Files:
     """CA, certificate and key for `container` under `root`, with the names its CertRequest declares."""
     request = ev.named(f"shared-tls-{container}-request", "tls:index/certRequest:CertRequest").inputs
-    cert, key = _server(ca, request["subject"]["commonName"], request["dnsNames"], request["ipAddresses"])
+    cert, key = server_cert(ca, request["subject"]["commonName"], request["dnsNames"], request["ipAddresses"])
     root.mkdir(parents=True, exist_ok=True)
-    (root / "ca.crt").write_bytes(ca[1].public_bytes(serialization.Encoding.PEM))
+    (root / "ca.crt").write_bytes(ca_pem(ca))
     (root / "server.crt").write_bytes(cert)
     (root / "server.key").write_bytes(key)
     (root / "server.key").chmod(0o600)
     other = root / "other-ca.crt"
-    other.write_bytes(_ca("someone else's CA")[1].public_bytes(serialization.Encoding.PEM))
+    other.write_bytes(ca_pem(make_ca("someone else's CA")))
     return Files(root, other)
 
 

@@ -5,6 +5,7 @@ leaves it running), for trying a change without waiting for `up` each time.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -38,6 +39,12 @@ def _require_root_and_openwebui() -> None:
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
+
+
+def _require_prerequisites() -> None:
+    _require_root_and_openwebui()
+    for binary in BINARIES:
+        require_binary(binary)
 
 
 @dataclass
@@ -91,21 +98,14 @@ def stack_config() -> dict[str, Any]:
             for k, v in yaml.safe_load(DEFAULT_CONFIG.read_text())["config"].items()}
 
 
-@pytest.fixture(scope="session")
-def fleet() -> Iterator[LiveFleet]:
-    _require_root_and_openwebui()
-    for binary in BINARIES:
-        require_binary(binary)
-    if reuse := os.environ.get("REALFLEET_STATE"):
-        live = LiveFleet(Path(reuse), Runner(Path(reuse)))
-        live.refresh()
-        with resolving(live.names()):
-            yield live
-        return
+@contextlib.contextmanager
+def fleet_of(config: Path) -> Iterator[LiveFleet]:
+    """The fleet of `config`, up until the block ends, then always taken down."""
+    _require_prerequisites()
     state = Path(tempfile.mkdtemp(prefix="realfleet-"))
     try:
         runner = Runner(state)
-        runner.up(DEFAULT_CONFIG)
+        runner.up(config)
         live = LiveFleet(state, runner)
         live.refresh()
         with resolving(live.names()):
@@ -116,3 +116,16 @@ def fleet() -> Iterator[LiveFleet]:
             shutil.rmtree(state, ignore_errors=True)
         else:
             print(f"realfleet: state kept in {state}")
+
+
+@pytest.fixture(scope="session")
+def fleet() -> Iterator[LiveFleet]:
+    if reuse := os.environ.get("REALFLEET_STATE"):
+        _require_prerequisites()
+        live = LiveFleet(Path(reuse), Runner(Path(reuse)))
+        live.refresh()
+        with resolving(live.names()):
+            yield live
+        return
+    with fleet_of(DEFAULT_CONFIG) as live:
+        yield live

@@ -82,19 +82,28 @@ def postgres_server(env: dict[str, str], data: Path, run_dir: Path, rw: Rewrites
 
 
 def qdrant_stub(port: int, rw: Rewrites, name: str) -> list[str]:
+    """The stub reads Qdrant's own env (API key; QDRANT__SERVICE__ENABLE_TLS and the TLS files)."""
     rw.add(name, "qdrant/qdrant (not installable here) -> tests/qdrant_stub.py, the job's endpoints only")
     return [sys.executable, "-m", "tests.qdrant_stub", "--port", str(port)]
 
 
-def minio_server(port: int, rw: Rewrites, name: str) -> list[str]:
-    rw.add(name, "minio/minio `server /data` (not installable here) -> moto's S3 server, in memory")
-    return [sys.executable, "-m", "moto.server", "-H", "0.0.0.0", "-p", str(port)]
+def minio_server(port: int, rw: Rewrites, name: str, certs_dir: Path | None = None) -> list[str]:
+    """moto's S3 server; with MinIO's `--certs-dir` (public.crt, private.key) it serves HTTPS with them."""
+    argv = [sys.executable, "-m", "moto.server", "-H", "0.0.0.0", "-p", str(port)]
+    if certs_dir is None:
+        rw.add(name, "minio/minio `server /data` (not installable here) -> moto's S3 server, in memory")
+        return argv
+    rw.add(name, f"minio/minio `server --certs-dir {certs_dir} /data` (not installable here) -> moto's S3 "
+                 "server, in memory, HTTPS with that directory's public.crt and private.key")
+    return [*argv, "--ssl-cert", str(certs_dir / "public.crt"), "--ssl-key", str(certs_dir / "private.key")]
 
 
 MC_MAKE_BUCKET = """\
 import os, sys, urllib.parse, boto3, botocore.exceptions
 url = urllib.parse.urlsplit(os.environ["MC_HOST_fleet"])
+# mc (Go) trusts SSL_CERT_FILE when it is set (the fleet CA with sharedServices.tls).
 s3 = boto3.client("s3", endpoint_url=f"{url.scheme}://{url.hostname}:{url.port}", region_name="us-east-1",
+                  verify=os.environ.get("SSL_CERT_FILE", True),
                   aws_access_key_id=urllib.parse.unquote(url.username),
                   aws_secret_access_key=urllib.parse.unquote(url.password))
 try:

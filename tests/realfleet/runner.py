@@ -23,8 +23,10 @@ from typing import Any
 
 import requests
 
+from components.render.tls import CA_BUNDLE, KEY_FILE, POSTGRES_KEY_COPY, TLS_DIR
 from components.render.watchdog import FAILURES_FILE, INIT_STAT, KILL_ALL_BUT_INIT
 from plan.engine import BUCKET, CONTAINER, IMAGE, Evaluation, evaluate, read_stack_file
+from tests import fleet_ca
 from tests.realfleet import images, netns
 from tests.realfleet.images import Launch, Rewrites
 
@@ -82,6 +84,8 @@ class Runner:
                                               "rewrites": [], "addresses": {}})
         self.rewrites = Rewrites(self.runtime["rewrites"])
         self._lock = threading.Lock()
+        # The mock engine's placeholder PEMs (pulumi-tls does not run under it) -> real ones, made by `up`.
+        self.pems: dict[str, str] = {}
 
     # -- state ---------------------------------------------------------------------------------
     def save(self) -> None:
@@ -114,6 +118,7 @@ class Runner:
         self.save()
         netns.create_bridge()
         containers = containers_of(ev)
+        self.pems = real_pems(ev)
         self._assign_addresses(containers)
         for node, address in addresses.items():
             netns.create_node(node, address, self._hosts(node))
@@ -279,11 +284,17 @@ class Runner:
         if kind != "CMD-SHELL":
             raise ValueError(f"{c.name}: healthcheck kind {kind} is not run here")
         ip = self.runtime["addresses"][c.name]["ip"]
+        tls = self._tls_paths(c)
+        if TLS_DIR in test:
+            test = images.rewrite_paths(test, tls)
+            self.rewrites.add(c.name, f"healthcheck: {TLS_DIR} -> {tls[TLS_DIR]}")
         if c.kind == "postgres":
             env["PGHOST"] = str(self._dir(c) / "run")
             self.rewrites.add(c.name, f"healthcheck: the image's socket dir /var/run/postgresql -> {env['PGHOST']}")
         elif c.kind == "minio/minio":
             test = "curl --silent --output /dev/null http://127.0.0.1:9000/"
+            if "https://" in check["tests"][1]:
+                test = f"curl --silent --output /dev/null --cacert {tls[TLS_DIR]}/ca.crt https://localhost:9000/"
             self.rewrites.add(c.name, f"healthcheck `mc ready local` (no mc here) -> `{test}`")
         elif "localhost" in test and c.kind.endswith("open-webui"):
             test = test.replace("localhost", ip)
@@ -333,22 +344,46 @@ class Runner:
                 paths[v["containerPath"]] = str(self._volume(c, v["containerPath"]))
         return paths
 
+    def _tls_paths(self, c: Container) -> dict[str, str]:
+        """The fleet's TLS files and the replicas' CA bundle (in the container's /tmp) -> its state dir."""
+        return {TLS_DIR: str(self._dir(c) / "tls"), CA_BUNDLE: str(self._dir(c) / "ca-bundle.pem")}
+
     def _write_uploads(self, c: Container, paths: dict[str, str]) -> None:
+        paths = self._tls_paths(c) | paths
         for upload in c.inputs.get("uploads", []):
             target = Path(images.rewrite_paths(upload["file"], paths))
+            if not target.is_relative_to(self.state):
+                raise ValueError(f"{c.name}: upload {upload['file']} would land outside the state dir")
             target.parent.mkdir(parents=True, exist_ok=True)
             content = images.rewrite_paths(upload["content"], paths) if c.kind == "nginx" else upload["content"]
-            target.write_text(content)
+            real = self.pems.get(content)
+            target.write_text(real or content)
+            if upload["file"].startswith(TLS_DIR):
+                os.chmod(target, 0o600 if "PRIVATE KEY" in (real or "") else 0o644)
             self.rewrites.add(c.name, f"upload {upload['file']} -> {target}"
-                              + (" (image paths inside rewritten too)" if content != upload["content"] else ""))
+                              + (" (image paths inside rewritten too)" if content != upload["content"] else "")
+                              + (" (a real PEM for the mock engine's placeholder)" if real else ""))
+
+    def _tls_env(self, c: Container, env: dict[str, str]) -> dict[str, str]:
+        """TLS file paths in the plan's env values (sslrootcert, ssl_ca_certs, SSL_CERT_FILE...) moved."""
+        paths = self._tls_paths(c)
+        moved = {k: images.rewrite_paths(v, paths) for k, v in env.items()}
+        changed = sorted(k for k in env if moved[k] != env[k])
+        if changed:
+            self.rewrites.add(c.name, f"env {', '.join(changed)}: {TLS_DIR} -> {paths[TLS_DIR]}, "
+                                      f"{CA_BUNDLE} -> {paths[CA_BUNDLE]}")
+        return moved
 
     def _launch(self, c: Container) -> Launch:
         home = self._dir(c)
-        env = images.base_env(home) | c.env()
+        env = self._tls_env(c, images.base_env(home) | c.env())
         command = c.inputs.get("command")
         entry = c.inputs.get("entrypoints")
         ip = self.runtime["addresses"][c.name]["ip"]
         rw = self.rewrites
+        if c.kind == "postgres" and command is not None and command[:2] == ["sh", "-c"] \
+                and "docker-entrypoint.sh" in command[2]:
+            command = self._postgres_tls_wrapper(c, command)
         if c.kind == "postgres" and (command is None or command[0] == "postgres"):
             run = home / "run"
             run.mkdir(exist_ok=True)
@@ -356,14 +391,16 @@ class Runner:
             for p in (home, run, data):
                 os.chown(p, _uid("postgres"), _gid("postgres"))
             os.chmod(data, 0o700)
-            return Launch(images.postgres_server(env, data, run, rw, c.name, (command or [])[1:]), env, home,
-                          user="postgres")
+            args = [images.rewrite_paths(a, self._tls_paths(c)) for a in (command or [])[1:]]
+            return Launch(images.postgres_server(env, data, run, rw, c.name, args), env, home, user="postgres")
         if c.kind == "postgres":
             paths = {"/bootstrap": str(home / "bootstrap")}
             self._write_uploads(c, paths)
             return Launch([images.rewrite_paths(a, paths) for a in command], env, home)
         if c.kind == "redis":
             paths = {v["containerPath"]: str(self._volume(c, v["containerPath"])) for v in c.inputs.get("volumes", [])}
+            if entry != ["sh", "-c"]:
+                self._write_uploads(c, {})
             if entry == ["sh", "-c"]:  # the ACL users step: its uploads, then the script
                 paths |= {str(Path(u["file"]).parent): str(home / Path(u["file"]).parent.name)
                           for u in c.inputs.get("uploads", [])}
@@ -372,17 +409,25 @@ class Runner:
             else:
                 data = paths.pop("/data")
                 rw.add(c.name, f"working dir /data (the image's WORKDIR, its volume) -> {data}")
-                home, argv = Path(data), [images.rewrite_paths(a, paths) for a in command]
+                home, argv = Path(data), [images.rewrite_paths(a, self._tls_paths(c) | paths) for a in command]
             if paths:
                 rw.add(c.name, "command: image paths " + ", ".join(f"{k} -> {v}" for k, v in paths.items()))
             return Launch(argv, env, home)
         if c.kind == "qdrant/qdrant":
+            self._write_uploads(c, {})
             return Launch(images.qdrant_stub(6333, rw, c.name), env, images.REPO)
         if c.kind == "minio/minio":
+            self._write_uploads(c, {})
+            certs = None
+            if command is not None and command[:2] == ["server", "--certs-dir"]:
+                certs, command = Path(images.rewrite_paths(command[2], self._tls_paths(c))), ["server", *command[3:]]
             if command != ["server", "/data"]:
                 raise ValueError(f"{c.name}: unexpected MinIO command {command!r}")
-            return Launch(images.minio_server(9000, rw, c.name), env, home)
+            return Launch(images.minio_server(9000, rw, c.name, certs), env, home)
         if c.kind == "minio/mc":
+            # Its uploads (the policies the stand-in skips, the CA with tls) into its own dir.
+            self._write_uploads(c, {str(Path(u["file"]).parent): str(home / Path(u["file"]).parent.name)
+                                    for u in c.inputs.get("uploads", [])})
             return Launch(images.mc_setup(command, rw, c.name), env, home)
         if c.kind.endswith("open-webui/open-webui"):
             data = self._volume(c, "/app/backend/data")
@@ -392,7 +437,20 @@ class Runner:
             rw.add(c.name, f"the image's `start.sh` (0.0.0.0:8080 in its own network) -> "
                            f"`open-webui serve --host {ip} --port 8080` (its address on the node)")
             exe = images.openwebui_venv() / "bin" / "open-webui"
-            return Launch([str(exe), "serve", "--host", ip, "--port", "8080"], env, home)
+            serve = [str(exe), "serve", "--host", ip, "--port", "8080"]
+            if command is None:
+                return Launch(serve, env, home)
+            # sharedServices.tls: the plan's own command (it writes the CA bundle), then the server.
+            self._write_uploads(c, {})
+            env["PATH"] = f"{exe.parent}:{env['PATH']}"
+            shell, flag, script = command
+            if not script.endswith("exec bash start.sh"):
+                raise ValueError(f"{c.name}: unexpected Open WebUI command {command!r}")
+            script = images.rewrite_paths(script, self._tls_paths(c)).replace("exec bash start.sh",
+                                                                             f"exec {shlex.join(serve)}")
+            rw.add(c.name, f"command: TLS paths moved, `bash start.sh` -> `{shlex.join(serve)}`; "
+                           f"{exe.parent} first in PATH (the image's python)")
+            return Launch([shell, flag, script], env, home)
         if c.kind == "nginx":
             paths = self._node_nginx_paths(c)
             self._write_uploads(c, paths)
@@ -408,6 +466,23 @@ class Runner:
                            f"/var/lib/fleet-backup -> {work}")
             return Launch([sys.executable, "-m", "fleet_backup", *(command or [])], env, images.REPO)
         raise ValueError(f"{c.name}: no way to run image {c.kind} here")
+
+    def _postgres_tls_wrapper(self, c: Container, command: list[str]) -> list[str]:
+        """The TLS command `sh -c 'install … server.key <copy> && exec docker-entrypoint.sh "$@"' sh postgres …`:
+        its uploads written, the key copy made as it says (owner postgres, 0600), then the image's
+        entrypoint with the arguments after `sh`."""
+        script, args = command[2], command[4:]
+        install = f"install -m 0600 -o postgres -g postgres {KEY_FILE} {POSTGRES_KEY_COPY} && "
+        if not script.startswith(install) or command[3] != "sh" or args[:1] != ["postgres"]:
+            raise ValueError(f"{c.name}: unexpected postgres command {command!r}")
+        home = self._dir(c)
+        self._write_uploads(c, {})
+        copy = home / "server.key"
+        subprocess.run(["install", "-m", "0600", "-o", "postgres", "-g", "postgres",
+                        images.rewrite_paths(KEY_FILE, self._tls_paths(c)), str(copy)], check=True)
+        self.rewrites.add(c.name, f"command: `install … {POSTGRES_KEY_COPY}` run by the runner -> {copy}; "
+                                  "then the entrypoint with the same arguments")
+        return [images.rewrite_paths(a, {POSTGRES_KEY_COPY: str(copy)}) for a in args]
 
     def _create_buckets(self, ev: Evaluation) -> None:
         """What the aws provider does for the backup bucket (versioning on, as declared), against moto."""
@@ -496,6 +571,24 @@ class RestartPolicy:
                 self.restarts[resource] += 1
             else:
                 self.runner.healthy(resource)
+
+
+def real_pems(ev: Evaluation) -> dict[str, str]:
+    """A real CA and a certificate and key per LocallySignedCert, with the names of its CertRequest, keyed by
+    the placeholder PEM the mock engine gave each (so an upload of one gets the other)."""
+    cas = ev.of_type("tls:index/selfSignedCert:SelfSignedCert")
+    if not cas:
+        return {}
+    ca = fleet_ca.make_ca(cas[0].inputs["subject"]["commonName"])
+    pems = {cas[0].state["certPem"]: fleet_ca.ca_pem(ca).decode()}
+    requests_by_pem = {r.state["certRequestPem"]: r.inputs for r in ev.of_type("tls:index/certRequest:CertRequest")}
+    for signed in ev.of_type("tls:index/locallySignedCert:LocallySignedCert"):
+        request = requests_by_pem[signed.inputs["certRequestPem"]]
+        cert, key = fleet_ca.server_cert(ca, request["subject"]["commonName"], request["dnsNames"],
+                                         request["ipAddresses"])
+        pems[signed.state["certPem"]] = cert.decode()
+        pems[request["privateKeyPem"]] = key.decode()
+    return pems
 
 
 def down(state: Path) -> None:
