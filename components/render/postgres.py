@@ -5,6 +5,8 @@ script nor any process's argv holds a secret, and psql quotes identifiers (:"x")
 """
 from __future__ import annotations
 
+import json
+
 from fleet_analytics.columns import COLUMNS_READ
 from fleet_analytics.settings import App as AnalyticsApp
 from fleet_backup.settings import App as BackupApp
@@ -75,6 +77,11 @@ SELECT format('GRANT SELECT (%s) ON TABLE public.%I TO %I',
 
 
 ANALYTICS_GRANTS_SQL = _analytics_grants_sql()
+
+
+def report_columns_json() -> str:
+    """The report's columns as the backup job reads them (BACKUP_REPORT_COLUMNS): a restore grants them."""
+    return json.dumps({table: list(columns) for table, columns in COLUMNS_READ.items()}, separators=(",", ":"))
 
 
 def app_database(app: str) -> tuple[str, str]:
