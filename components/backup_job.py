@@ -16,7 +16,8 @@ from components.fleet_tls import FleetTls
 from components.node import FleetNode
 from components.options import depends_on
 from components.render.openwebui_env import files_prefix
-from components.render.postgres import BACKUP_ROLE, BACKUP_ROLE_SQL, backup_role_command, backup_role_env
+from components.render.postgres import (BACKUP_ROLE, BACKUP_ROLE_SQL, backup_role_command, backup_role_env,
+                                        report_columns_json)
 from components.render.tls import CA_FILE, postgres_client_env
 from components.secrets import generated_secret
 from components.shared_services import SharedServices
@@ -42,6 +43,8 @@ def job_env(stack: str, spec: BackupSpec, apps: Sequence[str], shared: SharedEnd
            "PGHOST": shared.postgres.host, "PGPORT": str(shared.postgres.port),
            # Its own role: it dumps and restores each app as the app's role, so it is no superuser.
            "PGUSER": BACKUP_ROLE, "BACKUP_APPS": ",".join(apps),
+           # What a restore grants each app's analytics role, as the analytics-grants step does.
+           "BACKUP_REPORT_COLUMNS": report_columns_json(),
            "QDRANT_URL": shared.qdrant_url,
            # Open WebUI's uploaded files, each app under its own prefix in the shared bucket.
            "FILES_S3_BUCKET": shared.bucket, "FILES_S3_ENDPOINT": shared.object_storage_url,

@@ -21,6 +21,9 @@ Environment (secrets are never logged; AWS and PostgreSQL ones are read by boto3
                                     app created (a CHECK, a default) never runs with more than its rights
   BACKUP_APPS             required  comma-separated app names ([a-z][a-z0-9-]*); app `chat-2` has
                                     role and database openwebui_chat_2 and Qdrant collections `chat-2_*`
+  BACKUP_REPORT_COLUMNS   restore   JSON {"table": ["column", ...]} (the program sets it): after a restore,
+                                    each app's analytics role (openwebui_<app>_analytics) gets CONNECT and
+                                    SELECT on these columns only; the dump's own grants are not restored
   QDRANT_URL              optional  e.g. http://qdrant:6333; absent = no Qdrant snapshots
   QDRANT_API_KEY          secret    optional, sent as the `api-key` header
   FLEET_CA_FILE           optional  a CA file: an https QDRANT_URL and FILES_S3_ENDPOINT must chain to it

@@ -257,6 +257,9 @@ def run_restore(settings: Settings, store: BackupStore, backup: str = "latest",
                 prune_files: bool = False) -> str:
     """Verify every object the restore needs, then restore databases, collections and files; returns the id."""
     settings.require_postgres()
+    if settings.report_columns is None:
+        raise JobError(CONFIG, "BACKUP_REPORT_COLUMNS is not set: a restore grants each app's analytics role "
+                               "the report's columns (the program sets it; see `python -m fleet_backup --help`)")
     with run_lock(settings.lock_file, store, "restore", settings.lock_stale_seconds), _scratch(settings) as work:
         run_id = resolve_backup(store, backup)
         manifest = store.read_manifest(run_id)
@@ -298,7 +301,7 @@ def run_restore(settings: Settings, store: BackupStore, backup: str = "latest",
 
         for entry in (e for e in entries if e["kind"] == "postgres"):
             app = App(entry["app"])
-            postgres.restore_database(app, local[entry["key"]])
+            postgres.restore_database(app, local[entry["key"]], settings.report_columns)
             log.info("restore %s: app=%s database %s restored", run_id, app.name, app.database)
         for entry in (e for e in entries if e["kind"] == "qdrant"):
             assert qdrant is not None

@@ -89,10 +89,10 @@ def _admin() -> psycopg.Connection:
 
 
 def check_roles_exist(apps: list[App]) -> None:
-    """Before touching anything: every app's role must exist (deploy creates it, with its password)."""
+    """Before touching anything: every app's role and its analytics role must exist (deploy creates them)."""
     with _admin() as conn:
         existing = {r[0] for r in conn.execute("SELECT rolname FROM pg_roles")}
-    missing = [a.role for a in apps if a.role not in existing]
+    missing = [r for a in apps for r in (a.role, a.analytics_role) if r not in existing]
     if missing:
         raise JobError(RESTORE_REFUSED, f"role(s) {', '.join(missing)} do not exist; run `pulumi up` first "
                                         "(it creates the app roles), then restore")
@@ -114,11 +114,44 @@ def _restore_into(app: App, dump: Path, target: str) -> None:
         conn.execute(sql.SQL("REVOKE ALL ON DATABASE {} FROM PUBLIC").format(ident(target)))
         conn.execute(sql.SQL("GRANT CONNECT, TEMPORARY ON DATABASE {} TO {}").format(ident(target), ident(app.role)))
     try:
-        _run(["pg_restore", f"--dbname={target}", "--no-owner", "--exit-on-error", "--single-transaction",
+        _run(["pg_restore", f"--dbname={target}", "--no-owner",
+              # Not the dump's grants: an older deploy's may be wider (SELECT on every table); the
+              # restore grants what deploy grants today (grant_report_columns).
+              "--no-privileges", "--exit-on-error", "--single-transaction",
               str(dump)], RESTORE_FAILED, f"pg_restore of {app.database}", app_login(app))
     except JobError:
         drop_database(target)
         raise
+
+
+def grant_report_columns(app: App, target: str, columns: Mapping[str, tuple[str, ...]]) -> None:
+    """What deploy gives the app's analytics role, on `target`: CONNECT, USAGE on schema public and SELECT
+    on the report's columns of the tables that exist; nothing else (pg_restore ran with --no-privileges).
+
+    CONNECT is granted by the job's login (a member of the database's owner); the rest as the app's role.
+    """
+    ident, analytics = sql.Identifier, sql.Identifier(app.analytics_role)
+    try:
+        with _admin() as conn:
+            conn.execute(sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(ident(target), analytics))
+        with _as_app(app, target) as conn, conn.transaction():
+            conn.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
+            conn.execute(sql.SQL("GRANT USAGE ON SCHEMA public TO {}").format(analytics))
+            existing = conn.execute(
+                "SELECT c.relname::text, a.attname::text FROM pg_catalog.pg_class c"
+                "  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace AND n.nspname = 'public'"
+                "  JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped"
+                " WHERE c.relkind IN ('r', 'p') ORDER BY c.relname, a.attnum").fetchall()
+            granted: dict[str, list[str]] = {}
+            for table, column in existing:
+                if column in columns.get(table, ()):
+                    granted.setdefault(table, []).append(column)
+            for table, cols in granted.items():
+                conn.execute(sql.SQL("GRANT SELECT ({}) ON TABLE {} TO {}").format(
+                    sql.SQL(", ").join(map(ident, cols)), ident("public", table), analytics))
+    except psycopg.Error as e:
+        raise JobError(RESTORE_FAILED, f"granting {app.analytics_role} the report's columns of the restored "
+                                       f"{app.database} failed: {str(e).strip()}") from None
 
 
 def drop_database(name: str) -> None:
@@ -126,7 +159,7 @@ def drop_database(name: str) -> None:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
-def restore_database(app: App, dump: Path) -> None:
+def restore_database(app: App, dump: Path, report_columns: Mapping[str, tuple[str, ...]]) -> None:
     """Restore into a fresh database, then swap it in: the live one is untouched until that succeeds.
 
     A fresh database (rather than pg_restore --clean) also removes tables created after the backup,
@@ -136,6 +169,11 @@ def restore_database(app: App, dump: Path) -> None:
     fresh, replaced = _scratch_names(app)
     ident = sql.Identifier
     _restore_into(app, dump, fresh)
+    try:
+        grant_report_columns(app, fresh, report_columns)
+    except JobError:
+        drop_database(fresh)
+        raise
     with _admin() as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (app.database,)).fetchone()
         if exists:

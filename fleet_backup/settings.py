@@ -1,6 +1,7 @@
 """The job's configuration, read once from the environment."""
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Mapping
@@ -35,6 +36,11 @@ class App:
     @property
     def role(self) -> str:
         return self.database
+
+    @property
+    def analytics_role(self) -> str:
+        """The app's read-only report role (fleet_analytics names it alike); a restore re-grants it."""
+        return self.database + "_analytics"
 
     @property
     def password_env(self) -> str:
@@ -92,6 +98,8 @@ class Settings:
     copy_to: CopyTarget | None = None
     object_lock: bool = False
     file_workers: int = 8
+    # table -> columns the analytics role may SELECT (fleet_analytics/columns.py, passed by the program).
+    report_columns: Mapping[str, tuple[str, ...]] | None = None
 
     def require_postgres(self, env: Mapping[str, str] | None = None) -> None:
         """backup/restore need the job's own login and each app role's; libpq reads PG* itself."""
@@ -166,6 +174,7 @@ class Settings:
             copy_to=_copy_target(env, bucket, endpoint),
             object_lock=_flag(env, "BACKUP_S3_OBJECT_LOCK"),
             file_workers=_workers(env),
+            report_columns=_report_columns(env),
         )
 
 
@@ -192,6 +201,26 @@ def encryption_key(env: Mapping[str, str] | None = None) -> bytes | None:
 
 
 MAX_FILE_WORKERS = 64
+
+
+_IDENT = re.compile(r"[a-z_][a-z0-9_]*")
+
+
+def _report_columns(env: Mapping[str, str]) -> dict[str, tuple[str, ...]] | None:
+    """BACKUP_REPORT_COLUMNS: {"table": ["column", ...]}, the columns a restore grants the analytics role."""
+    value = env.get("BACKUP_REPORT_COLUMNS", "").strip()
+    if not value:
+        return None
+    try:
+        parsed = json.loads(value)
+    except ValueError:
+        parsed = None
+    if not (isinstance(parsed, dict) and parsed and all(
+            isinstance(t, str) and _IDENT.fullmatch(t) and isinstance(cs, list) and cs
+            and all(isinstance(c, str) and _IDENT.fullmatch(c) for c in cs) for t, cs in parsed.items())):
+        raise JobError(CONFIG, 'BACKUP_REPORT_COLUMNS must be JSON like {"chat": ["created_at"]}: '
+                               "lower-case table and column names (the program sets it)")
+    return {t: tuple(cs) for t, cs in parsed.items()}
 
 
 def _workers(env: Mapping[str, str]) -> int:

@@ -13,6 +13,9 @@
 - aws s3: a change of the bucket name replaces; other arguments update.
 - random: every input replaces. Provider resources: updated (their resources stay put).
 - Any other type: assumed to replace (said in the notes).
+- An input reading an output of a replaced (or new) resource is unknown in `pulumi preview`, so it
+  changes too, even if the mock engine's value is the same (its ids do not change on replace):
+  replace or update by that input as above, transitively, noted `reads replaced <name>`.
 
 Values are compared after the mock engine resolved them; secret inputs are never printed.
 """
@@ -90,9 +93,6 @@ class PlanDiff:
     old_label: str
     new_label: str
     changes: list[Change] = field(default_factory=list)
-    # Unchanged/updated resources whose inputs read an output of a replaced one: `pulumi preview`
-    # shows such inputs as unknown and may replace them too, even if the values come out equal.
-    reads_replaced: dict[str, list[str]] = field(default_factory=dict)
     nginx_diff: str = ""
     firewall_diff: str | None = None  # None: no firewall on either side
     error: str | None = None
@@ -227,19 +227,51 @@ def diff_evaluations(old: Evaluation, new: Evaluation, old_label: str = "old",
         if urn not in kept:
             result.changes.append(Change("delete", urn, r.type, r.name, _node(old, r), protect=r.protect,
                                          retain_on_delete=r.retain_on_delete, notes=_delete_notes(r)))
-    replaced = {c.urn for c in result.of("replace")}
-    names = {r.urn: r.name for r in old.resources}
-    touched = {c.urn for c in result.changes}
-    for urn, r in after.items():
-        if urn in touched:
-            continue
-        read = sorted({names[u] for urns in r.property_dependencies.values() for u in urns if u in replaced})
-        if read:
-            result.reads_replaced[r.name] = read
+    _cascade_unknowns(result, before, after, new, renamed)
     result.nginx_diff = nginx_conf_diff(old, new)
     result.warnings = _persistent_config_warnings(result, before, after, renamed)
     result.firewall_diff = firewall_rules_diff(old, new)
     return result
+
+
+def _cascade_unknowns(result: PlanDiff, before: dict[str, Registered], after: dict[str, Registered],
+                      new: Evaluation, renamed: dict[str, str]) -> None:
+    """Resources whose inputs read an output of a replaced or created one: `pulumi preview` sees those
+    inputs as unknown, so they change too, replaced or updated as the input's schema says (mock ids do
+    not change on replace, so comparing values alone misses them). In dependency order: transitive."""
+    changes = {c.urn: c for c in result.changes}
+    unknown = {u for u, c in changes.items() if c.action in ("replace", "create")}
+    if not unknown:
+        return
+    for urn in topological_order(waits_for(new.resources)):
+        r, earlier = after.get(urn), changes.get(urn)
+        if r is None or (earlier is not None and earlier.action in ("create", "replace")):
+            continue
+        reads = {k: [u for u in deps if u in unknown] for k, deps in r.property_dependencies.items()}
+        keys = sorted(k for k, urns in reads.items() if urns)
+        if not keys:
+            continue
+        old_r = before[renamed.get(urn, urn)]
+        replace_keys = [k for k in keys if forces_replacement(r.type, k)]
+        read = {u for k in keys for u in reads[k]}
+        notes = [f"reads {what} {', '.join(sorted(after[u].name for u in urns))}"
+                 for what, urns in (("replaced", {u for u in read if changes[u].action == "replace"}),
+                                    ("new", {u for u in read if changes[u].action == "create"})) if urns]
+        if replace_keys:
+            unknown.add(urn)
+            notes += _delete_notes(old_r)[:1]
+            if r.delete_before_replace or r.type in DELETE_BEFORE_REPLACE_TYPES:
+                notes.append("delete-before-replace")
+        shown = [_shown_key(k, old_r, r) for k in keys]
+        if earlier is not None:
+            shown = list(earlier.keys) + [k for k in shown if k not in earlier.keys]
+            replace_keys = list(earlier.replace_keys) + replace_keys
+            notes = [*notes, *(n for n in earlier.notes if n not in notes)]
+        change = Change("replace" if replace_keys else "update", urn, r.type, r.name, _node(new, r),
+                        tuple(shown), tuple(dict.fromkeys(replace_keys)), old_r.protect, old_r.retain_on_delete,
+                        r.delete_before_replace or r.type in DELETE_BEFORE_REPLACE_TYPES, tuple(notes))
+        changes[urn] = change
+    result.changes = list(changes.values())
 
 
 def firewall_rules_diff(old: Evaluation, new: Evaluation) -> str | None:
@@ -353,9 +385,6 @@ def render_diff(diff: PlanDiff) -> str:
     dbr = sorted(c.name for c in diff.of("replace") if c.delete_before_replace)
     if dbr:
         notes.append("Delete-before-replace (the old one is gone before the new one starts): " + ", ".join(dbr))
-    for name, read in sorted(diff.reads_replaced.items()):
-        notes.append(f"{name} reads outputs of replaced {', '.join(read)}: `pulumi preview` may show it "
-                     "replaced too (unknown until the replacement exists).")
     if notes:
         out += ["", "Notes"] + [n if n.startswith(" ") else f"- {n}" for n in notes]
     if diff.warnings:

@@ -9,4 +9,4 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh requirements-dev.txt
 OPENWEBUI_VENV="$(bash scripts/openwebui-venv.sh)"
 export OPENWEBUI_VENV
-exec .venv/bin/python -m pytest -m openwebui tests/fleet_analytics "$@"
+exec .venv/bin/python -m pytest -m openwebui tests/fleet_analytics tests/fleet_backup/test_restore_analytics_grants.py "$@"

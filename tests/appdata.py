@@ -12,13 +12,15 @@ def app_password(app: str) -> str:
 
 
 def create_app(pg: Postgres, app: str, rows: int) -> str:
-    """Role + database openwebui_<app> owned by the role, filled with `rows` messages; returns the db."""
+    """Role (and its analytics role, as deploy creates both) + database openwebui_<app> owned by the role, filled with `rows` messages; returns the db."""
     db = "openwebui_" + app.replace("-", "_")
     password = app_password(app)
     with psycopg.connect(pg.dsn(), autocommit=True) as admin:
         if not admin.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (db,)).fetchone():
             admin.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
                 sql.Identifier(db), sql.Literal(password)))
+        if not admin.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (db + "_analytics",)).fetchone():
+            admin.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(db + "_analytics")))
         admin.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(db), sql.Identifier(db)))
     users = max(rows // 20, 1)
     with psycopg.connect(pg.dsn(db, password, db)) as conn:

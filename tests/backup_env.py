@@ -16,7 +16,8 @@ import psycopg
 import pytest
 
 from appdata import app_password, create_app
-from components.render.postgres import BACKUP_ROLE, BACKUP_ROLE_SQL, backup_role_command, backup_role_env
+from components.render.postgres import (BACKUP_ROLE, BACKUP_ROLE_SQL, backup_role_command, backup_role_env,
+                                        report_columns_json)
 from plan.engine import PROJECT_DIR
 from qdrant_stub import QdrantState, qdrant_stub
 from realservices import Postgres, moto_s3_server, postgres_server, require_binary
@@ -65,15 +66,20 @@ def env(pg: Postgres, s3_endpoint: str, s3, qdrant: tuple[str, QdrantState], tmp
     url, state = qdrant
     state.collections.update({"chat_knowledge": b"chat vectors \x00\x01" * 100,
                               "docs-team_files": b"docs vectors" * 50, "other_x": b"not ours"})
+    return {**job_env(pg, s3_endpoint, bucket, APPS, tmp_path), "QDRANT_URL": url, "QDRANT_API_KEY": state.api_key}
+
+
+def job_env(pg: Postgres, s3_endpoint: str, bucket: str, apps: tuple[str, ...], tmp_path: Path) -> dict[str, str]:
+    """The job container's environment for `apps` (without Qdrant), as the program sets it."""
     pg_bin = str(Path(require_binary("pg_dump")).parent)
     return {"PATH": f"{pg_bin}:{os.environ['PATH']}", "PGHOST": pg.host, "PGPORT": str(pg.port),
             "PGUSER": BACKUP_ROLE, "PGPASSWORD": BACKUP_ROLE_PASSWORD,
             "BACKUP_STACK": "prod", "BACKUP_S3_BUCKET": bucket, "BACKUP_S3_ENDPOINT": s3_endpoint,
             "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-            "BACKUP_APPS": ",".join(APPS), "QDRANT_URL": url, "QDRANT_API_KEY": state.api_key,
+            "BACKUP_APPS": ",".join(apps), "BACKUP_REPORT_COLUMNS": report_columns_json(),
             "BACKUP_LOCK_FILE": str(tmp_path / "backup.lock"), "BACKUP_WORK_DIR": str(tmp_path),
             "BACKUP_SIGNING_KEY": SIGNING_KEY, "BACKUP_STATE_FILE": str(tmp_path / "state" / "state.json"),
-            **app_password_env(APPS)}
+            **app_password_env(apps)}
 
 
 def bootstrap_backup_role(pg: Postgres, apps: tuple[str, ...], tmp_path: Path,

@@ -134,11 +134,15 @@ def test_adding_an_app_creates_its_database_secrets_and_replicas_and_replaces_th
     assert role.keys == ("envs [secret] (APP_ROLES)",)
 
 
-def test_bumping_one_apps_image_replaces_every_replica_of_it_and_nothing_of_other_apps(
+def test_bumping_one_apps_image_replaces_every_replica_of_it_its_grants_step_and_nothing_of_other_apps(
         diffs: dict[str, PlanDiff]) -> None:
     diff = diffs["bump chat's image"]
-    assert diff.names("replace") == {"chat-master-1", "chat-slave1-1", "chat-slave1-2"}  # Pulumi.prod.yaml's
-    assert all(c.replace_keys == ("image",) for c in diff.of("replace"))
+    replicas = {"chat-master-1", "chat-slave1-1", "chat-slave1-2"}  # Pulumi.prod.yaml's
+    # The grants step's label holds the migrating replica's id: unknown until it is replaced, so replaced.
+    assert diff.names("replace") == replicas | {"chat-analytics-grants"}
+    assert all(c.replace_keys == ("image",) for c in diff.of("replace") if c.name in replicas)
+    (grants,) = [c for c in diff.of("replace") if c.name == "chat-analytics-grants"]
+    assert grants.replace_keys == ("labels",) and grants.notes[0] == "reads replaced chat-master-1"
     assert diff.names("create") == {"master-ghcr.io-open-webui-open-webui-v0.12.5",
                                     "slave1-ghcr.io-open-webui-open-webui-v0.12.5"}
     # research still runs v0.12.4 on master, so only slave1's old pull goes.
@@ -163,6 +167,17 @@ def test_diff_output_never_shows_a_secret_value(diffs: dict[str, PlanDiff], afte
         assert "MOCK-GENERATED-SECRET" not in text and "mock-secret:" not in text, name
         for value in after[name].generated_secrets:
             assert value not in text
+
+
+def test_bumping_an_apps_image_in_the_local_stack_replaces_its_replicas_and_its_grants_step(local: Evaluation) -> None:
+    config = copy.deepcopy(local.config)
+    (app, spec), *_ = config["apps"].items()
+    spec["image"] = NEW_IMAGE
+    diff = diff_evaluations(local, evaluate("local", config))
+    replicas = {f"{app}-{node}-{i}" for node, count in spec["replicas"].items() for i in range(1, count + 1)}
+    assert diff.names("replace") == replicas | {f"{app}-analytics-grants"}
+    assert diff.names("update") == set()
+    assert f"{app}-analytics-grants" in render_diff(diff)
 
 
 # ── Open WebUI's upgrade order ───────────────────────────────────────────────────────────────────

@@ -9,3 +9,7 @@ from fleet_backup.settings import App as BackupApp
 def test_backup_and_analytics_jobs_name_an_apps_database_alike(app: str, database: str) -> None:
     assert BackupApp(app).database == AnalyticsApp(app).database == database
     assert AnalyticsApp(app).role == database + "_analytics"
+
+
+def test_a_restore_grants_the_role_the_report_logs_in_as() -> None:
+    assert BackupApp("docs-team").analytics_role == AnalyticsApp("docs-team").role == "openwebui_docs_team_analytics"

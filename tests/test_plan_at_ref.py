@@ -55,7 +55,9 @@ def test_a_commit_that_changes_only_code_shows_every_replica_it_touches(repo: Pa
     assert result.returncode == 0, result.stdout + result.stderr
     rows = [line.split() for line in result.stdout.splitlines()]
     touched = {row[2] for row in rows if len(row) > 3 and row[0] in ("replace", "update")}
-    assert touched == replicas  # chat-local-1, chat-local-2: the stack file did not change
+    # chat-local-1, chat-local-2 (the stack file did not change), and each app's grants step: its label
+    # holds the migrating replica's id.
+    assert touched == replicas | {f"{app}-analytics-grants" for app in stack["openwebui-fleet:apps"]}
     assert "AUDIT_MARKER" in result.stdout
 
 

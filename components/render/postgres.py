@@ -5,6 +5,8 @@ script nor any process's argv holds a secret, and psql quotes identifiers (:"x")
 """
 from __future__ import annotations
 
+import json
+
 from fleet_analytics.columns import COLUMNS_READ
 from fleet_analytics.settings import App as AnalyticsApp
 from fleet_backup.settings import App as BackupApp
@@ -87,6 +89,11 @@ CLIENT_TIMEOUTS = {"connect_timeout": "10", "keepalives": "1", "keepalives_idle"
 def client_timeouts_query() -> str:
     """CLIENT_TIMEOUTS as a postgresql:// URL's query (no leading `?`)."""
     return "&".join(f"{k}={v}" for k, v in CLIENT_TIMEOUTS.items())
+
+
+def report_columns_json() -> str:
+    """The report's columns as the backup job reads them (BACKUP_REPORT_COLUMNS): a restore grants them."""
+    return json.dumps({table: list(columns) for table, columns in COLUMNS_READ.items()}, separators=(",", ":"))
 
 
 def app_database(app: str) -> tuple[str, str]:

@@ -7,6 +7,7 @@ import re
 import pytest
 
 from components.render.postgres import app_database
+from fleet_analytics.columns import COLUMNS_READ
 from fleet_backup.settings import App as JobApp
 from fleet_backup.settings import Settings, signing_key
 from fleet_queries import CONTAINER, env, node_of, plaintext_leaks, replicas_of, secret_needles
@@ -198,3 +199,10 @@ def test_copy_to_reaches_the_job_with_its_own_keys_as_secrets(prod: Evaluation) 
         "offsite-b", "https://s3.example.net", "eu-west-1")
     assert e["BACKUP_COPY_AWS_ACCESS_KEY_ID"].startswith("mock-secret:")
     assert Settings.from_env(e).copy_to is not None
+
+
+def test_the_job_reads_the_reports_columns_a_restore_grants(local: Evaluation) -> None:
+    """What fleet_analytics/columns.py lists is what the job re-grants after a restore, table by table."""
+    settings = Settings.from_env(env(local.named("backup", CONTAINER)))
+    assert settings.report_columns == COLUMNS_READ
+    assert settings.report_columns["chat_message"] == ("role", "model_id", "created_at", "usage", "user_id")

@@ -3,12 +3,14 @@ namespace and environment, against the live fleet."""
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 import threading
 import uuid
 
 import boto3
 
+from tests.realfleet import netns
 from tests.realfleet.client import Api
 
 APP = "chat"
@@ -73,6 +75,20 @@ def test_users_chats_and_file_bytes_come_back_after_the_database_and_files_are_l
     fleet.runner.run_process(bootstrap)
     _fleet_backup(fleet, "restore", "--app", APP)
     _restart_app(fleet, APP)
+
+    # The report's role reads the restored database's report columns, and still no credential.
+    as_analytics = {**pg, "PGUSER": pg["APP_ANALYTICS_ROLE"], "PGPASSWORD": pg["APP_ANALYTICS_PASSWORD"],
+                    "PGDATABASE": pg["APP_DB"]}
+    namespace = fleet.runner.runtime["containers"][bootstrap]["namespace"]
+
+    def as_report(query: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(netns.in_ns(namespace, ["psql", "-X", "-v", "ON_ERROR_STOP=1", "-tAc", query]),
+                              env=as_analytics, capture_output=True, text=True)
+    users = as_report('SELECT count(*) FROM "user"')
+    assert users.returncode == 0 and int(users.stdout) >= 2, users.stderr
+    for query in ("SELECT * FROM auth", "SELECT content FROM chat_message"):
+        denied = as_report(query)
+        assert denied.returncode != 0 and "permission denied" in denied.stderr, query
 
     signed_in = Api(fleet.url(APP))
     assert signed_in.signin(user["email"], user["password"])["name"] == user["name"]
