@@ -139,7 +139,8 @@ def declared_properties(type_: str) -> tuple[str, ...]:
                  if isinstance(p, property) and hasattr(p.fget, "_pulumi_name"))
 
 
-def _options(r: Registered, made: dict[str, pulumi.Resource], skip_type_aliases: bool = False) -> pulumi.ResourceOptions:
+def _options(r: Registered, made: dict[str, pulumi.Resource],
+             skip_type_aliases: bool = False) -> pulumi.ResourceOptions:
     """`r`'s options; `skip_type_aliases` leaves out aliases by type alone, which a provider class adds
     itself (`aws.s3.Bucket` aliases `aws:s3/bucketV2:BucketV2`)."""
     aliases = [pulumi.Alias(name=a["name"] or ..., type_=a["type"] or ...) if "urn" not in a else a["urn"]
