@@ -25,7 +25,7 @@ import functools
 import importlib
 import json
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 from plan.cli import exit_code, one_shot
