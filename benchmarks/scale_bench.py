@@ -6,15 +6,19 @@ For prod and for prod-like fleets of N replicas (N/5 nodes, every node running 3
 and 2 of `docs`), each size in a fresh process of its own:
 - warm evaluation of `__main__.py` (`plan.engine.evaluate`, its imports already paid; the median of
   `--repeat` evaluations, so one slow run on a shared machine does not decide the growth column), against
-- the same-graph replay (`plan.replay`): the same resources with the same types, names, inputs,
-  secrets, parents, providers, dependencies and options, registered by a bare program;
+- the class replay (`replay_body(ev, classes=True)`, the primary floor): the same resources with the
+  same types, names, inputs, secrets, parents, providers, dependencies and options, each built through
+  its provider package's class (`pulumi_docker.Container(...)`) as a hand-written program would;
+- the same-graph replay (`plan.replay`): the same graph registered by a bare program of
+  `pulumi.CustomResource(type, name, inputs)`;
 - the typed replay (`replay_body(ev, typed=True)`): the same, also declaring each type's output
   properties as the provider package's classes do (the SDK makes an Output for each of them);
 - both again with Python's garbage collector left on during evaluation (what the engine turns off),
   to show what that lever is worth; peak memory (max RSS) of the process.
 Then cold runs, what a user waits for: `python -m plan prod` and `python -m plan diff prod --old F
 --new F` against the cold replay (`python -m plan.replay`: import pulumi and the providers, replay
-the dumped graph, print the same plan), plain and `--typed` (loading each provider class it registers).
+the dumped graph, print the same plan): `--classes` (the primary floor: importing the provider modules
+it uses and building each resource through its class), plain, and `--typed`.
 
 Times are CPU seconds (user + system) of the measuring process or of the child command: on a
 machine whose CPUs are shared with other work, wall time mostly measures the wait for a CPU. For a
@@ -104,7 +108,10 @@ def one_size(replicas: int, repeat: int = 3) -> dict[str, Any]:
     assert ev.error is None, ev.error
     urns = [r.urn for r in ev.resources]
     assert len(urns) == len(set(urns)), "duplicate URNs"
-    evaluate_program(stack, replay_body(ev), config)  # warm the replay path too
+    evaluate_program(stack, replay_body(ev, classes=True), config)  # warm the replay paths too
+    classes_s, cp = _median_of(repeat, lambda: evaluate_program(stack, replay_body(ev, classes=True), config))
+    assert {r.urn for r in cp.resources} == set(urns)
+    evaluate_program(stack, replay_body(ev), config)
     replay_s, rp = _median_of(repeat, lambda: evaluate_program(stack, replay_body(ev), config))
     assert {r.urn for r in rp.resources} == set(urns)
     evaluate_program(stack, replay_body(ev, typed=True), config)
@@ -112,11 +119,11 @@ def one_size(replicas: int, repeat: int = 3) -> dict[str, Any]:
     gc.collect()
     program_gc_s, _ = _timed(lambda: evaluate(stack, config), gc_on=True)
     gc.collect()
-    replay_gc_s, _ = _timed(lambda: evaluate_program(stack, replay_body(ev), config), gc_on=True)
+    classes_gc_s, _ = _timed(lambda: evaluate_program(stack, replay_body(ev, classes=True), config), gc_on=True)
     gc.collect()
     return {"replicas": replicas, "resources": len(urns), "program_s": program_s, "replay_s": replay_s,
-            "typed_s": typed_s,
-            "program_gc_s": program_gc_s, "replay_gc_s": replay_gc_s,
+            "typed_s": typed_s, "classes_s": classes_s,
+            "program_gc_s": program_gc_s, "classes_gc_s": classes_gc_s,
             "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             "chain": len(longest_chain(waits_for(ev.resources)))}
 
@@ -156,8 +163,8 @@ def cold_rows(runs: int, bytecode_cache: bool = True) -> list[tuple[Any, ...]]:
             "python -m plan diff prod": ([sys.executable, "-m", "plan", "diff", "prod", "--old", prod_file,
                                           "--new", prod_file], [dump, dump])}
         runs_of = {(label, side): cmd for label, (program, floor) in commands.items()
-                   for side, cmd in (("program", program), ("bare", [*replay, *floor]),
-                                     ("typed", [*replay, "--typed", *floor]))}
+                   for side, cmd in (("program", program), ("classes", [*replay, "--classes", *floor]),
+                                     ("bare", [*replay, *floor]), ("typed", [*replay, "--typed", *floor]))}
         times: dict[tuple[str, str], list[float]] = {key: [] for key in runs_of}
         for round_ in range(runs + (1 if bytecode_cache else 0)):
             for key, cmd in runs_of.items():
@@ -167,9 +174,10 @@ def cold_rows(runs: int, bytecode_cache: bool = True) -> list[tuple[Any, ...]]:
                     times[key].append(_children_cpu_s() - start)
         rows = []
         for label in commands:
-            program, bare, typed = (statistics.median(times[label, side]) for side in ("program", "bare", "typed"))
-            rows.append((label, f"{program:.2f}", f"{bare:.2f}", f"x{program / bare:.2f}",
-                         f"{typed:.2f}", f"x{program / typed:.2f}"))
+            program, classes, bare, typed = (statistics.median(times[label, side])
+                                             for side in ("program", "classes", "bare", "typed"))
+            rows.append((label, f"{program:.2f}", f"{classes:.2f}", f"x{program / classes:.2f}",
+                         f"{bare:.2f}", f"x{program / bare:.2f}", f"{typed:.2f}", f"x{program / typed:.2f}"))
     return rows
 
 
@@ -190,7 +198,8 @@ def main(argv: list[str] | None = None) -> int:
         warm_table(args.replicas, args.repeat)
     cache = "" if args.no_bytecode_cache else ", bytecode cached"
     print(f"\nCold, what a user waits for, CPU seconds (median of {args.cold_runs} rounds{cache})")
-    print(table(["command", "seconds", "bare replay s", "ratio", "typed replay s", "ratio to typed"],
+    print(table(["command", "seconds", "class replay s", "ratio to class replay", "bare replay s", "ratio to bare",
+                 "typed replay s", "ratio to typed"],
                 cold_rows(args.cold_runs, not args.no_bytecode_cache)))
     return 0
 
@@ -199,20 +208,24 @@ def warm_table(replicas: list[int], repeat: int) -> None:
     sizes = [_child(n, repeat) for n in [0, *replicas]]
     rows, previous = [], None
     for m in sizes:
-        growth = "-"
+        growth = floor_growth = "-"
         if previous is not None and m["replicas"]:
-            growth = f"x{(m['program_s'] / previous['program_s']) / (m['resources'] / previous['resources']):.2f}"
+            resources = m["resources"] / previous["resources"]
+            growth = f"x{(m['program_s'] / previous['program_s']) / resources:.2f}"
+            floor_growth = f"x{(m['classes_s'] / previous['classes_s']) / resources:.2f}"
         rows.append(("prod" if m["replicas"] == 0 else m["replicas"], m["resources"], f"{m['program_s']:.2f}",
+                     f"{m['classes_s']:.2f}", f"x{m['program_s'] / m['classes_s']:.2f}",
                      f"{m['replay_s']:.2f}", f"x{m['program_s'] / m['replay_s']:.2f}",
                      f"{m['typed_s']:.2f}", f"x{m['program_s'] / m['typed_s']:.2f}",
                      f"{m['program_gc_s']:.2f}", f"{1 - m['program_s'] / m['program_gc_s']:.0%}",
-                     f"x{m['program_gc_s'] / m['replay_gc_s']:.2f}", growth, f"{m['max_rss_mb']:.0f}", m["chain"]))
+                     f"x{m['program_gc_s'] / m['classes_gc_s']:.2f}", growth, floor_growth,
+                     f"{m['max_rss_mb']:.0f}", m["chain"]))
         previous = m if m["replicas"] else None
     print(f"Warm evaluation, CPU seconds (each size in its own process; median of {repeat}, GC-on columns one run)")
-    print(table(["replicas", "resources", "program s", "same-graph replay s", "program / replay",
-                 "typed replay s", "program / typed replay",
-                 "program s, GC on", "saved by pausing GC", "program / replay, GC on",
-                 "growth vs resources", "max RSS MB", "longest chain"], rows))
+    print(table(["replicas", "resources", "program s", "class replay s", "program / class replay",
+                 "bare replay s", "program / bare", "typed replay s", "program / typed",
+                 "program s, GC on", "saved by pausing GC", "program / class replay, GC on",
+                 "growth vs resources", "class replay growth", "max RSS MB", "longest chain"], rows))
 
 
 if __name__ == "__main__":
