@@ -33,7 +33,7 @@ import psycopg  # noqa: E402
 
 from appdata import create_app, drop_database, fingerprint  # noqa: E402
 from backup_env import BACKUP_ROLE_PASSWORD, SIGNING_KEY, app_password_env, bootstrap_backup_role  # noqa: E402
-from components.render.postgres import BACKUP_ROLE  # noqa: E402
+from components.render.postgres import BACKUP_ROLE, report_columns_json  # noqa: E402
 from qdrant_stub import qdrant_stub  # noqa: E402
 from realservices import moto_s3_server, postgres_server, require_binary  # noqa: E402
 
@@ -155,7 +155,7 @@ def main() -> int:
         before = {db: fingerprint(pg, db) for db in dbs}
         base = {"PATH": f"{Path(require_binary('pg_dump')).parent}:{os.environ['PATH']}",
                 "PGHOST": pg.host, "PGPORT": str(pg.port), "PGUSER": BACKUP_ROLE, "PGPASSWORD": BACKUP_ROLE_PASSWORD,
-                "BACKUP_STACK": "bench", "BACKUP_S3_ENDPOINT": endpoint, "AWS_ACCESS_KEY_ID": "bench",
+                "BACKUP_STACK": "bench", "BACKUP_REPORT_COLUMNS": report_columns_json(), "BACKUP_S3_ENDPOINT": endpoint, "AWS_ACCESS_KEY_ID": "bench",
                 "AWS_SECRET_ACCESS_KEY": "bench", "BACKUP_APPS": ",".join(apps), "BACKUP_SIGNING_KEY": SIGNING_KEY,
                 "FILES_S3_BUCKET": files_bucket, "FILES_S3_ENDPOINT": endpoint,
                 "BACKUP_LOCK_FILE": str(work / "lock"), "BACKUP_WORK_DIR": str(work),

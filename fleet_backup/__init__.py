@@ -56,14 +56,14 @@ Environment (secrets are never logged; AWS and PostgreSQL ones are read by boto3
                                     BACKUP_COPY_S3_REGION; keys BACKUP_COPY_AWS_ACCESS_KEY_ID/_SECRET_ACCESS_KEY)
 
 Files: every object under an app's prefix is copied to files/<app>/<key relative to the prefix>,
-BACKUP_FILE_WORKERS at a time, after the database dumps: server-side (CopyObject, the store computes
+BACKUP_FILE_WORKERS at a time (one pool across the apps), after the database dumps: server-side (CopyObject, the store computes
 each copy's SHA-256) when the files bucket is on the backup store with the same keys and nothing is
 encrypted, else streamed through BACKUP_WORK_DIR (one file per worker) and read back. That order is the safe one: every
 file a dumped row references already existed when it was copied (unless a user deleted it in
 between: then that row points at nothing, as it already did live); files uploaded after the dump
 are copied too, as orphans no restored row refers to. The reverse order would lose new uploads.
-`restore` checks every file's SHA-256 before changing anything, then after the databases writes each
-app's files back under its prefix, overwriting same keys. Files under the prefix that are not in the
+`restore` checks every file's SHA-256 before changing anything (while the dumps download), then after
+the databases writes the apps' files back under their prefixes (one pool), overwriting same keys. Files under the prefix that are not in the
 backup (uploaded since) stay unless --prune-files is given: after a database restore no row refers to
 them, but keeping them is the choice that cannot lose data.
 

@@ -49,16 +49,22 @@ def _file_store(settings: Settings) -> FileStore | None:
     return FileStore(settings.files) if settings.files else None
 
 
-def _backup_files(files: FileStore, app: App, work: Path, run_id: str, store: BackupStore,
+def _backup_files(files: FileStore, apps: list[App], work: Path, run_id: str, store: BackupStore,
                   keep: Callable[..., dict[str, Any]], workers: int) -> None:
-    """Copy every object under the app's prefix into the run, `workers` at a time: server-side (the
-    store computes each copy's SHA-256) when both buckets are on one store and nothing is encrypted,
-    else streamed through scratch space (one file per worker) and read back."""
+    """Copy every object under each app's prefix into the run, `workers` at a time in one pool across
+    the apps (so no app's last copies run with idle workers): server-side (the store computes each
+    copy's SHA-256) when both buckets are on one store and nothing is encrypted, else streamed through
+    scratch space (one file per worker) and read back."""
     server_side = store.shares_store_with(files)
-    objects = list(files.objects(app))
+    items: list[tuple[App, str, int, str]] = []
+    for app in apps:
+        listed = [(app, *obj) for obj in files.objects(app)]
+        log.info("backup %s: app=%s copying %d files from s3://%s/%s", run_id, app.name, len(listed), files.bucket,
+                 files.prefix(app))
+        items += listed
 
-    def copy(item: tuple[int, tuple[str, int, str]]) -> dict[str, Any] | None:
-        i, (relative, size, etag) = item
+    def copy(item: tuple[int, tuple[App, str, int, str]]) -> dict[str, Any] | None:
+        i, (app, relative, size, etag) = item
         about = {"kind": "file", "app": app.name, "file": relative}
         key = f"files/{app.name}/{relative}"
         if server_side and size <= SERVER_SIDE_COPY_LIMIT:
@@ -71,18 +77,19 @@ def _backup_files(files: FileStore, app: App, work: Path, run_id: str, store: Ba
             return None
         return keep(staged, key, **about)
 
-    log.info("backup %s: app=%s copying %d files from s3://%s/%s", run_id, app.name, len(objects), files.bucket,
-             files.prefix(app))
-    count = size = 0
+    totals = {app.name: [0, 0] for app in apps}
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        for (relative, _, _), stored in zip(objects, pool.map(copy, enumerate(objects))):
+        for (app, relative, _, _), stored in zip(items, pool.map(copy, enumerate(items))):
             if stored is None:
                 log.warning("backup %s: app=%s %s%s was deleted while the backup ran; skipped", run_id, app.name,
                             files.prefix(app), relative)
                 continue
-            count, size = count + 1, size + stored["size"]
-    log.info("backup %s: app=%s copied and verified %d files (%d bytes) from s3://%s/%s%s", run_id, app.name,
-             count, size, files.bucket, files.prefix(app), " (server-side copies)" if server_side else "")
+            totals[app.name][0] += 1
+            totals[app.name][1] += stored["size"]
+    for app in apps:
+        count, size = totals[app.name]
+        log.info("backup %s: app=%s copied and verified %d files (%d bytes) from s3://%s/%s%s", run_id, app.name,
+                 count, size, files.bucket, files.prefix(app), " (server-side copies)" if server_side else "")
 
 
 def run_backup(settings: Settings, store: BackupStore) -> dict[str, Any]:
@@ -138,8 +145,7 @@ def run_backup(settings: Settings, store: BackupStore) -> dict[str, Any]:
         # in between); files uploaded since are copied as orphans. Files first would miss new uploads.
         files = _file_store(settings)
         if files:
-            for app in settings.apps:
-                _backup_files(files, app, work, run_id, store, keep, settings.file_workers)
+            _backup_files(files, list(settings.apps), work, run_id, store, keep, settings.file_workers)
 
         manifest = {"format": MANIFEST_FORMAT, "id": run_id, "stack": settings.stack,
                     "startedAt": started.isoformat(), "finishedAt": datetime.now(UTC).isoformat(),
@@ -286,13 +292,15 @@ def run_restore(settings: Settings, store: BackupStore, backup: str = "latest",
                                    "(set it, or pass --skip-files)")
         log.info("restore %s: verifying %d objects for apps %s", run_id, len(entries), ",".join(chosen))
         local: dict[str, Path] = {}
-        for entry in (e for e in entries if e["kind"] != "file"):  # every checksum before any change
-            local[entry["key"]] = work / entry["key"].replace("/", "__")
-            store.download_verified(run_id, entry, local[entry["key"]])
-        # Files: streamed and dropped (all at once may not fit in scratch), in parallel.
-        with ThreadPoolExecutor(max_workers=settings.file_workers) as pool:
-            list(pool.map(lambda entry: store.check_verified(run_id, entry),
-                          [e for e in entries if e["kind"] == "file"]))
+        with ThreadPoolExecutor(max_workers=settings.file_workers) as pool:  # every checksum before any change
+            # Files: streamed and dropped (all at once may not fit in scratch), in parallel while the
+            # dumps and snapshots download.
+            checked = pool.map(lambda entry: store.check_verified(run_id, entry),
+                               [e for e in entries if e["kind"] == "file"])
+            for entry in (e for e in entries if e["kind"] != "file"):
+                local[entry["key"]] = work / entry["key"].replace("/", "__")
+                store.download_verified(run_id, entry, local[entry["key"]])
+            list(checked)
         log.info("restore %s: all %d checksums match the manifest", run_id, len(entries))
         postgres.check_roles_exist([App(a) for a in chosen])
         if with_files:
@@ -312,23 +320,23 @@ def run_restore(settings: Settings, store: BackupStore, backup: str = "latest",
             log.info("restore %s: app=%s Qdrant collection %s restored", run_id, entry["app"], entry["collection"])
         if with_files:
             assert files is not None
-            for name in chosen:
-                _restore_files(store, files, run_id, App(name), [e for e in entries if e["kind"] == "file"
-                                                                 and e["app"] == name], work, prune_files,
-                               settings.file_workers)
+            _restore_files(store, files, run_id, [App(name) for name in chosen],
+                           [e for e in entries if e["kind"] == "file"], work, prune_files, settings.file_workers)
         log.info("restore %s: complete", run_id)
         return run_id
 
 
-def _restore_files(store: BackupStore, files: FileStore, run_id: str, app: App, entries: list[dict[str, Any]],
-                   work: Path, prune: bool, workers: int) -> None:
-    """Put the app's files back under its prefix (same keys overwritten), `workers` at a time; extra
-    keys only go with prune. Each file is checked again as it is written: by the store's SHA-256 of a
-    server-side copy, or by hashing the downloaded (and decrypted) bytes."""
+def _restore_files(store: BackupStore, files: FileStore, run_id: str, apps: list[App],
+                   entries: list[dict[str, Any]], work: Path, prune: bool, workers: int) -> None:
+    """Put the apps' files back under their prefixes (same keys overwritten), `workers` at a time in one
+    pool across the apps, each app's live prefix listed meanwhile; extra keys only go with prune. Each
+    file is checked again as it is written: by the store's SHA-256 of a server-side copy, or by hashing
+    the downloaded (and decrypted) bytes."""
     server_side = store.shares_store_with(files)
 
     def put_back(item: tuple[int, dict[str, Any]]) -> None:
         i, entry = item
+        app = App(entry["app"])
         if server_side and not entry.get("encrypted") and entry["size"] <= SERVER_SIDE_COPY_LIMIT:
             store.copy_out_verified(run_id, entry, files.bucket, files.prefix(app) + entry["file"])
             return
@@ -337,15 +345,19 @@ def _restore_files(store: BackupStore, files: FileStore, run_id: str, app: App, 
         files.upload(app, entry["file"], staged)
         staged.unlink()
 
-    log.info("restore %s: app=%s restoring %d files to s3://%s/%s", run_id, app.name, len(entries), files.bucket,
-             files.prefix(app))
+    restored = {app.name: {e["file"] for e in entries if e["app"] == app.name} for app in apps}
+    for app in apps:
+        log.info("restore %s: app=%s restoring %d files to s3://%s/%s", run_id, app.name, len(restored[app.name]),
+                 files.bucket, files.prefix(app))
     with ThreadPoolExecutor(max_workers=workers) as pool:
+        # Keys the backup does not have are untouched by the copies: listed while they run.
+        live = {app.name: pool.submit(lambda a: list(files.keys(a, RESTORE_FAILED)), app) for app in apps}
         list(pool.map(put_back, enumerate(entries)))
-    restored = {e["file"] for e in entries}
-    extra = [k for k in files.keys(app, RESTORE_FAILED) if k not in restored]
-    if prune:
-        for relative in extra:
-            files.delete(app, relative)
-    log.info("restore %s: app=%s %d files restored to s3://%s/%s; %d files not in the backup %s",
-             run_id, app.name, len(entries), files.bucket, files.prefix(app), len(extra),
-             "deleted (--prune-files)" if prune else "left in place (--prune-files deletes them)")
+        extra = {name: [k for k in listed.result() if k not in restored[name]] for name, listed in live.items()}
+    for app in apps:
+        if prune:
+            for relative in extra[app.name]:
+                files.delete(app, relative)
+        log.info("restore %s: app=%s %d files restored to s3://%s/%s; %d files not in the backup %s",
+                 run_id, app.name, len(restored[app.name]), files.bucket, files.prefix(app), len(extra[app.name]),
+                 "deleted (--prune-files)" if prune else "left in place (--prune-files deletes them)")

@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import threading
+from collections.abc import Callable
 
 import pytest
 
@@ -59,3 +62,61 @@ def test_the_s3_client_keeps_a_connection_open_for_every_file_worker() -> None:
     from fleet_backup.store import s3_client
     client = s3_client("http://127.0.0.1:9", "us-east-1", "key", "secret")
     assert client.meta.config.max_pool_connections >= MAX_FILE_WORKERS
+
+
+def _in_process(monkeypatch, env: dict[str, str], command: str) -> None:
+    """Run the job in this process (so its store methods can be wrapped), with the container's environment."""
+    from fleet_backup.jobs import run_backup, run_restore
+    from fleet_backup.settings import Settings, encryption_key, signing_key
+    from fleet_backup.store import BackupStore
+    for name in list(os.environ):
+        monkeypatch.delenv(name)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    settings = Settings.from_env()
+    store = BackupStore(settings, signing_key(), encryption_key())
+    run_backup(settings, store) if command == "backup" else run_restore(settings, store)
+
+
+def _one_app_waits_for_the_other(monkeypatch, method: str, app_of: Callable[..., str]) -> list[bool]:
+    """Wrap BackupStore.`method` so the first copy of app chat waits (up to a deadline) until a copy of
+    docs-team has started; returns whether it did. Copies drained app by app never overlap across apps."""
+    from fleet_backup.store import BackupStore
+    original = getattr(BackupStore, method)
+    other_started, claimed, waited = threading.Event(), threading.Lock(), []
+
+    def wrapped(self, *args, **kwargs):
+        app = app_of(*args, **kwargs)
+        if app == "docs-team":
+            other_started.set()
+        elif app == "chat" and claimed.acquire(blocking=False):
+            waited.append(other_started.wait(timeout=15))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(BackupStore, method, wrapped)
+    return waited
+
+
+def test_backup_copies_files_in_one_pool_across_apps_so_no_worker_idles_at_an_apps_tail(pg, same_store,
+                                                                                          monkeypatch):
+    """Two workers, an app's copy held back: the other worker goes on with the next app's files instead
+    of waiting for the first app to drain."""
+    env, _ = same_store
+    waits = _one_app_waits_for_the_other(monkeypatch, "copy_in_verified",
+                                         lambda bucket, key, *rest: key.split("/")[1])
+    _in_process(monkeypatch, {**env, "BACKUP_FILE_WORKERS": "2"}, "backup")
+    assert waits == [True]
+
+
+def test_restore_copies_files_in_one_pool_across_apps_so_no_worker_idles_at_an_apps_tail(pg, same_store, s3,
+                                                                                         monkeypatch):
+    env, original = same_store
+    env = {**env, "BACKUP_FILE_WORKERS": "2"}
+    ok(env, "backup")
+    for key in bucket_contents(s3, env["FILES_S3_BUCKET"]):
+        if key.startswith(("apps/chat/", "apps/docs-team/")):
+            s3.delete_object(Bucket=env["FILES_S3_BUCKET"], Key=key)
+    waits = _one_app_waits_for_the_other(monkeypatch, "copy_out_verified", lambda run_id, entry, *rest: entry["app"])
+    _in_process(monkeypatch, env, "restore")
+    assert waits == [True]
+    assert bucket_contents(s3, env["FILES_S3_BUCKET"]) == original
