@@ -38,21 +38,27 @@ class Watcher:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
+        # And once more when every step has finished: what serves once `pulumi up` returns. (The last
+        # step may end between two samples, e.g. a one-shot started beside the last replica.)
+        self._sample()
 
     def _run(self) -> None:
         deadline = time.monotonic() + 900
         while not self._stop.is_set() and time.monotonic() < deadline:
-            sample = {}
-            for r in self.replicas:
-                image = self.fleet.runner.runtime["containers"][r["resource"]]["inputs"]["image"]
-                try:
-                    ok = requests.get(f"http://{r['address']}:{r['port']}/health", timeout=1).status_code == 200
-                except requests.RequestException:
-                    ok = False
-                if ok:
-                    sample[r["resource"]] = image
-            self.samples.append(sample)
+            self._sample()
             self._stop.wait(0.2)
+
+    def _sample(self) -> None:
+        sample = {}
+        for r in self.replicas:
+            image = self.fleet.runner.runtime["containers"][r["resource"]]["inputs"]["image"]
+            try:
+                ok = requests.get(f"http://{r['address']}:{r['port']}/health", timeout=1).status_code == 200
+            except requests.RequestException:
+                ok = False
+            if ok:
+                sample[r["resource"]] = image
+        self.samples.append(sample)
 
 
 def test_an_image_bump_never_lets_an_old_and_a_new_replica_serve_one_database(fleet) -> None:
