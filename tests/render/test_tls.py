@@ -3,8 +3,6 @@ fleet CA (made here with `cryptography`, as pulumi-tls makes it in a deploy). A 
 the CA gets in; one without it, or one in clear text, is refused."""
 from __future__ import annotations
 
-import datetime
-import ipaddress
 import os
 import shutil
 import ssl
@@ -17,14 +15,10 @@ from pathlib import Path
 import psycopg
 import pytest
 import redis
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
-
 from components.render.tls import (POSTGRES_HBA, postgres_tls_args, redis_tls_args, redis_url,
                                    server_names)
 from realservices import free_port, require_binary, running, wait_until
+from tests import fleet_ca
 
 
 @dataclass(frozen=True)
@@ -35,43 +29,15 @@ class Pki:
     other_ca: Path  # a CA that did not sign the server's certificate
 
 
-def _ca(name: str) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
-                                         content_commitment=False, key_encipherment=False, data_encipherment=False,
-                                         key_agreement=False, encipher_only=False, decipher_only=False), critical=True)
-            .sign(key, hashes.SHA256()))
-    return key, cert
-
-
-def _pem(cert: x509.Certificate) -> bytes:
-    return cert.public_bytes(serialization.Encoding.PEM)
-
-
 def make_pki(directory: Path) -> Pki:
-    ca_key, ca_cert = _ca("openwebui-fleet CA")
-    _, other_cert = _ca("someone else's CA")
+    ca = fleet_ca.make_ca("openwebui-fleet CA")
     dns, ips = server_names("openwebui-postgres", "127.0.0.1")
-    key = ec.generate_private_key(ec.SECP256R1())
-    now = datetime.datetime.now(datetime.timezone.utc)
-    sans = [x509.DNSName(n) for n in dns] + [x509.IPAddress(ipaddress.ip_address(i)) for i in ips]
-    cert = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, dns[0])]))
-            .issuer_name(ca_cert.subject).public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName(sans), critical=False)
-            .sign(ca_key, hashes.SHA256()))
+    cert, key = fleet_ca.server_cert(ca, dns[0], dns, ips)
     paths = Pki(directory / "ca.crt", directory / "server.crt", directory / "server.key", directory / "other-ca.crt")
-    paths.ca.write_bytes(_pem(ca_cert))
-    paths.other_ca.write_bytes(_pem(other_cert))
-    paths.cert.write_bytes(_pem(cert))
-    paths.key.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                            serialization.NoEncryption()))
+    paths.ca.write_bytes(fleet_ca.ca_pem(ca))
+    paths.other_ca.write_bytes(fleet_ca.ca_pem(fleet_ca.make_ca("someone else's CA")))
+    paths.cert.write_bytes(cert)
+    paths.key.write_bytes(key)
     paths.key.chmod(0o600)
     return paths
 
