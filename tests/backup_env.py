@@ -15,7 +15,7 @@ import boto3
 import psycopg
 import pytest
 
-from appdata import app_password, create_app
+from appdata import app_password, create_app, drop_database
 from components.render.postgres import (BACKUP_ROLE, BACKUP_ROLE_SQL, backup_role_command, backup_role_env,
                                         report_columns_json)
 from plan.engine import PROJECT_DIR
@@ -162,3 +162,15 @@ def run_ids(env: dict[str, str]) -> list[str]:
 
 def dbs() -> list[str]:
     return ["openwebui_" + a.replace("-", "_") for a in APPS]
+
+
+def delete_apps_files(s3, bucket: str) -> None:
+    """Every app's uploaded files gone from the files bucket, as a restore may find it."""
+    for key in bucket_contents(s3, bucket):
+        if key.startswith(tuple(f"apps/{a}/" for a in APPS)):
+            s3.delete_object(Bucket=bucket, Key=key)
+
+
+def drop_app_databases(pg) -> None:
+    for db in dbs():
+        drop_database(pg, db)

@@ -10,9 +10,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from appdata import drop_database, fingerprint
-from backup_env import (bucket_contents, dbs, env, files_env, job, manifest_of, ok, pg, qdrant, run_ids, s3,  # noqa: F401
-                        s3_endpoint)
+from appdata import fingerprint
+from backup_env import (bucket_contents, dbs, delete_apps_files, drop_app_databases, env, files_env, job, manifest_of,  # noqa: F401
+                        ok, pg, qdrant, run_ids, s3, s3_endpoint)
 from fleet_backup.crypto import CHUNK, DecryptError, decrypt_stream, derive_key, encrypt_file
 
 KEY = derive_key("test-encryption-key-5d0c4f8e2b7a9163c0ffee")
@@ -84,11 +84,8 @@ def test_with_a_key_the_store_never_sees_plaintext_and_restore_brings_everything
     assert not [k for k, body in stored.items() if report in body or b"PGDMP" in body or b"chat vectors" in body]
 
     ok(env, "verify")
-    for key in bucket_contents(s3, env["FILES_S3_BUCKET"]):
-        if key.startswith(("apps/chat/", "apps/docs-team/")):
-            s3.delete_object(Bucket=env["FILES_S3_BUCKET"], Key=key)
-    for db in dbs():
-        drop_database(pg, db)
+    delete_apps_files(s3, env["FILES_S3_BUCKET"])
+    drop_app_databases(pg)
     ok(env, "restore")
     assert {db: fingerprint(pg, db) for db in dbs()} == before
     assert bucket_contents(s3, env["FILES_S3_BUCKET"]) == original

@@ -8,9 +8,9 @@ from collections.abc import Callable
 
 import pytest
 
-from appdata import drop_database, fingerprint
-from backup_env import (bucket_contents, dbs, env, files_env, job, manifest_of, ok, pg, qdrant, run_ids,  # noqa: F401
-                        s3, s3_endpoint)
+from appdata import fingerprint
+from backup_env import (bucket_contents, dbs, delete_apps_files, drop_app_databases, env, files_env, job, manifest_of,  # noqa: F401
+                        ok, pg, qdrant, run_ids, s3, s3_endpoint)
 
 
 @pytest.fixture
@@ -33,11 +33,8 @@ def test_server_side_backup_and_restore_bring_back_every_file_with_its_own_sha25
         if key.startswith(("apps/chat/", "apps/docs-team/")):
             entry = files[key.split("/", 2)[2]]
             assert (entry["sha256"], entry["size"]) == (hashlib.sha256(body).hexdigest(), len(body))
-    for key in bucket_contents(s3, env["FILES_S3_BUCKET"]):
-        if key.startswith(("apps/chat/", "apps/docs-team/")):
-            s3.delete_object(Bucket=env["FILES_S3_BUCKET"], Key=key)
-    for db in dbs():
-        drop_database(pg, db)
+    delete_apps_files(s3, env["FILES_S3_BUCKET"])
+    drop_app_databases(pg)
     ok(env, "restore")
     assert bucket_contents(s3, env["FILES_S3_BUCKET"]) == original
     assert {db: fingerprint(pg, db) for db in dbs()} == before
@@ -113,9 +110,7 @@ def test_restore_copies_files_in_one_pool_across_apps_so_no_worker_idles_at_an_a
     env, original = same_store
     env = {**env, "BACKUP_FILE_WORKERS": "2"}
     ok(env, "backup")
-    for key in bucket_contents(s3, env["FILES_S3_BUCKET"]):
-        if key.startswith(("apps/chat/", "apps/docs-team/")):
-            s3.delete_object(Bucket=env["FILES_S3_BUCKET"], Key=key)
+    delete_apps_files(s3, env["FILES_S3_BUCKET"])
     waits = _one_app_waits_for_the_other(monkeypatch, "copy_out_verified", lambda run_id, entry, *rest: entry["app"])
     _in_process(monkeypatch, env, "restore")
     assert waits == [True]

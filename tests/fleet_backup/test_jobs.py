@@ -10,8 +10,8 @@ import psycopg
 import pytest
 
 from appdata import drop_database, fingerprint
-from backup_env import (bucket_contents, dbs, env, files_env, job, ok, pg, qdrant, run_ids, s3,  # noqa: F401
-                        s3_endpoint)
+from backup_env import (bucket_contents, dbs, delete_apps_files, drop_app_databases, env, files_env, job, ok, pg,  # noqa: F401
+                        qdrant, run_ids, s3, s3_endpoint)
 from realservices import wait_until
 
 
@@ -163,11 +163,8 @@ def test_restore_after_deleting_files_and_dropping_databases_brings_back_every_f
     before = {db: fingerprint(pg, db) for db in dbs()}
     result = ok(env, "backup")
     assert "files-secret-value" not in result.stderr and "files-key-id" not in result.stderr
-    for key in bucket_contents(s3, files_bucket):
-        if key.startswith(("apps/chat/", "apps/docs-team/")):
-            s3.delete_object(Bucket=files_bucket, Key=key)
-    for db in dbs():
-        drop_database(pg, db)
+    delete_apps_files(s3, files_bucket)
+    drop_app_databases(pg)
 
     result = ok(env, "restore")
 
