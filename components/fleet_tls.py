@@ -9,7 +9,6 @@ from collections.abc import Sequence
 
 import pulumi
 import pulumi_docker as docker
-import pulumi_tls as tls
 
 from components.render.tls import CA_FILE, CERT_FILE, KEY_FILE, server_names
 
@@ -25,6 +24,7 @@ class FleetTls(pulumi.ComponentResource):
     def __init__(self, name: str, services: Sequence[str], node_address: str,
                  opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("openwebui-fleet:index:FleetTls", name, None, opts)
+        import pulumi_tls as tls  # here: only stacks with tls on load the package (cold `python -m plan`)
         child = pulumi.ResourceOptions(parent=self)
         # Protected: a new CA key re-issues every certificate and replaces every client container at
         # once (all replicas restart together), so it changes only on purpose.

@@ -3,9 +3,24 @@ from __future__ import annotations
 
 import gc
 import importlib
+import subprocess
+import sys
+
+from plan.engine import PROJECT_DIR
 
 
 def test_importing_the_commands_leaves_the_garbage_collector_on() -> None:
     for module in ("plan.__main__", "plan.replay"):
         importlib.reload(importlib.import_module(module))
         assert gc.isenabled(), module
+
+
+def test_a_stack_without_tls_or_acme_never_loads_pulumi_tls() -> None:
+    """Cold `python -m plan` pays for every package imported: pulumi_tls only where a stack uses it."""
+    code = ("import sys; from plan.engine import evaluate\n"
+            "for stack in ('local', 'prod'):\n"
+            "    assert evaluate(stack).error is None\n"
+            "print('pulumi_tls' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_DIR, capture_output=True, text=True,
+                            check=True)
+    assert result.stdout.strip() == "False"
