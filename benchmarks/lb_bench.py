@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import math
 import os
 import re
 import signal
@@ -286,7 +287,7 @@ def under_load(url: str, seconds: float, connections: int, action) -> tuple[Wrk,
     timer.start()
     result = wrk(url, seconds, connections, close=True)
     timer.join()
-    if event.done != event.done:  # NaN: the action raised (its traceback is above)
+    if math.isnan(event.done):  # the action raised (its traceback is above)
         raise SystemExit("the action during the wrk run failed")
     return result, start, event
 
@@ -371,7 +372,8 @@ def main() -> None:
         if answered["k1"][2]:
             raise SystemExit(f"k1 answered {answered['k1'][2]} requests after it was killed: it was not")
         rows += [("kill 1 of 3 replicas: failed / requests", "", f"{kill.failed} / {kill.requests}",
-                  f"killed at {killed.started - start:.2f} s, gone {(killed.done - killed.started) * 1000:.0f} ms later"),
+                  f"killed at {killed.started - start:.2f} s, "
+                  f"gone {(killed.done - killed.started) * 1000:.0f} ms later"),
                  ("  answered before / while / after the kill", "", "",
                   ", ".join(f"{n} {b} / {w} / {a}" for n, (b, w, a) in answered.items()) + " (k1 killed)"),
                  ("  LB's failed attempts on a replica", "", "", upstream_errors(lb.prefix / "error.log"))]
@@ -387,7 +389,8 @@ def main() -> None:
             raise SystemExit(f"r2 answered {answered['r2'][0]} requests before the reload and "
                              f"{answered['r2'][2]} after it: the reload did not add it as it should")
         rows += [("reload adding a replica: failed / requests", "", f"{reload.failed} / {reload.requests}",
-                  f"reload at {reloaded.started - start:.2f} s, new workers {(reloaded.done - reloaded.started) * 1000:.0f} ms later"),
+                  f"reload at {reloaded.started - start:.2f} s, "
+                  f"new workers {(reloaded.done - reloaded.started) * 1000:.0f} ms later"),
                  ("  answered before / while / after the reload", "", "",
                   ", ".join(f"{n} {b} / {w} / {a}" for n, (b, w, a) in answered.items()) + " (r2 new)"),
                  ("  LB's failed attempts on a replica", "", "", upstream_errors(lb.prefix / "error.log"))]
