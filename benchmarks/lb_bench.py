@@ -10,7 +10,10 @@ Clients and upstreams are fast, so the numbers are nginx's: load comes from `wrk
   time to the first chunk and to the last;
 - websocket echo round trips (tests/stub_upstream.py's /ws/socket.io echo);
 - failed requests while one of three replicas is killed (SIGKILL) a third into the run, and while
-  nginx reloads a config that adds a replica; these runs open a connection per request.
+  nginx reloads a config that adds a replica; these runs open a connection per request. Each
+  replica's access log stamps every answer, so the rows count what each answered before, while and
+  after the kill (or reload); the run stops with an error if the killed replica answered after it was
+  gone, or the new one before the reload.
 Everything shares the machine's CPUs: compare the columns of one run, not absolute numbers.
 """
 from __future__ import annotations
@@ -18,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import math
 import os
 import re
 import signal
@@ -38,8 +42,8 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 from components.config import LoadBalancerSpec  # noqa: E402
 from components.load_balancer import edge_settings  # noqa: E402
 from components.render.nginx import NginxSettings, Site, Tls, Upstream, render_nginx_conf  # noqa: E402
-from realservices import (free_port, loopback_conf, nginx_server, require_binary, running,  # noqa: E402
-                          stub_upstream)
+from realservices import (free_port, loopback_conf, nginx_server, port_open, require_binary,  # noqa: E402
+                          running, stub_upstream)
 
 # wrk resolves the URL's host itself and sends it as SNI and Host: localhost is 127.0.0.1 here.
 HOST = "localhost"
@@ -56,7 +60,8 @@ pid {prefix}/nginx.pid;
 error_log {prefix}/error.log warn;
 events {{ worker_connections 4096; }}
 http {{
-    access_log {f"{prefix}/access.log" if log else "off"};
+    log_format answered '$msec';  # when each request was answered, in wall-clock seconds
+    access_log {f"{prefix}/access.log answered" if log else "off"};
 {temp}
     keepalive_requests 1000000;
     server {{
@@ -79,17 +84,36 @@ class FastUpstream:
     proc: subprocess.Popen
 
     def kill(self) -> None:
-        """SIGKILL to the workers and the master: the replica dies without closing anything cleanly."""
-        children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text().split()
-        for pid in children:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(int(pid), signal.SIGKILL)
+        """SIGKILL to the master, then to its workers; return once none runs and the port refuses.
+
+        The master goes first: a master that sees its workers die respawns them before its own SIGKILL
+        lands, and the new workers, orphaned, go on answering on the port.
+        """
+        workers = [int(pid) for pid in
+                   Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text().split()]
         self.proc.kill()
         self.proc.wait(timeout=10)
+        for pid in workers:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10  # polled finely: the time it returns is the kill's end in the report
+        while any(map(_alive, workers)) or port_open(self.port):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"replica {self.name} still runs or its port accepts 10 s after SIGKILL")
+            time.sleep(0.001)
 
-    def requests_logged(self) -> int:
+    def answered(self) -> list[float]:
+        """When this replica answered each request (wall-clock seconds, from its access log)."""
         log = self.prefix / "access.log"
-        return len(log.read_bytes().splitlines()) if log.exists() else 0
+        return [float(line) for line in log.read_text().split()] if log.exists() else []
+
+
+def _alive(pid: int) -> bool:
+    """Running or stopped; a zombie (nobody may reap an orphan here) is dead."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] not in "ZX"
+    except FileNotFoundError:
+        return False
 
 
 @contextlib.contextmanager
@@ -242,10 +266,48 @@ def pct(values: list[float], q: int) -> float:
 
 # --- the runs -----------------------------------------------------------------------------------
 
-def after(delay_s: float, action) -> threading.Timer:
-    timer = threading.Timer(delay_s, action)
+@dataclass
+class Event:
+    """An action taken during a wrk run, in wall-clock seconds (the clock of nginx's $msec)."""
+    started: float = float("nan")   # the action began
+    done: float = float("nan")      # the action returned: the replica is gone, or the new workers run
+
+
+def under_load(url: str, seconds: float, connections: int, action) -> tuple[Wrk, float, Event]:
+    """wrk for `seconds`, one connection per request; `action` a third into it. Returns wrk's
+    result, when wrk started and when the action started and finished."""
+    event = Event()
+
+    def act() -> None:
+        event.started = time.time()
+        action()
+        event.done = time.time()
+    timer = threading.Timer(seconds / 3, act)
+    start = time.time()
     timer.start()
-    return timer
+    result = wrk(url, seconds, connections, close=True)
+    timer.join()
+    if math.isnan(event.done):  # the action raised (its traceback is above)
+        raise SystemExit("the action during the wrk run failed")
+    return result, start, event
+
+
+def split(stamps: list[float], event: Event) -> tuple[int, int, int]:
+    """Requests answered before the action started, while it ran, and after it returned."""
+    before = sum(t < event.started for t in stamps)
+    after = sum(t > event.done for t in stamps)
+    return before, len(stamps) - before - after, after
+
+
+def upstream_errors(error_log: Path) -> str:
+    """What the load balancer logged about replicas it could not use (each attempt is retried on another
+    replica while tries are left; a request out of tries fails and wrk counts it)."""
+    text = error_log.read_text() if error_log.exists() else ""
+    kinds = {"refused": "(111: Connection refused) while connecting to upstream",
+             "reset": "(104: Connection reset by peer)", "closed early": "upstream prematurely closed",
+             "no live replica": "no live upstreams"}
+    counts = {k: text.count(needle) for k, needle in kinds.items()}
+    return ", ".join(f"{n} {k}" for k, n in counts.items() if n) or "none"
 
 
 def ratio_row(label: str, direct: float, via: float, fmt: str = "{:.3f}", unit: str = "ms") -> tuple[str, ...]:
@@ -305,23 +367,33 @@ def main() -> None:
         with contextlib.ExitStack() as stack:
             ups = [stack.enter_context(fast_upstream(work / "kill", f"k{i}", log=True)) for i in range(3)]
             lb = stack.enter_context(balancer(work / "lb-kill", [u.port for u in ups]))
-            timer = after(secs / 3, ups[1].kill)
-            kill = wrk(f"http://{HOST}:{lb.http_port}/api/chats", secs, conns, close=True)
-            timer.join()
-            answered = {u.name: u.requests_logged() for u in ups}
-        rows.append(("kill 1 of 3 replicas: failed / requests", "", f"{kill.failed} / {kill.requests}",
-                     f"answered by {answered} (k1 killed)"))
+            kill, start, killed = under_load(f"http://{HOST}:{lb.http_port}/api/chats", secs, conns, ups[1].kill)
+            answered = {u.name: split(u.answered(), killed) for u in ups}
+        if answered["k1"][2]:
+            raise SystemExit(f"k1 answered {answered['k1'][2]} requests after it was killed: it was not")
+        rows += [("kill 1 of 3 replicas: failed / requests", "", f"{kill.failed} / {kill.requests}",
+                  f"killed at {killed.started - start:.2f} s, "
+                  f"gone {(killed.done - killed.started) * 1000:.0f} ms later"),
+                 ("  answered before / while / after the kill", "", "",
+                  ", ".join(f"{n} {b} / {w} / {a}" for n, (b, w, a) in answered.items()) + " (k1 killed)"),
+                 ("  LB's failed attempts on a replica", "", "", upstream_errors(lb.prefix / "error.log"))]
 
         with contextlib.ExitStack() as stack:
             ups = [stack.enter_context(fast_upstream(work / "reload", f"r{i}", log=True)) for i in range(3)]
             lb = stack.enter_context(balancer(work / "lb-reload", [u.port for u in ups[:2]]))
             grown = lb.conf([u.port for u in ups])
-            timer = after(secs / 3, lambda: lb.nginx.reload(grown))
-            reload = wrk(f"http://{HOST}:{lb.http_port}/api/chats", secs, conns, close=True)
-            timer.join()
-            answered = {u.name: u.requests_logged() for u in ups}
-        rows.append(("reload adding a replica: failed / requests", "", f"{reload.failed} / {reload.requests}",
-                     f"answered by {answered} (r2 new)"))
+            reload, start, reloaded = under_load(f"http://{HOST}:{lb.http_port}/api/chats", secs, conns,
+                                                 lambda: lb.nginx.reload(grown))
+            answered = {u.name: split(u.answered(), reloaded) for u in ups}
+        if answered["r2"][0] or not answered["r2"][2]:
+            raise SystemExit(f"r2 answered {answered['r2'][0]} requests before the reload and "
+                             f"{answered['r2'][2]} after it: the reload did not add it as it should")
+        rows += [("reload adding a replica: failed / requests", "", f"{reload.failed} / {reload.requests}",
+                  f"reload at {reloaded.started - start:.2f} s, "
+                  f"new workers {(reloaded.done - reloaded.started) * 1000:.0f} ms later"),
+                 ("  answered before / while / after the reload", "", "",
+                  ", ".join(f"{n} {b} / {w} / {a}" for n, (b, w, a) in answered.items()) + " (r2 new)"),
+                 ("  LB's failed attempts on a replica", "", "", upstream_errors(lb.prefix / "error.log"))]
 
     print(f"\nnginx {nginx_version()} (worker_processes auto), {os.cpu_count()} CPUs, load average "
           f"{os.getloadavg()[0]:.1f}; upstream: nginx (worker_processes auto); clients: wrk, "
