@@ -6,6 +6,7 @@ import gzip
 import http.client
 import json
 import os
+import re
 import socket
 import ssl
 import subprocess
@@ -96,6 +97,9 @@ CONFIGS = {
     "one-upstream": [Site("chat", "chat.example.com", node_upstreams(1))],
     "many-upstreams": [Site("chat", "chat.example.com", node_upstreams(40)),
                        Site("docs", "docs.example.com", node_upstreams(25, 1))],
+    # Each upstream's shared memory zone must hold every server (nginx -t fails on one too small).
+    "a-thousand-replicas": [Site("chat", "chat.example.com",
+                                 tuple(Upstream(f"10.{1 + i // 250}.{i % 250}.10", 8080) for i in range(1000)))],
 }
 
 
@@ -176,6 +180,14 @@ def _pure_settings() -> NginxSettings:
                          health_path=HEALTH, proxy_read_timeout_s=600, api_read_timeout_s=60, max_fails=3, fail_timeout_s=10,
                          keepalive=32, pid_path="/var/run/nginx.pid", error_log="/dev/stderr",
                          access_log="/dev/stdout", temp_dir="/var/cache/nginx", edge=DEFAULT_EDGE)
+
+
+def test_every_upstream_keeps_its_failure_counts_in_memory_shared_by_the_workers() -> None:
+    conf = render_nginx_conf(_pure_settings(), CONFIGS["several-apps"])
+    blocks = re.findall(r"^ *upstream (\S+) \{\n(.*?)^ *\}", conf, re.M | re.S)
+    assert [name for name, _ in blocks] == ["app_chat", "app_research", "app_team_b"]
+    for name, body in blocks:
+        assert re.search(rf"^ +zone {re.escape(name)} \d+k;$", body, re.M), body
 
 
 def test_output_does_not_depend_on_the_order_of_sites_or_replicas() -> None:
