@@ -6,8 +6,8 @@ Each app gets `rows` messages (+ rows/20 users, rows/10 files of 128 B bytea), `
 of `file-kb` KB under apps/<app>/ in a files bucket, and `collections` Qdrant collections of
 `collection-mb` MB (tests/qdrant_stub.py: Qdrant itself is not installable here). Bounded: the same
 data is backed up and restored without and with client-side encryption (BACKUP_ENCRYPTION_KEY), then
-the files alone against a parallel server-side copy; after each restore every table, collection and
-file is compared with the original. Prints the times and their ratios.
+the files alone against a parallel server-side copy, `rounds` times side by side; after each restore
+every table, collection and file is compared with the original. Prints the times and their ratios.
 """
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -119,6 +120,8 @@ def main() -> int:
     parser.add_argument("--collections", type=int, default=2, help="Qdrant collections per app (a stub server)")
     parser.add_argument("--collection-mb", type=int, default=4)
     parser.add_argument("--workers", type=int, default=8, help="the job's BACKUP_FILE_WORKERS and the baseline's threads")
+    parser.add_argument("--rounds", type=int, default=5,
+                        help="file-phase comparisons, job and copy side by side in each (medians reported)")
     parser.add_argument("--netem-ms", type=float, default=0,
                         help="run moto in network namespace bk-s3 (198.18.20.2) behind this much added latency "
                              "per packet to it (tc netem; needs root); 0 = moto on loopback")
@@ -193,52 +196,100 @@ def main() -> int:
             results[label] = (backup_s, restore_s, stored, equal)
 
         # Files on the same store as the backups: the job (server-side copies) against a plain parallel
-        # server-side copy of the same objects with as many threads (what `aws s3 sync` does).
+        # server-side copy of the same objects with as many threads (what `aws s3 sync` does). One sample
+        # of each moves by ±0.2 with the machine's other load: `rounds` pairs, each side run next to the
+        # other (which goes first alternates), each restore into an emptied prefix, fresh buckets a round.
         same = {**base, "FILES_AWS_ACCESS_KEY_ID": "bench", "FILES_AWS_SECRET_ACCESS_KEY": "bench",
                 "BACKUP_FILE_WORKERS": str(args.workers)}
 
-        def parallel_copy(src: str, dst: str, keys: list[str], to_key=lambda k: k) -> float:
+        def parallel_copy(src: str, dst: str) -> float:
             start = time.monotonic()
             with ThreadPoolExecutor(args.workers) as pool:
-                list(pool.map(lambda k: timed_s3.copy_object(Bucket=dst, Key=to_key(k), ChecksumAlgorithm="SHA256",
-                                                       CopySource={"Bucket": src, "Key": k}), keys))
+                list(pool.map(lambda k: timed_s3.copy_object(Bucket=dst, Key=k, ChecksumAlgorithm="SHA256",
+                                                             CopySource={"Bucket": src, "Key": k}), originals))
             return time.monotonic() - start
 
-        baseline_bucket = f"bench-baseline-{uuid.uuid4().hex[:8]}"
-        s3.create_bucket(Bucket=baseline_bucket)
-        copy_backup_s = parallel_copy(files_bucket, baseline_bucket, list(originals))
-        copy_restore_s = parallel_copy(baseline_bucket, files_bucket, list(originals))
-        job_bucket = f"bench-files-{uuid.uuid4().hex[:8]}"
-        s3.create_bucket(Bucket=job_bucket)
-        env = {**same, "BACKUP_S3_BUCKET": job_bucket}
-        job_backup_s = cli(env, "backup")
-        for key in originals:
-            s3.delete_object(Bucket=files_bucket, Key=key)
-        job_backup_files_s = file_phase(logs["backup"], "copying", "copied and verified")
-        job_restore_s = cli(env, "restore", "--skip-qdrant")
-        job_restore_files_s = file_phase(logs["restore"], "restoring", "files restored")
-        files_equal = all(s3.get_object(Bucket=files_bucket, Key=k)["Body"].read() == body
-                          for k, body in originals.items())
-        results["files"] = (job_backup_s, job_restore_s, copy_backup_s, files_equal)
-        phases = (job_backup_files_s, job_restore_files_s)
+        def empty(bucket: str, prefix: str = "", remove: bool = False) -> None:
+            for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+                if page.get("Contents"):
+                    s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": o["Key"]} for o in page["Contents"]],
+                                                             "Quiet": True})
+            if remove:
+                s3.delete_bucket(Bucket=bucket)
+
+        rounds: list[dict[str, float]] = []
+        files_equal = True
+        for r in range(args.rounds):
+            baseline_bucket, job_bucket = f"bench-baseline-{uuid.uuid4().hex[:8]}", f"bench-files-{uuid.uuid4().hex[:8]}"
+            s3.create_bucket(Bucket=baseline_bucket)
+            s3.create_bucket(Bucket=job_bucket)
+            env = {**same, "BACKUP_S3_BUCKET": job_bucket}
+            t: dict[str, float] = {}
+
+            def job_backup() -> None:
+                t["job backup"] = cli(env, "backup")
+                t["job backup files"] = file_phase(logs["backup"], "copying", "copied and verified")
+
+            def job_restore() -> None:
+                nonlocal files_equal
+                empty(files_bucket, "apps/")
+                t["job restore"] = cli(env, "restore", "--skip-qdrant")
+                t["job restore files"] = file_phase(logs["restore"], "restoring", "files restored")
+                files_equal &= all(s3.get_object(Bucket=files_bucket, Key=k)["Body"].read() == body
+                                   for k, body in originals.items())
+
+            def copy_backup() -> None:
+                t["copy backup"] = parallel_copy(files_bucket, baseline_bucket)
+
+            def copy_restore() -> None:
+                empty(files_bucket, "apps/")
+                t["copy restore"] = parallel_copy(baseline_bucket, files_bucket)
+
+            first = r % 2 == 0
+            for step in ((job_backup, copy_backup) if first else (copy_backup, job_backup)) + \
+                        ((copy_restore, job_restore) if first else (job_restore, copy_restore)):
+                step()
+            empty(baseline_bucket, remove=True)
+            empty(job_bucket, remove=True)
+            rounds.append(t)
+        results["files"] = (statistics.median(t["job backup"] for t in rounds),
+                            statistics.median(t["job restore"] for t in rounds), 0, files_equal)
     shutil.rmtree(work)
     print(f"added latency per request to the store: {args.latency_ms or args.netem_ms:g} ms "
           f"({'latency_proxy.py' if args.latency_ms else 'netem' if args.netem_ms else 'none, loopback'})")
     print(f"apps={args.apps} messages/app={args.rows} files/app={args.files} x {args.file_kb} KB "
           f"qdrant collections/app={args.collections} x {args.collection_mb} MB")
     print(f"seed={seed_s:.1f}s database size={db_bytes / 1e6:.1f} MB (pg_database_size, all apps)")
-    for label, (backup_s, restore_s, stored, equal) in results.items():
+    for label in ("plain", "encrypted"):
+        backup_s, restore_s, stored, equal = results[label]
         print(f"{label:9} backup={backup_s:.2f}s restore={restore_s:.2f}s stored={stored / 1e6:.2f} MB "
               f"everything equal after restore: {equal}")
     (pb, pr, _, _), (eb, er, _, _) = results["plain"], results["encrypted"]
     print(f"encryption cost: backup x{eb / pb:.2f}, restore x{er / pr:.2f} (encrypted / plain, same data, one run)")
-    job_b, job_r, _, files_equal = results["files"]
-    print(f"files on the backup store ({args.workers} workers): job backup={job_b:.2f}s restore={job_r:.2f}s "
-          f"(whole CLI run, databases included); parallel server-side copy backup={copy_backup_s:.2f}s "
-          f"restore={copy_restore_s:.2f}s; ratio backup x{job_b / copy_backup_s:.2f} restore "
-          f"x{job_r / copy_restore_s:.2f}; files equal after restore: {files_equal}")
-    print(f"files phase only (from the job's log): backup={phases[0]:.2f}s restore={phases[1]:.2f}s; ratio backup "
-          f"x{phases[0] / copy_backup_s:.2f} restore x{phases[1] / copy_restore_s:.2f}")
+    _, _, _, files_equal = results["files"]
+    print(f"files on the backup store ({args.workers} workers), job against a parallel server-side copy of the same "
+          f"objects, {args.rounds} rounds side by side; files equal after every restore: {files_equal}")
+    print("  round: job file phase / copy (ratio), backup | restore; job whole CLI run (databases included)")
+    for r, t in enumerate(rounds, 1):
+        print(f"  {r}: backup {t['job backup files']:.2f}s / {t['copy backup']:.2f}s "
+              f"(x{t['job backup files'] / t['copy backup']:.2f}) | restore {t['job restore files']:.2f}s / "
+              f"{t['copy restore']:.2f}s (x{t['job restore files'] / t['copy restore']:.2f}); "
+              f"CLI backup {t['job backup']:.2f}s restore {t['job restore']:.2f}s")
+
+    def median(key: str) -> float:
+        return statistics.median(t[key] for t in rounds)
+
+    def ratio(job: str, copy: str) -> str:
+        ratios = sorted(t[job] / t[copy] for t in rounds)
+        return f"x{statistics.median(ratios):.2f} (rounds x{ratios[0]:.2f} to x{ratios[-1]:.2f})"
+
+    print(f"  median: copy backup={median('copy backup'):.2f}s restore={median('copy restore'):.2f}s; "
+          f"job file phase backup={median('job backup files'):.2f}s restore={median('job restore files'):.2f}s; "
+          f"job whole CLI run backup={median('job backup'):.2f}s restore={median('job restore'):.2f}s")
+    print(f"files phase only (from the job's log), median of the rounds' ratios: backup "
+          f"{ratio('job backup files', 'copy backup')}, restore {ratio('job restore files', 'copy restore')}")
+    print(f"whole CLI run (databases, checks, process start), median of the rounds' ratios: backup "
+          f"{ratio('job backup', 'copy backup')}, restore {ratio('job restore', 'copy restore')}")
     return 0 if all(r[3] for r in results.values()) else 1
 
 

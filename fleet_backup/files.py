@@ -13,6 +13,7 @@ from fleet_backup.settings import App, FilesSource
 from fleet_backup.store import s3_client
 
 log = logging.getLogger("fleet_backup")
+_DELETE_BATCH = 1000  # keys per DeleteObjects request, S3's maximum
 
 
 class FileStore:
@@ -77,9 +78,17 @@ class FileStore:
         except (BotoCoreError, ClientError) as e:
             raise JobError(RESTORE_FAILED, f"upload of s3://{self.bucket}/{key} failed: {e}") from None
 
-    def delete(self, app: App, relative: str) -> None:
-        key = self.prefix(app) + relative
-        try:
-            self.s3.delete_object(Bucket=self.bucket, Key=key)
-        except (BotoCoreError, ClientError) as e:
-            raise JobError(RESTORE_FAILED, f"deleting s3://{self.bucket}/{key} failed: {e}") from None
+    def delete(self, app: App, relatives: list[str]) -> None:
+        """Delete these keys under the app's prefix, up to 1,000 a request (DeleteObjects' limit)."""
+        prefix = self.prefix(app)
+        for start in range(0, len(relatives), _DELETE_BATCH):
+            batch = relatives[start:start + _DELETE_BATCH]
+            where = f"{len(batch)} files under s3://{self.bucket}/{prefix}"
+            try:
+                failed = self.s3.delete_objects(Bucket=self.bucket, Delete={
+                    "Objects": [{"Key": prefix + r} for r in batch], "Quiet": True}).get("Errors", [])
+            except (BotoCoreError, ClientError) as e:
+                raise JobError(RESTORE_FAILED, f"deleting {where} failed: {e}") from None
+            if failed:  # the request succeeds while keys fail one by one (e.g. AccessDenied)
+                codes = ", ".join(sorted({f.get("Code", "?") for f in failed}))
+                raise JobError(RESTORE_FAILED, f"deleting {where}: {len(failed)} not deleted ({codes})")

@@ -356,8 +356,7 @@ def _restore_files(store: BackupStore, files: FileStore, run_id: str, apps: list
         extra = {name: [k for k in listed.result() if k not in restored[name]] for name, listed in live.items()}
     for app in apps:
         if prune:
-            for relative in extra[app.name]:
-                files.delete(app, relative)
+            files.delete(app, extra[app.name])
         log.info("restore %s: app=%s %d files restored to s3://%s/%s; %d files not in the backup %s",
                  run_id, app.name, len(restored[app.name]), files.bucket, files.prefix(app), len(extra[app.name]),
                  "deleted (--prune-files)" if prune else "left in place (--prune-files deletes them)")

@@ -70,9 +70,18 @@ def s3_client(endpoint: str | None, region: str, access_key_id: str | None = Non
         config = config.merge(Config(s3={"addressing_style": "path"},
                                      request_checksum_calculation="when_required",
                                      response_checksum_validation="when_required"))
-    return boto3.client("s3", endpoint_url=endpoint, region_name=region, config=config,
-                        aws_access_key_id=access_key_id, aws_secret_access_key=secret_access_key,
-                        verify=ca_file)
+    client = boto3.client("s3", endpoint_url=endpoint, region_name=region, config=config,
+                          aws_access_key_id=access_key_id, aws_secret_access_key=secret_access_key,
+                          verify=ca_file)
+    # botocore 1.36+ sends a CRC32 header instead of Content-MD5; MinIO before RELEASE.2025-01-20 (the
+    # fleet's pinned one) refuses a DeleteObjects without Content-MD5 (MissingContentMD5).
+    client.meta.events.register("before-call.s3.DeleteObjects", _content_md5)
+    return client
+
+
+def _content_md5(params: dict[str, Any], **_: Any) -> None:
+    digest = hashlib.md5(params["body"], usedforsecurity=False).digest()
+    params["headers"]["Content-MD5"] = base64.b64encode(digest).decode()
 
 
 def _hex(b64: str) -> str:

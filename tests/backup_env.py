@@ -145,6 +145,21 @@ def files_env(env: dict[str, str], s3) -> tuple[dict[str, str], dict[str, bytes]
             contents)
 
 
+def in_process(monkeypatch, env: dict[str, str], command: str, **restore: object) -> None:
+    """Run the job in this process (so its store methods can be wrapped), with the container's environment;
+    `restore`: run_restore's keyword arguments."""
+    from fleet_backup.jobs import run_backup, run_restore
+    from fleet_backup.settings import Settings, encryption_key, signing_key
+    from fleet_backup.store import BackupStore
+    for name in list(os.environ):
+        monkeypatch.delenv(name)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    settings = Settings.from_env()
+    store = BackupStore(settings, signing_key(), encryption_key())
+    run_backup(settings, store) if command == "backup" else run_restore(settings, store, **restore)
+
+
 def job(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "fleet_backup", *args], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=300)

@@ -15,7 +15,8 @@ ALIAS = "fleet"
 # files), tagging, download, delete.
 APP_OBJECT_ACTIONS = ("s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:PutObjectTagging",
                       "s3:GetObjectTagging", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts")
-# The backup job copies every app's files out and, on restore, back in (fleet_backup/files.py).
+# The backup job copies every app's files out and, on restore, back in (fleet_backup/files.py);
+# s3:DeleteObject also authorises --prune-files' DeleteObjects, key by key (AWS and MinIO alike).
 BACKUP_OBJECT_ACTIONS = ("s3:GetObject", "s3:PutObject", "s3:DeleteObject")
 # The report job writes reports/<stack>/… (fleet_analytics/job.py); reading and deleting its own
 # reports is all else it may do.

@@ -2,15 +2,14 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import threading
 from collections.abc import Callable
 
 import pytest
 
 from appdata import fingerprint
-from backup_env import (bucket_contents, dbs, delete_apps_files, drop_app_databases, env, files_env, job, manifest_of,  # noqa: F401
-                        ok, pg, qdrant, run_ids, s3, s3_endpoint)
+from backup_env import (bucket_contents, dbs, delete_apps_files, drop_app_databases, env, files_env, in_process,  # noqa: F401
+                        job, manifest_of, ok, pg, qdrant, run_ids, s3, s3_endpoint)
 
 
 @pytest.fixture
@@ -61,20 +60,6 @@ def test_the_s3_client_keeps_a_connection_open_for_every_file_worker() -> None:
     assert client.meta.config.max_pool_connections >= MAX_FILE_WORKERS
 
 
-def _in_process(monkeypatch, env: dict[str, str], command: str) -> None:
-    """Run the job in this process (so its store methods can be wrapped), with the container's environment."""
-    from fleet_backup.jobs import run_backup, run_restore
-    from fleet_backup.settings import Settings, encryption_key, signing_key
-    from fleet_backup.store import BackupStore
-    for name in list(os.environ):
-        monkeypatch.delenv(name)
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    settings = Settings.from_env()
-    store = BackupStore(settings, signing_key(), encryption_key())
-    run_backup(settings, store) if command == "backup" else run_restore(settings, store)
-
-
 def _one_app_waits_for_the_other(monkeypatch, method: str, app_of: Callable[..., str]) -> list[bool]:
     """Wrap BackupStore.`method` so the first copy of app chat waits (up to a deadline) until a copy of
     docs-team has started; returns whether it did. Copies drained app by app never overlap across apps."""
@@ -101,7 +86,7 @@ def test_backup_copies_files_in_one_pool_across_apps_so_no_worker_idles_at_an_ap
     env, _ = same_store
     waits = _one_app_waits_for_the_other(monkeypatch, "copy_in_verified",
                                          lambda bucket, key, *rest: key.split("/")[1])
-    _in_process(monkeypatch, {**env, "BACKUP_FILE_WORKERS": "2"}, "backup")
+    in_process(monkeypatch, {**env, "BACKUP_FILE_WORKERS": "2"}, "backup")
     assert waits == [True]
 
 
@@ -112,6 +97,6 @@ def test_restore_copies_files_in_one_pool_across_apps_so_no_worker_idles_at_an_a
     ok(env, "backup")
     delete_apps_files(s3, env["FILES_S3_BUCKET"])
     waits = _one_app_waits_for_the_other(monkeypatch, "copy_out_verified", lambda run_id, entry, *rest: entry["app"])
-    _in_process(monkeypatch, env, "restore")
+    in_process(monkeypatch, env, "restore")
     assert waits == [True]
     assert bucket_contents(s3, env["FILES_S3_BUCKET"]) == original

@@ -1,17 +1,19 @@
 """fleet_backup against a real PostgreSQL, moto's real S3 server and a Qdrant stub (see qdrant_stub)."""
 from __future__ import annotations
 
+import base64
 import fcntl
 import hashlib
 import json
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
 
 from appdata import drop_database, fingerprint
-from backup_env import (bucket_contents, dbs, delete_apps_files, drop_app_databases, env, files_env, job, ok, pg,  # noqa: F401
-                        qdrant, run_ids, s3, s3_endpoint)
+from backup_env import (bucket_contents, dbs, delete_apps_files, drop_app_databases, env, files_env, in_process,  # noqa: F401
+                        job, ok, pg, qdrant, run_ids, s3, s3_endpoint)
 from realservices import wait_until
 
 
@@ -237,6 +239,72 @@ def test_files_uploaded_after_the_backup_stay_on_restore_unless_prune_files_and_
     ok(env, "restore", "--app", "chat", "--skip-qdrant", "--prune-files")
     del later["apps/chat/uploaded-later.txt"]  # only chat's extra goes; docs-team, chat-2, others untouched
     assert bucket_contents(s3, files_bucket) == {**original, **later}
+
+
+def _count_requests(monkeypatch) -> Counter[str]:
+    """S3 operations the job's files clients send, by name (a botocore event on each client)."""
+    import fleet_backup.files
+    counted: Counter[str] = Counter()
+    make = fleet_backup.files.s3_client
+
+    def counting(*args, **kwargs):
+        client = make(*args, **kwargs)
+        client.meta.events.register("before-call.s3", lambda model, **_: counted.update([model.name]))
+        return client
+
+    monkeypatch.setattr(fleet_backup.files, "s3_client", counting)
+    return counted
+
+
+def test_prune_files_deletes_up_to_a_thousand_keys_per_request(files_env, s3, monkeypatch):
+    env, original = files_env
+    files_bucket = env["FILES_S3_BUCKET"]
+    ok(env, "backup")
+    for i in range(1001):
+        s3.put_object(Bucket=files_bucket, Key=f"apps/chat/later/{i:04d}.txt", Body=b"uploaded after the backup")
+    requests = _count_requests(monkeypatch)
+
+    in_process(monkeypatch, env, "restore", apps=["chat"], skip_qdrant=True, prune_files=True)
+
+    assert (requests["DeleteObjects"], requests["DeleteObject"]) == (2, 0)
+    assert bucket_contents(s3, files_bucket) == original
+
+
+def test_a_key_prune_files_cannot_delete_fails_the_restore_naming_the_prefix_and_count(s3_endpoint):
+    from botocore.stub import Stubber
+    from fleet_backup.errors import RESTORE_FAILED, JobError
+    from fleet_backup.files import FileStore
+    from fleet_backup.settings import App, FilesSource
+    files = FileStore(FilesSource("uploads", s3_endpoint, "us-east-1", "apps/{app}/"),
+                      {"FILES_AWS_ACCESS_KEY_ID": "files-key-id", "FILES_AWS_SECRET_ACCESS_KEY": "files-secret-value"})
+    with Stubber(files.s3) as stub:
+        # What S3 (and MinIO) answer when a key is refused: HTTP 200, the refusal in the body.
+        stub.add_response("delete_objects", {"Errors": [
+            {"Key": "apps/chat/b.txt", "Code": "AccessDenied", "Message": "Access Denied."}]})
+        with pytest.raises(JobError) as refused:
+            files.delete(App("chat"), ["a.txt", "b.txt"])
+    assert refused.value.code == RESTORE_FAILED
+    assert "2 files under s3://uploads/apps/chat/: 1 not deleted (AccessDenied)" in str(refused.value)
+    assert "files-secret-value" not in str(refused.value)
+
+
+def test_delete_objects_sends_content_md5_which_minio_before_2025_requires(s3_endpoint, s3):
+    """botocore (1.36 on) sends a CRC32 header instead; MinIO before RELEASE.2025-01-20 (the fleet's pinned
+    one) answers MissingContentMD5 without it."""
+    from fleet_backup.store import s3_client
+    client = s3_client(s3_endpoint, "us-east-1", "testing", "testing")
+    sent = []
+    client.meta.events.register("before-send.s3.DeleteObjects", lambda request, **_: sent.append(request))
+    s3.create_bucket(Bucket="md5-check")
+    s3.put_object(Bucket="md5-check", Key="doomed.txt", Body=b"x")
+
+    assert client.delete_objects(Bucket="md5-check", Delete={"Objects": [{"Key": "doomed.txt"}], "Quiet": True}
+                                 ).get("Errors") is None
+
+    (request,) = sent
+    md5 = request.headers["Content-MD5"]
+    assert (md5.decode() if isinstance(md5, bytes) else md5) == base64.b64encode(hashlib.md5(request.body).digest()).decode()
+    assert "Contents" not in s3.list_objects_v2(Bucket="md5-check")
 
 
 def test_without_files_s3_bucket_files_are_neither_backed_up_nor_touched_by_restore(files_env, s3):
