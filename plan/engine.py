@@ -22,6 +22,7 @@ import pulumi
 import yaml
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
+from pulumi.runtime import settings as pulumi_settings
 from pulumi.runtime.settings import get_root_resource
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -339,6 +340,9 @@ def evaluate_program(stack: str, body: Callable[[], Any], config: dict[str, Any]
     config = {} if config is None else config
     result = Evaluation(stack=stack, config=config)
     mocks = _Mocks(result.generated_secrets)
+    # set_mocks keeps a root stack from an earlier evaluation in this process, with that stack's name
+    # in its URN and its exports as this one's outputs: each evaluation starts from a new root.
+    pulumi_settings.ROOT.set(None)
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=preview,
                              monitor=_Monitor(mocks, result.resources))
     values, secret_keys = to_pulumi_config(config)
