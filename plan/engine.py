@@ -59,6 +59,14 @@ def _no_duplicates(loader: DuplicateKeyLoader, node: yaml.MappingNode, deep: boo
 DuplicateKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _no_duplicates)
 
 
+class _FastDuplicateKeyLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """The same loader on libyaml's parser, when PyYAML has it: a file it rejects is read again by
+    `DuplicateKeyLoader`, whose messages `_YAML_FIXES` knows."""
+
+
+_FastDuplicateKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _no_duplicates)
+
+
 class StackFileError(Exception):
     """A stack file that cannot be read; str() is one line naming the file, the line and the fix."""
 
@@ -102,7 +110,10 @@ def read_stack_file(path: Path, label: str | None = None) -> dict[str, Any]:
 def parse_stack_text(text: str, label: str = "stack file") -> dict[str, Any]:
     """`read_stack_file` for text that is not a file here (e.g. `git show REF:Pulumi.prod.yaml`)."""
     try:
-        data = yaml.load(text, Loader=DuplicateKeyLoader)
+        try:
+            data = yaml.load(text, Loader=_FastDuplicateKeyLoader)
+        except yaml.YAMLError:
+            data = yaml.load(text, Loader=DuplicateKeyLoader)
     except yaml.MarkedYAMLError as e:
         raise StackFileError(_yaml_message(e, label, text)) from None
     except yaml.YAMLError as e:
