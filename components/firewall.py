@@ -4,7 +4,6 @@ from __future__ import annotations
 import shlex
 
 import pulumi
-from pulumi_command import remote
 
 from components.config import FirewallSpec
 from components.node import FleetNode
@@ -19,6 +18,7 @@ class HostFirewall(pulumi.ComponentResource):
     def __init__(self, name: str, rules: NodeFirewall, spec: FirewallSpec, node: FleetNode, ssh_user: str,
                  opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("openwebui-fleet:index:HostFirewall", name, None, opts)
+        from pulumi_command import remote  # here: only stacks with a firewall load the package
         assert node.ssh is not None  # validation: firewall.enabled needs every node's host
         self.ruleset = render_nftables(rules)
         rid = ruleset_id(self.ruleset)

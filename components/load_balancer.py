@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import pulumi
 import pulumi_docker as docker
-from pulumi_command import remote
 
 from components.config import LoadBalancerSpec
 from components.node import FleetNode
@@ -16,6 +16,9 @@ from components.render.nginx import Edge, NginxSettings, Site, Tls, Upstream, re
 from components.render.nginx_runtime import (install_and_reload_script, install_config_script,
                                              reload_loop_script)
 from components.topology import AppTopology
+
+if TYPE_CHECKING:
+    from pulumi_command import remote
 
 LIVE_DIR = "/etc/nginx/fleet"
 LIVE_CONF = f"{LIVE_DIR}/nginx.conf"
@@ -178,6 +181,7 @@ class NginxLoadBalancer(pulumi.ComponentResource):
         return cert.cert_pem, pulumi.Output.secret(key.private_key_pem)
 
     def _on_host(self, spec: LoadBalancerSpec, ssh: remote.ConnectionArgs, after: DependsOn) -> None:
+        from pulumi_command import remote  # here: only stacks with a native nginx load the package
         script = install_and_reload_script(spec.native_conf_path, sudo=spec.native_sudo)
         self.command = remote.Command(
             f"{self.name}-config", connection=ssh, create=script, update=script, stdin=self.nginx_conf,

@@ -1,13 +1,17 @@
 """A node: one Docker engine, the provider that reaches it and the network its containers share."""
 from __future__ import annotations
 
+import functools
 import re
+from typing import TYPE_CHECKING
 
 import pulumi
 import pulumi_docker as docker
-from pulumi_command import remote
 
 from components.topology import NodeTopology
+
+if TYPE_CHECKING:
+    from pulumi_command import remote
 
 
 class FleetNode(pulumi.ComponentResource):
@@ -18,10 +22,7 @@ class FleetNode(pulumi.ComponentResource):
         super().__init__("openwebui-fleet:index:FleetNode", name, None, opts)
         self.name = name
         self.address = node.address
-        # For commands on the host itself (an nginx installed there); None for a local engine.
-        self.ssh = None if node.ssh is None else remote.ConnectionArgs(
-            host=node.ssh.host, port=node.ssh.port, user=node.ssh.user, private_key=ssh_private_key,
-            host_key=node.ssh.host_key)
+        self._ssh_target, self._ssh_private_key = node.ssh, ssh_private_key
         self.docker = docker.Provider(name, host=node.docker_url, ssh_opts=list(node.ssh_opts) or None,
                                       opts=pulumi.ResourceOptions(parent=self))
         self._on_node = pulumi.ResourceOptions(parent=self, provider=self.docker)
@@ -29,6 +30,16 @@ class FleetNode(pulumi.ComponentResource):
                                       opts=self._on_node)
         self._images: dict[str, docker.RemoteImage] = {}
         self.register_outputs({"address": self.address})
+
+    @functools.cached_property
+    def ssh(self) -> remote.ConnectionArgs | None:
+        """For commands on the host itself (an nginx installed there); None for a local engine."""
+        if self._ssh_target is None:
+            return None
+        from pulumi_command import remote  # here: only stacks that run commands on a host load the package
+        return remote.ConnectionArgs(host=self._ssh_target.host, port=self._ssh_target.port,
+                                     user=self._ssh_target.user, private_key=self._ssh_private_key,
+                                     host_key=self._ssh_target.host_key)
 
     def image(self, ref: str) -> docker.RemoteImage:
         """The image `ref` pulled on this node; one resource per image however many use it."""

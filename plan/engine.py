@@ -22,6 +22,7 @@ import pulumi
 import yaml
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
+from pulumi.runtime import settings as pulumi_settings
 from pulumi.runtime.settings import get_root_resource
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -56,6 +57,14 @@ def _no_duplicates(loader: DuplicateKeyLoader, node: yaml.MappingNode, deep: boo
 
 
 DuplicateKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _no_duplicates)
+
+
+class _FastDuplicateKeyLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """The same loader on libyaml's parser, when PyYAML has it: a file it rejects is read again by
+    `DuplicateKeyLoader`, whose messages `_YAML_FIXES` knows."""
+
+
+_FastDuplicateKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _no_duplicates)
 
 
 class StackFileError(Exception):
@@ -101,7 +110,10 @@ def read_stack_file(path: Path, label: str | None = None) -> dict[str, Any]:
 def parse_stack_text(text: str, label: str = "stack file") -> dict[str, Any]:
     """`read_stack_file` for text that is not a file here (e.g. `git show REF:Pulumi.prod.yaml`)."""
     try:
-        data = yaml.load(text, Loader=DuplicateKeyLoader)
+        try:
+            data = yaml.load(text, Loader=_FastDuplicateKeyLoader)
+        except yaml.YAMLError:
+            data = yaml.load(text, Loader=DuplicateKeyLoader)
     except yaml.MarkedYAMLError as e:
         raise StackFileError(_yaml_message(e, label, text)) from None
     except yaml.YAMLError as e:
@@ -339,6 +351,9 @@ def evaluate_program(stack: str, body: Callable[[], Any], config: dict[str, Any]
     config = {} if config is None else config
     result = Evaluation(stack=stack, config=config)
     mocks = _Mocks(result.generated_secrets)
+    # set_mocks keeps a root stack from an earlier evaluation in this process, with that stack's name
+    # in its URN and its exports as this one's outputs: each evaluation starts from a new root.
+    pulumi_settings.ROOT.set(None)
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=preview,
                              monitor=_Monitor(mocks, result.resources))
     values, secret_keys = to_pulumi_config(config)

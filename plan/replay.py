@@ -166,6 +166,16 @@ def _register(r: Registered, made: dict[str, pulumi.Resource], typed: bool = Fal
     return pulumi.CustomResource(r.type, r.name, props, opts)
 
 
+def exporting(ev: Evaluation, body: Callable[[], None]) -> Callable[[], None]:
+    """`body`, then `ev`'s stack outputs exported as they were (secret ones secret): the page it prints
+    is the program's, outputs included."""
+    def program() -> None:
+        body()
+        for name, value in ev.outputs.items():
+            pulumi.export(name, pulumi.Output.secret(value) if name in ev.secret_outputs else value)
+    return program
+
+
 _PROVIDER_PACKAGES = {"docker": "pulumi_docker", "random": "pulumi_random", "aws": "pulumi_aws",
                       "command": "pulumi_command", "tls": "pulumi_tls"}
 _PROVIDER_MODULES = {"docker": "pulumi_docker", "random": "pulumi_random", "aws": "pulumi_aws.s3",
@@ -187,7 +197,7 @@ def main(args: list[str]) -> int:
     evs = [evaluation_from_json(Path(d).read_text()) for d in args if not d.startswith("--")]
     for package in sorted({r.type.split(":")[0] for r in evs[0].resources} & _PROVIDER_MODULES.keys()):
         importlib.import_module(_PROVIDER_MODULES[package])
-    replayed = [evaluate_program(ev.stack, replay_body(ev, typed, classes), ev.config) for ev in evs]
+    replayed = [evaluate_program(ev.stack, exporting(ev, replay_body(ev, typed, classes)), ev.config) for ev in evs]
     if len(replayed) == 1:
         print(render_plan(replayed[0]))
     else:

@@ -235,3 +235,21 @@ def test_plan_diff_cli_against_a_ref_with_a_broken_stack_file_or_a_missing_ref(t
     assert "Traceback" not in result.stdout + result.stderr
     missing = _run("prod", "--against-ref", "no-such-ref")
     assert missing.returncode == 1 and "no-such-ref" in missing.stdout
+
+
+def test_removing_the_load_balancer_shows_its_whole_nginx_conf_going(prod: Evaluation, tmp_path: Path) -> None:
+    """The new side's outputs are its own: one evaluation's stack outputs never outlive it in the process."""
+    config = copy.deepcopy(prod.config)
+    del config["loadBalancer"]
+    new = tmp_path / "Pulumi.prod.yaml"
+    new.write_text(yaml.safe_dump({"config": {f"openwebui-fleet:{k}": v for k, v in config.items()}}))
+    result = _run("prod", "--old", str(PROJECT_DIR / "Pulumi.prod.yaml"), "--new", str(new))
+    assert result.returncode == 0, result.stderr
+    assert "lb.nginxConf: unchanged" not in result.stdout
+    assert "-    upstream app_chat {" in result.stdout
+
+
+def test_an_evaluation_reports_only_what_its_own_program_exported(prod: Evaluation) -> None:
+    from plan.engine import evaluate_program
+    empty = evaluate_program("local", lambda: None, {})
+    assert empty.outputs == {}

@@ -44,3 +44,19 @@ def test_the_class_replay_calls_each_provider_class_with_its_python_arguments() 
     assert kwargs["rules"][0]["abort_incomplete_multipart_upload"] == {"days_after_initiation": 1}
     cls, kwargs = _class_call(ev.of_type("docker:index/volume:Volume")[0])
     assert cls is pulumi_docker.Volume
+
+
+@pytest.mark.parametrize("stack", ["local", "prod"])
+def test_the_cold_replay_prints_the_plan_the_program_prints(stack: str, tmp_path, capsys) -> None:
+    """`python -m plan.replay` is the floor for `python -m plan`: the same page, stack outputs included."""
+    from plan.engine import evaluation_to_json
+    from plan.render import render_plan
+    from plan.replay import main
+
+    ev = evaluate(stack)
+    dump = tmp_path / "ev.json"
+    dump.write_text(evaluation_to_json(ev))
+    assert main(["--classes", str(dump)]) == 0
+    page, expected = capsys.readouterr().out, render_plan(ev) + "\n"
+    assert page.splitlines()[0] == expected.splitlines()[0]  # the resource count
+    assert page.split("\nOutputs\n")[1] == expected.split("\nOutputs\n")[1]

@@ -1,5 +1,4 @@
 """`analytics`: the scheduled usage report (fleet_analytics), written to the backup bucket."""
-from __future__ import annotations
 
 import re
 from typing import Annotated

@@ -1,9 +1,8 @@
 """Per-app Open WebUI settings beyond placement: scaling, logging, sign-in providers and where
 settings come from (`settingsFrom`). Each field is one Open WebUI variable or a few; the names are
 in components/render/openwebui_settings.py, checked against Open WebUI 0.12.4's source."""
-from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Self
 
 from pydantic import Field, Strict, model_validator
 
@@ -53,7 +52,7 @@ class OidcOAuth(Model):
     code_challenge: Literal["S256"] | None = None
 
     @model_validator(mode="after")
-    def _discovery(self) -> OidcOAuth:
+    def _discovery(self) -> Self:
         if not self.provider_url.rstrip("/").endswith("/.well-known/openid-configuration"):
             raise Invalid("providerUrl", f"'{self.provider_url}' is not a discovery URL: give the provider's "
                           "…/.well-known/openid-configuration, e.g. "
@@ -96,7 +95,7 @@ class OAuth(Model):
     login_form: bool = True
 
     @model_validator(mode="after")
-    def _some_provider(self) -> OAuth:
+    def _some_provider(self) -> Self:
         if not (self.google or self.github or self.microsoft or self.oidc):
             raise Invalid("", "names no provider: add google, github, microsoft or oidc (or remove oauth)")
         return self

@@ -1,5 +1,6 @@
 """`apps` and `appSecrets`: one Open WebUI deployment (tenant) each."""
-from __future__ import annotations
+
+from typing import Self
 
 from pydantic import Field, model_validator
 
@@ -33,7 +34,7 @@ class AppSpec(AppSettings):
     env: dict[str, str] = {}
 
     @model_validator(mode="after")
-    def _replicas(self) -> AppSpec:
+    def _replicas(self) -> Self:
         if not self.replicas:
             raise Invalid("replicas", "{} places no replica: give at least one node, e.g. replicas: {master: 1}")
         if self.migration_node is not None and self.migration_node not in self.replicas:

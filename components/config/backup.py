@@ -1,10 +1,9 @@
 """`backup`: where backups go, when they run and how long they are kept."""
-from __future__ import annotations
 
 import ipaddress
 import re
 from dataclasses import dataclass
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Self
 
 from pydantic import Field, Strict, field_validator, model_validator
 
@@ -134,7 +133,7 @@ class BackupSpec(Model):
             raise Invalid("", f"{shown(v)} is not a 5-field cron expression (UTC); e.g. \"0 2 * * *\"") from None
 
     @model_validator(mode="after")
-    def _cross_checks(self) -> BackupSpec:
+    def _cross_checks(self) -> Self:
         if self.provider == "aws" and self.endpoint is not None:
             raise Invalid("endpoint", f"{shown(self.endpoint)} is set but provider is 'aws'; remove endpoint, "
                                        "or set provider: minio or generic for an S3-compatible store")

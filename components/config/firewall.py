@@ -1,5 +1,4 @@
 """`firewall`: nftables on every node, letting only the fleet reach the data and replica ports."""
-from __future__ import annotations
 
 from typing import Annotated
 

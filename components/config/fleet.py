@@ -1,9 +1,8 @@
 """The whole stack config and the rules that span its parts (placement, ports, names, secrets)."""
-from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, Self
 
 from pydantic import ValidationError, ValidationInfo, model_validator
 from pydantic.alias_generators import to_snake
@@ -43,7 +42,7 @@ class FleetSpec(Model):
     common_env: dict[str, str] = {}
 
     @model_validator(mode="after")
-    def _consistent(self, info: ValidationInfo) -> FleetSpec:
+    def _consistent(self, info: ValidationInfo) -> Self:
         context = info.context or {}
         problems = self.problems(context.get("secrets", set()), context.get("app_secrets", {}))
         if problems:

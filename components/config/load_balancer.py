@@ -1,8 +1,7 @@
 """`loadBalancer`: nginx in front of every app."""
-from __future__ import annotations
 
 import ipaddress
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Self
 
 from pydantic import AfterValidator, Field, Strict, model_validator
 
@@ -39,7 +38,7 @@ class TlsSpec(Model):
     acme: AcmeSpec | None = None
 
     @model_validator(mode="after")
-    def _both_or_neither(self) -> TlsSpec:
+    def _both_or_neither(self) -> Self:
         if (self.certificate_path is None) != (self.key_path is None):
             raise Invalid("", "give both certificatePath and keyPath, or neither (then the certificate "
                           "and key come from the secrets lbTlsCertificate and lbTlsKey)")
@@ -85,7 +84,7 @@ class LoadBalancerSpec(Model):
     static_cache_mb: Annotated[int, Strict(), Field(ge=0)] = 1024
 
     @model_validator(mode="after")
-    def _acme_in_docker_mode(self) -> LoadBalancerSpec:
+    def _acme_in_docker_mode(self) -> Self:
         if self.tls is not None and self.tls.acme is not None and self.mode == "native":
             raise Invalid("tls.acme", "runs lego in a container beside nginx: use mode docker, or give "
                           "certificatePath and keyPath that the host's own ACME client renews")

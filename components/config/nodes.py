@@ -1,10 +1,9 @@
 """`nodes`: the Docker engines the fleet runs on."""
-from __future__ import annotations
 
 import ipaddress
 import re
 
-from typing import Annotated
+from typing import Annotated, Self
 
 from pydantic import Field, Strict, model_validator
 
@@ -27,7 +26,7 @@ class NodeSpec(Model):
     ssh_host_key: SshHostKey | None = None
 
     @model_validator(mode="after")
-    def _reachable(self) -> NodeSpec:
+    def _reachable(self) -> Self:
         if self.host is None and self.docker_host is None:
             raise ValueError("give 'host' (reached over SSH) or 'dockerHost' (e.g. unix:///var/run/docker.sock)")
         if self.address is None and not _is_ip(self.host):

@@ -1,7 +1,6 @@
 """`sharedServices`: PostgreSQL, Redis, Qdrant, object storage and Ollama, in docker or external mode."""
-from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Self
 
 from pydantic import Field, Strict, model_validator
 
@@ -17,7 +16,7 @@ class Postgres(Model):
     settings: dict[str, str] = {}
 
     @model_validator(mode="after")
-    def _allowed_settings(self) -> Postgres:
+    def _allowed_settings(self) -> Self:
         for name, value in self.settings.items():
             problem = check_setting(name, value)
             if problem is not None:
@@ -104,7 +103,7 @@ class SharedServicesSpec(Model):
     tls: Annotated[bool, Strict()] = False
 
     @model_validator(mode="after")
-    def _mode_matches(self) -> SharedServicesSpec:
+    def _mode_matches(self) -> Self:
         if self.mode == "external" and self.external is None:
             raise Invalid("external", "missing, and mode is 'external': add external with postgres, redis, "
                           "qdrant and objectStorage endpoints, or set mode: docker")

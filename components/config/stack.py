@@ -51,6 +51,12 @@ def parse_fleet(raw: dict[str, Any], secret_keys: set[str], app_secrets: dict[st
         except ValidationError as e:
             problems += format_errors(e, f"appSecrets.{app}", AppSecrets, secret=True)
     fleet_raw = {k: v for k, v in raw.items() if k in known and k not in SECRET_KEYS}
+    context = {"secrets": secret_keys, "app_secrets": app_secrets}
+    if not problems:
+        try:  # a valid config is validated once: its cross-key rules run in FleetSpec's own validator
+            return FleetSpec.model_validate(fleet_raw, context=context)
+        except ValidationError:
+            pass  # every mistake is found below, key by key
     values: dict[str, Any] = {}
     partly: set[str] = set()
     # Each top-level key on its own, so a mistake in one leaves the others to check. (FleetSpec has no
@@ -76,7 +82,7 @@ def parse_fleet(raw: dict[str, Any], secret_keys: set[str], app_secrets: dict[st
                                                                     partly=frozenset(partly))]
     if problems:
         raise ConfigError("\n".join(line for _, line in sorted(set(problems))))
-    return FleetSpec.model_validate(fleet_raw, context={"secrets": secret_keys, "app_secrets": app_secrets})
+    return FleetSpec.model_validate(fleet_raw, context=context)
 
 
 def _valid_entries(adapter: TypeAdapter[Any], raw: dict[str, Any]) -> dict[str, Any]:

@@ -2,7 +2,6 @@
 
 Each type's message names the bad value and the fix; `Invalid` carries the key a rule is about.
 """
-from __future__ import annotations
 
 import ipaddress
 import re
@@ -229,6 +228,8 @@ MemoryMb = Annotated[int, Strict(), Field(ge=256)]
 Cpus = Annotated[float, Strict(), Field(gt=0, le=64)]
 
 
+# The model modules leave out `from __future__ import annotations`: pydantic would compile and evaluate
+# each annotation string when it builds a class (a cold `python -m plan` builds them all).
 class Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, alias_generator=to_camel,
                               populate_by_name=True)
