@@ -21,10 +21,10 @@ NEXT_UPSTREAM_TRIES = 3
 KEEPALIVE_TIMEOUT_S = 60
 KEEPALIVE_REQUESTS = 1000
 # The upstream's shared memory: without it each worker keeps its own max_fails count and least_conn
-# counts, so every worker sends its own failed attempts to a dead replica. nginx 1.22 uses about 0.7 KB
-# per server (1,000 servers fit in 1 MB, 1,500 do not; nginx -t refuses a zone too small).
-UPSTREAM_ZONE_BASE_KB = 64
-UPSTREAM_ZONE_KB_PER_SERVER = 1
+# counts, so every worker sends its own failed attempts to a dead replica. A constant, so adding a
+# replica changes only the server list: nginx 1.22 uses about 0.7 KB per server, so 4 MB holds 5,000
+# (6,500 do not fit; nginx -t refuses a zone too small, and the LB keeps its working config).
+UPSTREAM_ZONE = "4m"
 
 # Open WebUI 0.12.4 (routers/auths.py under /api/v1/auths): password sign-in, sign-up, LDAP sign-in.
 # Matched on nginx's normalised URI, so //signin or %73ignin are limited too.
@@ -273,7 +273,7 @@ def _upstream_block(site: Site, s: NginxSettings) -> str:
     )
     return f"""\
 upstream {upstream_name(site.app)} {{
-    zone {upstream_name(site.app)} {UPSTREAM_ZONE_BASE_KB + UPSTREAM_ZONE_KB_PER_SERVER * len(site.upstreams)}k;
+    zone {upstream_name(site.app)} {UPSTREAM_ZONE};
     least_conn;
 {servers}
     keepalive {s.keepalive};

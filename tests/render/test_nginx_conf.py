@@ -98,8 +98,8 @@ CONFIGS = {
     "many-upstreams": [Site("chat", "chat.example.com", node_upstreams(40)),
                        Site("docs", "docs.example.com", node_upstreams(25, 1))],
     # Each upstream's shared memory zone must hold every server (nginx -t fails on one too small).
-    "a-thousand-replicas": [Site("chat", "chat.example.com",
-                                 tuple(Upstream(f"10.{1 + i // 250}.{i % 250}.10", 8080) for i in range(1000)))],
+    "five-thousand-replicas": [Site("chat", "chat.example.com",
+                                    tuple(Upstream(f"10.{1 + i // 250}.{i % 250}.10", 8080) for i in range(5000)))],
 }
 
 
@@ -187,7 +187,7 @@ def test_every_upstream_keeps_its_failure_counts_in_memory_shared_by_the_workers
     blocks = re.findall(r"^ *upstream (\S+) \{\n(.*?)^ *\}", conf, re.M | re.S)
     assert [name for name, _ in blocks] == ["app_chat", "app_research", "app_team_b"]
     for name, body in blocks:
-        assert re.search(rf"^ +zone {re.escape(name)} \d+k;$", body, re.M), body
+        assert re.search(rf"^ +zone {re.escape(name)} \d+[km];$", body, re.M), body
 
 
 def test_output_does_not_depend_on_the_order_of_sites_or_replicas() -> None:
