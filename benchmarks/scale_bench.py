@@ -15,7 +15,8 @@ and 2 of `docs`), each size in a fresh process of its own:
 - the typed replay (`replay_body(ev, typed=True)`): the same, also declaring each type's output
   properties as the provider package's classes do (the SDK makes an Output for each of them);
 - both again with Python's garbage collector left on during evaluation (what the engine turns off),
-  to show what that lever is worth; peak memory (max RSS) of the process.
+  to show what that lever is worth; the program with the SDK's own `contains_unknowns` (what the
+  engine swaps for one that leaves no cycles), in the same rounds; peak memory (max RSS) of the process.
 Then cold runs, what a user waits for: `python -m plan prod` and `python -m plan diff prod --old F
 --new F` against the cold replay (`python -m plan.replay`: import pulumi and the providers, replay
 the dumped graph, print the same plan): `--classes` (the primary floor: importing the provider modules
@@ -89,6 +90,19 @@ def _timed(fn: Any, gc_on: bool) -> tuple[float, Any]:
         engine.paused_gc = paused
 
 
+def _with_sdk_contains_unknowns(fn: Any) -> Any:
+    """fn() with the SDK's own `contains_unknowns` (the engine swaps in one that leaves no cycles)."""
+    import contextlib
+
+    import plan.engine as engine
+    acyclic = engine.acyclic_contains_unknowns
+    engine.acyclic_contains_unknowns = contextlib.nullcontext  # type: ignore[assignment]
+    try:
+        return fn()
+    finally:
+        engine.acyclic_contains_unknowns = acyclic
+
+
 def _medians_of(repeat: int, sides: dict[str, Any]) -> dict[str, tuple[float, Any]]:
     """Median CPU seconds of `repeat` runs of each side, in rounds that run every side once (load that
     comes and goes reaches all alike); the collector's leftovers cleared before each run, untimed."""
@@ -113,6 +127,7 @@ def one_size(replicas: int, repeat: int = 3) -> dict[str, Any]:
     urns = [r.urn for r in ev.resources]
     assert len(urns) == len(set(urns)), "duplicate URNs"
     sides = {"program": lambda: evaluate(stack, config),
+             "program_sdk": lambda: _with_sdk_contains_unknowns(lambda: evaluate(stack, config)),
              "classes": lambda: evaluate_program(stack, replay_body(ev, classes=True), config),
              "bare": lambda: evaluate_program(stack, replay_body(ev), config),
              "typed": lambda: evaluate_program(stack, replay_body(ev, typed=True), config)}
@@ -121,7 +136,8 @@ def one_size(replicas: int, repeat: int = 3) -> dict[str, Any]:
     measured = _medians_of(repeat, sides)
     for side in ("classes", "bare", "typed"):
         assert {r.urn for r in measured[side][1].resources} == set(urns), side
-    (program_s, _), (classes_s, _), (replay_s, _), (typed_s, _) = (measured[side] for side in sides)
+    (program_s, _), (program_sdk_s, _), (classes_s, _), (replay_s, _), (typed_s, _) = (
+        measured[side] for side in sides)
     del measured
     gc.collect()
     program_gc_s, _ = _timed(lambda: evaluate(stack, config), gc_on=True)
@@ -130,7 +146,7 @@ def one_size(replicas: int, repeat: int = 3) -> dict[str, Any]:
     gc.collect()
     return {"replicas": replicas, "resources": len(urns), "program_s": program_s, "replay_s": replay_s,
             "typed_s": typed_s, "classes_s": classes_s,
-            "program_gc_s": program_gc_s, "classes_gc_s": classes_gc_s,
+            "program_gc_s": program_gc_s, "program_sdk_s": program_sdk_s, "classes_gc_s": classes_gc_s,
             "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             "chain": len(longest_chain(waits_for(ev.resources)))}
 
@@ -225,13 +241,15 @@ def warm_table(replicas: list[int], repeat: int) -> None:
                      f"{m['replay_s']:.2f}", f"x{m['program_s'] / m['replay_s']:.2f}",
                      f"{m['typed_s']:.2f}", f"x{m['program_s'] / m['typed_s']:.2f}",
                      f"{m['program_gc_s']:.2f}", f"{1 - m['program_s'] / m['program_gc_s']:.0%}",
-                     f"x{m['program_gc_s'] / m['classes_gc_s']:.2f}", growth, floor_growth,
+                     f"x{m['program_gc_s'] / m['classes_gc_s']:.2f}",
+                     f"{m['program_sdk_s']:.2f}", f"{1 - m['program_s'] / m['program_sdk_s']:.0%}", growth, floor_growth,
                      f"{m['max_rss_mb']:.0f}", m["chain"]))
         previous = m if m["replicas"] else None
     print(f"Warm evaluation, CPU seconds (each size in its own process; median of {repeat}, GC-on columns one run)")
     print(table(["replicas", "resources", "program s", "class replay s", "program / class replay",
                  "bare replay s", "program / bare", "typed replay s", "program / typed",
                  "program s, GC on", "saved by pausing GC", "program / class replay, GC on",
+                 "program s, SDK's contains_unknowns", "saved by the engine's contains_unknowns",
                  "growth vs resources", "class replay growth", "max RSS MB", "longest chain"], rows))
 
 
