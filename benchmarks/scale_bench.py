@@ -5,7 +5,8 @@
 For prod and for prod-like fleets of N replicas (N/5 nodes, every node running 3 replicas of `chat`
 and 2 of `docs`), each size in a fresh process of its own:
 - warm evaluation of `__main__.py` (`plan.engine.evaluate`, its imports already paid; the median of
-  `--repeat` evaluations, so one slow run on a shared machine does not decide the growth column), against
+  `--repeat` evaluations, so one slow run on a shared machine does not decide the growth column; each
+  round evaluates the program and every floor below once, so load that comes and goes reaches all), against
 - the class replay (`replay_body(ev, classes=True)`, the primary floor): the same resources with the
   same types, names, inputs, secrets, parents, providers, dependencies and options, each built through
   its provider package's class (`pulumi_docker.Container(...)`) as a hand-written program would;
@@ -14,7 +15,8 @@ and 2 of `docs`), each size in a fresh process of its own:
 - the typed replay (`replay_body(ev, typed=True)`): the same, also declaring each type's output
   properties as the provider package's classes do (the SDK makes an Output for each of them);
 - both again with Python's garbage collector left on during evaluation (what the engine turns off),
-  to show what that lever is worth; peak memory (max RSS) of the process.
+  to show what that lever is worth; the program with the SDK's own `contains_unknowns` (what the
+  engine swaps for one that leaves no cycles), in the same rounds; peak memory (max RSS) of the process.
 Then cold runs, what a user waits for: `python -m plan prod` and `python -m plan diff prod --old F
 --new F` against the cold replay (`python -m plan.replay`: import pulumi and the providers, replay
 the dumped graph, print the same plan): `--classes` (the primary floor: importing the provider modules
@@ -88,14 +90,30 @@ def _timed(fn: Any, gc_on: bool) -> tuple[float, Any]:
         engine.paused_gc = paused
 
 
-def _median_of(repeat: int, fn: Any) -> tuple[float, Any]:
-    """Median CPU seconds of `repeat` runs of fn() (the collector's leftovers cleared between, untimed)."""
-    times, result = [], None
+def _with_sdk_contains_unknowns(fn: Any) -> Any:
+    """fn() with the SDK's own `contains_unknowns` (the engine swaps in one that leaves no cycles)."""
+    import contextlib
+
+    import plan.engine as engine
+    acyclic = engine.acyclic_contains_unknowns
+    engine.acyclic_contains_unknowns = contextlib.nullcontext  # type: ignore[assignment]
+    try:
+        return fn()
+    finally:
+        engine.acyclic_contains_unknowns = acyclic
+
+
+def _medians_of(repeat: int, sides: dict[str, Any]) -> dict[str, tuple[float, Any]]:
+    """Median CPU seconds of `repeat` runs of each side, in rounds that run every side once (load that
+    comes and goes reaches all alike); the collector's leftovers cleared before each run, untimed."""
+    times: dict[str, list[float]] = {side: [] for side in sides}
+    results: dict[str, Any] = {}
     for _ in range(repeat):
-        gc.collect()
-        seconds, result = _timed(fn, gc_on=False)
-        times.append(seconds)
-    return statistics.median(times), result
+        for side, fn in sides.items():
+            gc.collect()
+            seconds, results[side] = _timed(fn, gc_on=False)
+            times[side].append(seconds)
+    return {side: (statistics.median(times[side]), results[side]) for side in sides}
 
 
 def one_size(replicas: int, repeat: int = 3) -> dict[str, Any]:
@@ -104,18 +122,23 @@ def one_size(replicas: int, repeat: int = 3) -> dict[str, Any]:
     config = stack_config("prod") if replicas == 0 else scaled_config(replicas // sum(REPLICAS_PER_NODE.values()))
     stack = "prod" if replicas == 0 else "scale"
     evaluate("prod")  # imports and first-use costs paid once, for both sides
-    program_s, ev = _median_of(repeat, lambda: evaluate(stack, config))
+    ev = evaluate(stack, config)
     assert ev.error is None, ev.error
     urns = [r.urn for r in ev.resources]
     assert len(urns) == len(set(urns)), "duplicate URNs"
-    evaluate_program(stack, replay_body(ev, classes=True), config)  # warm the replay paths too
-    classes_s, cp = _median_of(repeat, lambda: evaluate_program(stack, replay_body(ev, classes=True), config))
-    assert {r.urn for r in cp.resources} == set(urns)
-    evaluate_program(stack, replay_body(ev), config)
-    replay_s, rp = _median_of(repeat, lambda: evaluate_program(stack, replay_body(ev), config))
-    assert {r.urn for r in rp.resources} == set(urns)
-    evaluate_program(stack, replay_body(ev, typed=True), config)
-    typed_s, _ = _median_of(repeat, lambda: evaluate_program(stack, replay_body(ev, typed=True), config))
+    sides = {"program": lambda: evaluate(stack, config),
+             "program_sdk": lambda: _with_sdk_contains_unknowns(lambda: evaluate(stack, config)),
+             "classes": lambda: evaluate_program(stack, replay_body(ev, classes=True), config),
+             "bare": lambda: evaluate_program(stack, replay_body(ev), config),
+             "typed": lambda: evaluate_program(stack, replay_body(ev, typed=True), config)}
+    for fn in sides.values():
+        fn()  # warm each side's paths too
+    measured = _medians_of(repeat, sides)
+    for side in ("classes", "bare", "typed"):
+        assert {r.urn for r in measured[side][1].resources} == set(urns), side
+    (program_s, _), (program_sdk_s, _), (classes_s, _), (replay_s, _), (typed_s, _) = (
+        measured[side] for side in sides)
+    del measured
     gc.collect()
     program_gc_s, _ = _timed(lambda: evaluate(stack, config), gc_on=True)
     gc.collect()
@@ -123,7 +146,7 @@ def one_size(replicas: int, repeat: int = 3) -> dict[str, Any]:
     gc.collect()
     return {"replicas": replicas, "resources": len(urns), "program_s": program_s, "replay_s": replay_s,
             "typed_s": typed_s, "classes_s": classes_s,
-            "program_gc_s": program_gc_s, "classes_gc_s": classes_gc_s,
+            "program_gc_s": program_gc_s, "program_sdk_s": program_sdk_s, "classes_gc_s": classes_gc_s,
             "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             "chain": len(longest_chain(waits_for(ev.resources)))}
 
@@ -218,13 +241,15 @@ def warm_table(replicas: list[int], repeat: int) -> None:
                      f"{m['replay_s']:.2f}", f"x{m['program_s'] / m['replay_s']:.2f}",
                      f"{m['typed_s']:.2f}", f"x{m['program_s'] / m['typed_s']:.2f}",
                      f"{m['program_gc_s']:.2f}", f"{1 - m['program_s'] / m['program_gc_s']:.0%}",
-                     f"x{m['program_gc_s'] / m['classes_gc_s']:.2f}", growth, floor_growth,
+                     f"x{m['program_gc_s'] / m['classes_gc_s']:.2f}",
+                     f"{m['program_sdk_s']:.2f}", f"{1 - m['program_s'] / m['program_sdk_s']:.0%}", growth, floor_growth,
                      f"{m['max_rss_mb']:.0f}", m["chain"]))
         previous = m if m["replicas"] else None
     print(f"Warm evaluation, CPU seconds (each size in its own process; median of {repeat}, GC-on columns one run)")
     print(table(["replicas", "resources", "program s", "class replay s", "program / class replay",
                  "bare replay s", "program / bare", "typed replay s", "program / typed",
                  "program s, GC on", "saved by pausing GC", "program / class replay, GC on",
+                 "program s, SDK's contains_unknowns", "saved by the engine's contains_unknowns",
                  "growth vs resources", "class replay growth", "max RSS MB", "longest chain"], rows))
 
 
