@@ -61,7 +61,8 @@ DuplicateKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TA
 
 class _FastDuplicateKeyLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
     """The same loader on libyaml's parser, when PyYAML has it: a file it rejects is read again by
-    `DuplicateKeyLoader`, whose messages `_YAML_FIXES` knows."""
+    `DuplicateKeyLoader`, whose messages `_YAML_FIXES` knows. Not for a file with a tab: libyaml takes
+    some tabs (after a colon, in a value) that the pure loader refuses with the tab message."""
 
 
 _FastDuplicateKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _no_duplicates)
@@ -111,7 +112,7 @@ def parse_stack_text(text: str, label: str = "stack file") -> dict[str, Any]:
     """`read_stack_file` for text that is not a file here (e.g. `git show REF:Pulumi.prod.yaml`)."""
     try:
         try:
-            data = yaml.load(text, Loader=_FastDuplicateKeyLoader)
+            data = yaml.load(text, Loader=DuplicateKeyLoader if "\t" in text else _FastDuplicateKeyLoader)
         except yaml.YAMLError:
             data = yaml.load(text, Loader=DuplicateKeyLoader)
     except yaml.MarkedYAMLError as e:

@@ -20,6 +20,9 @@ HTTP_PORT_LINE = LOCAL.splitlines().index(HTTP_PORT) + 1
 # edit of Pulumi.local.yaml -> (line the message names, words of the fix)
 BROKEN = {
     "a tab": (LOCAL.replace(HTTP_PORT, "\thttpPort: 8080"), HTTP_PORT_LINE, "replace the tab with spaces"),
+    # libyaml takes a tab after the colon as space; the message is the same whichever parser PyYAML has.
+    "a tab after a colon": (LOCAL.replace(HTTP_PORT, "    httpPort:\t8080"), HTTP_PORT_LINE,
+                            "replace the tab with spaces"),
     "indented too deep": (LOCAL.replace(HTTP_PORT, "     httpPort: 8080"), HTTP_PORT_LINE,
                           "indent this line like the keys beside it"),
     "a duplicate key": (LOCAL.replace(HTTP_PORT, HTTP_PORT + "\n    httpPort: 8081"), HTTP_PORT_LINE + 1,

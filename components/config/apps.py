@@ -6,6 +6,7 @@ from pydantic import Field, model_validator
 
 from components.config.app_settings import AppSettings
 from components.config.types import Count, Cpus, Hostname, Image, Invalid, MemoryMb, Model, Name, Port, Url
+from components.render.nginx import MAX_UPSTREAM_SERVERS
 
 OPENWEBUI_IMAGE = "ghcr.io/open-webui/open-webui:v0.12.4"
 
@@ -43,6 +44,10 @@ class AppSpec(AppSettings):
         if self.microsoft_oauth is not None and self.oauth is not None and self.oauth.microsoft is not None:
             raise Invalid("microsoftOAuth", "and oauth.microsoft both configure Microsoft sign-in: keep oauth.microsoft "
                           "and remove microsoftOAuth")
+        total = sum(self.replicas.values())
+        if total > MAX_UPSTREAM_SERVERS:
+            raise Invalid("replicas", f"{total} in all, more than the {MAX_UPSTREAM_SERVERS} an app's upstream in "
+                          "the load balancer holds: spread them over two apps")
         most = max(self.replicas.values())
         if self.port + most - 1 > 65535:
             raise Invalid("port", f"{self.port} with {most} replicas on one node runs to port "

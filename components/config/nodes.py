@@ -35,6 +35,10 @@ class NodeSpec(Model):
                           f"required with dockerHost '{self.docker_host}': give the IP this node publishes "
                           "services on (127.0.0.1 for a local engine)")
         published = ipaddress.ip_address(self.bind_address)
+        if published.version == 6:  # reached at address:port in nginx upstreams and database/Redis URLs
+            raise Invalid("address" if self.address else "host",
+                          f"'{published}' is an IPv6 address, and the fleet publishes its services on IPv4 "
+                          "only: give the node's IPv4 address as address")
         if published.is_global and not self.public_address:
             raise Invalid("address" if self.address else "host",
                           f"'{published}' is a public address, and PostgreSQL, Redis, Qdrant, MinIO and the "

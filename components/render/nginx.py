@@ -23,8 +23,9 @@ KEEPALIVE_REQUESTS = 1000
 # The upstream's shared memory: without it each worker keeps its own max_fails count and least_conn
 # counts, so every worker sends its own failed attempts to a dead replica. A constant, so adding a
 # replica changes only the server list: nginx 1.22 uses about 0.7 KB per server, so 4 MB holds 5,000
-# (6,500 do not fit; nginx -t refuses a zone too small, and the LB keeps its working config).
+# (6,500 do not fit, and nginx -t refuses a zone too small); the config allows 4,000 an app.
 UPSTREAM_ZONE = "4m"
+MAX_UPSTREAM_SERVERS = 4000
 
 # Open WebUI 0.12.4 (routers/auths.py under /api/v1/auths): password sign-in, sign-up, LDAP sign-in.
 # Matched on nginx's normalised URI, so //signin or %73ignin are limited too.

@@ -777,3 +777,28 @@ def test_shared_services_tls_with_backups_in_the_fleets_own_minio_is_rejected():
     assert rejection(config, ALL_SECRETS).startswith(
         "backup.provider: 'minio' keeps backups in the fleet's own MinIO, which sharedServices.tls: true makes "
         "HTTPS-only")
+
+
+def test_an_ipv6_node_address_is_refused_naming_the_key_and_the_fix():
+    # Services are reached at address:port (nginx upstreams, database and Redis URLs): IPv4 only.
+    config = prod()
+    config["nodes"]["master"]["host"] = "fd00::14"
+    assert rejection(config) == ("nodes.master.host: 'fd00::14' is an IPv6 address, and the fleet publishes "
+                                 "its services on IPv4 only: give the node's IPv4 address as address")
+    config["nodes"]["master"]["address"] = "192.168.1.14"
+    assert parses(config).nodes["master"].bind_address == "192.168.1.14"
+    config["nodes"]["master"]["address"] = "fd00::14"
+    assert rejection(config).startswith("nodes.master.address: 'fd00::14' is an IPv6 address")
+
+
+def test_more_replicas_of_an_app_than_the_load_balancer_holds_are_refused():
+    config = prod()
+    nodes = [f"n{i}" for i in range(41)]
+    config["nodes"].update({n: {"host": f"10.9.{i // 250}.{i % 250 + 1}"} for i, n in enumerate(nodes)})
+    config["sharedServices"]["postgres"] = {"settings": {"max_connections": "10000"}}
+    config["apps"]["chat"].update(replicas={n: 100 for n in nodes}, migrationNode="n0",
+                                  databasePool={"size": 1, "maxOverflow": 0}, redisConnectionsPerReplica=1)
+    assert rejection(config) == ("apps.chat.replicas: 4100 in all, more than the 4000 an app's upstream in "
+                                 "the load balancer holds: spread them over two apps")
+    config["apps"]["chat"]["replicas"] = {n: 100 for n in nodes[:40]}
+    assert sum(parses(config).apps["chat"].replicas.values()) == 4000
