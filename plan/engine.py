@@ -45,13 +45,19 @@ class DuplicateKeyLoader(yaml.SafeLoader):
     """YAML loader that refuses a key given twice (PyYAML silently keeps the last)."""
 
 
+class _KeyError(yaml.constructor.ConstructorError):
+    """A key the loader refuses; its problem is already the one-line fix."""
+
+
 def _no_duplicates(loader: DuplicateKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
     seen: set[Any] = set()
     for key_node, _ in node.value:
         key = loader.construct_object(key_node, deep=deep)
+        if not isinstance(key_node, yaml.ScalarNode):
+            raise _KeyError(None, None, "a key that is a mapping or a list: write a plain name before the ':'",
+                            key_node.start_mark)
         if key in seen:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"key '{key}' is given twice: keep one", key_node.start_mark)
+            raise _KeyError(None, None, f"key '{key}' is given twice: keep one", key_node.start_mark)
         seen.add(key)
     return loader.construct_mapping(node, deep)
 
@@ -97,7 +103,7 @@ def read_stack_file(path: Path, label: str | None = None) -> dict[str, Any]:
     namespaces, like `aws:region`, as written). Raises StackFileError; `label` names the file in it."""
     label = label or str(path)
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         stacks = sorted(f.name.removeprefix("Pulumi.").removesuffix(".yaml")
                         for f in path.parent.glob("Pulumi.*.yaml"))
@@ -105,6 +111,8 @@ def read_stack_file(path: Path, label: str | None = None) -> dict[str, Any]:
                              f"name one of those, or create {path.name}") from None
     except OSError as e:
         raise StackFileError(f"{label}: cannot be read ({e.strerror}): check the path and its permissions") from None
+    except UnicodeDecodeError as e:
+        raise StackFileError(f"{label}: not UTF-8 text (byte {e.start}): save the file as UTF-8") from None
     return parse_stack_text(text, label)
 
 
@@ -132,7 +140,7 @@ def _yaml_message(error: yaml.MarkedYAMLError, label: str, text: str = "") -> st
     # Where a construct started (an unclosed quote, a key without ':') is where the mistake is.
     mark = error.context_mark if error.context in _STARTED_AT and error.context_mark else error.problem_mark
     where = f"{label}:{mark.line + 1}:{mark.column + 1}" if mark is not None else label
-    if problem.startswith("key '") and "given twice" in problem:
+    if isinstance(error, _KeyError):
         return f"{where}: {problem}"
     if problem not in _YAML_FIXES and mark is not None and (opened := _unclosed_quote(text, mark.line)) is not None:
         # A quote left open runs on to the next quote in the file; the parser gives up far below.

@@ -31,6 +31,8 @@ BROKEN = {
                           "add the closing quote"),
     "a key without a colon": (LOCAL.replace(HTTP_PORT, "    httpPort 8080"), HTTP_PORT_LINE,
                               "write 'key: value'"),
+    "a mapping as a key": (LOCAL.replace(HTTP_PORT, "    ? {httpPort: 8080}\n    : 1"), HTTP_PORT_LINE,
+                           "a key that is a mapping or a list: write a plain name before the ':'"),
 }
 
 
@@ -133,3 +135,13 @@ def test_plan_diff_names_the_file_on_every_line_of_a_rejected_config(tmp_path: P
     assert lines[1:] == [
         f"  {stack}: apps.chat.replicas.local: -1 is out of range: write a number from 1 to 100, e.g. local: 1",
         f"  {stack}: loadBalancer.httpPort: 'abc' is not a whole number: write one from 1 to 65535, e.g. httpPort: 80"]
+
+
+def test_a_stack_file_that_is_not_utf8_is_one_line_naming_the_file_and_the_fix(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    broken = tmp_path / "Pulumi.local.yaml"
+    broken.write_bytes(LOCAL.replace(HTTP_PORT, "    # caf\u00e9").encode("latin-1"))
+    assert main(["local", "--config", str(broken)]) == 1
+    message = _one_line(capsys)
+    assert message.startswith(f"{broken}: not UTF-8 text (byte "), message
+    assert message.endswith("save the file as UTF-8"), message
