@@ -410,12 +410,9 @@ class BackupStore:
         """Manifest first, so a half-deleted run is incomplete (ignored), never a broken complete one."""
         prefix = self.run_prefix(run_id)
         self.s3.delete_object(Bucket=self.bucket, Key=prefix + MANIFEST)
-        keys = [o["Key"] for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket,
-                                                                                       Prefix=prefix)
-                for o in page.get("Contents", [])]
-        for start in range(0, len(keys), 1000):
-            self.s3.delete_objects(Bucket=self.bucket,
-                                   Delete={"Objects": [{"Key": k} for k in keys[start:start + 1000]], "Quiet": True})
+        keys = [o["Key"][len(prefix):] for page in self.s3.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=prefix) for o in page.get("Contents", [])]
+        delete_keys(self.s3, self.bucket, prefix, keys, UPLOAD_FAILED)  # pruning is a backup's last step
 
     # --- the lock object -----------------------------------------------------------------------
     @property

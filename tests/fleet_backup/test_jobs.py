@@ -357,6 +357,26 @@ def test_an_access_denied_key_fails_at_once_counting_the_keys_earlier_batches_de
                                   "(AccessDenied; first: 1000.txt)")
 
 
+def test_delete_run_fails_when_a_key_of_the_run_is_refused(s3_endpoint):
+    from botocore.stub import Stubber
+    from fleet_backup.errors import UPLOAD_FAILED, JobError
+    from fleet_backup.settings import Settings
+    from fleet_backup.store import BackupStore
+    store = BackupStore(Settings.from_env({"BACKUP_STACK": "prod", "BACKUP_APPS": "chat", "BACKUP_S3_BUCKET": "b",
+                                           "BACKUP_S3_ENDPOINT": s3_endpoint}), b"k" * 32)
+    run = store.run_prefix("20260101T000000Z")
+    with Stubber(store.s3) as stub:
+        stub.add_response("delete_object", {}, {"Bucket": "b", "Key": run + "manifest.json"})
+        stub.add_response("list_objects_v2", {"Contents": [{"Key": run + "chat.dump"}, {"Key": run + "chat.qdrant"}]})
+        stub.add_response("delete_objects", {"Errors": [
+            {"Key": run + "chat.qdrant", "Code": "AccessDenied", "Message": "Access Denied."}]})
+        with pytest.raises(JobError) as refused:
+            store.delete_run("20260101T000000Z")
+    assert refused.value.code == UPLOAD_FAILED
+    assert f"2 keys under s3://b/{run}: 1 deleted, 1 not deleted (AccessDenied; first: chat.qdrant)" \
+        in str(refused.value)
+
+
 def test_delete_objects_sends_content_md5_which_minio_before_2025_requires(s3_endpoint, s3):
     """botocore (1.36 on) sends a CRC32 header instead; MinIO before RELEASE.2025-01-20 (the fleet's pinned
     one) answers MissingContentMD5 without it."""
