@@ -10,10 +10,9 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from fleet_backup.errors import DUMP_FAILED, RESTORE_FAILED, RESTORE_REFUSED, JobError
 from fleet_backup.settings import App, FilesSource
-from fleet_backup.store import s3_client
+from fleet_backup.store import delete_keys, s3_client
 
 log = logging.getLogger("fleet_backup")
-_DELETE_BATCH = 1000  # keys per DeleteObjects request, S3's maximum
 
 
 class FileStore:
@@ -80,15 +79,4 @@ class FileStore:
 
     def delete(self, app: App, relatives: list[str]) -> None:
         """Delete these keys under the app's prefix, up to 1,000 a request (DeleteObjects' limit)."""
-        prefix = self.prefix(app)
-        for start in range(0, len(relatives), _DELETE_BATCH):
-            batch = relatives[start:start + _DELETE_BATCH]
-            where = f"{len(batch)} files under s3://{self.bucket}/{prefix}"
-            try:
-                failed = self.s3.delete_objects(Bucket=self.bucket, Delete={
-                    "Objects": [{"Key": prefix + r} for r in batch], "Quiet": True}).get("Errors", [])
-            except (BotoCoreError, ClientError) as e:
-                raise JobError(RESTORE_FAILED, f"deleting {where} failed: {e}") from None
-            if failed:  # the request succeeds while keys fail one by one (e.g. AccessDenied)
-                codes = ", ".join(sorted({f.get("Code", "?") for f in failed}))
-                raise JobError(RESTORE_FAILED, f"deleting {where}: {len(failed)} not deleted ({codes})")
+        delete_keys(self.s3, self.bucket, self.prefix(app), relatives, RESTORE_FAILED)

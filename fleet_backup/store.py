@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import socket
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,6 +26,10 @@ log = logging.getLogger("fleet_backup")
 MANIFEST = "manifest.json"
 _CHUNK = 1024 * 1024
 SERVER_SIDE_COPY_LIMIT = 5 * 1024**3  # one CopyObject request copies up to 5 GiB
+DELETE_BATCH = 1000  # keys per DeleteObjects request, S3's maximum
+# DeleteObjects answers 200 with per-key errors, which botocore never retries; these are worth resending.
+RETRYABLE_DELETE_CODES = frozenset({"InternalError", "SlowDown", "ServiceUnavailable"})
+DELETE_RETRY_DELAYS = (0.5, 1.0, 2.0)  # seconds before each resend of the refused keys
 
 
 def sha256_file(path: Path) -> str:
@@ -33,6 +38,32 @@ def sha256_file(path: Path) -> str:
         while chunk := f.read(_CHUNK):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def delete_keys(s3: Any, bucket: str, prefix: str, relatives: list[str], code: int) -> None:
+    """Delete prefix + each relative key, 1,000 a request, resending keys refused with a transient code."""
+    where = f"s3://{bucket}/{prefix}"
+    deleted = 0
+    for start in range(0, len(relatives), DELETE_BATCH):
+        pending = relatives[start:start + DELETE_BATCH]
+        for delay in (*DELETE_RETRY_DELAYS, None):
+            try:
+                errors = s3.delete_objects(Bucket=bucket, Delete={
+                    "Objects": [{"Key": prefix + r} for r in pending], "Quiet": True}).get("Errors", [])
+            except (BotoCoreError, ClientError) as e:
+                raise JobError(code, f"deleting {len(relatives)} keys under {where} failed after {deleted} "
+                                     f"deleted: {e}") from None
+            refused = {f["Key"][len(prefix):]: f.get("Code", "?") for f in errors}
+            deleted += len(pending) - len(refused)
+            pending = [r for r in pending if r in refused]
+            if not pending:
+                break
+            if delay is None or not set(refused.values()) <= RETRYABLE_DELETE_CODES:
+                not_deleted = len(relatives) - deleted
+                raise JobError(code, f"deleting {len(relatives)} keys under {where}: {deleted} deleted, "
+                                     f"{not_deleted} not deleted ({', '.join(sorted(set(refused.values())))}; "
+                                     f"first: {pending[0]})")
+            time.sleep(delay)
 
 
 @dataclass(frozen=True)
@@ -379,12 +410,9 @@ class BackupStore:
         """Manifest first, so a half-deleted run is incomplete (ignored), never a broken complete one."""
         prefix = self.run_prefix(run_id)
         self.s3.delete_object(Bucket=self.bucket, Key=prefix + MANIFEST)
-        keys = [o["Key"] for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket,
-                                                                                       Prefix=prefix)
-                for o in page.get("Contents", [])]
-        for start in range(0, len(keys), 1000):
-            self.s3.delete_objects(Bucket=self.bucket,
-                                   Delete={"Objects": [{"Key": k} for k in keys[start:start + 1000]], "Quiet": True})
+        keys = [o["Key"][len(prefix):] for page in self.s3.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=prefix) for o in page.get("Contents", [])]
+        delete_keys(self.s3, self.bucket, prefix, keys, UPLOAD_FAILED)  # pruning is a backup's last step
 
     # --- the lock object -----------------------------------------------------------------------
     @property

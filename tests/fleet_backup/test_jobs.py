@@ -284,8 +284,97 @@ def test_a_key_prune_files_cannot_delete_fails_the_restore_naming_the_prefix_and
         with pytest.raises(JobError) as refused:
             files.delete(App("chat"), ["a.txt", "b.txt"])
     assert refused.value.code == RESTORE_FAILED
-    assert "2 files under s3://uploads/apps/chat/: 1 not deleted (AccessDenied)" in str(refused.value)
+    assert "2 keys under s3://uploads/apps/chat/: 1 deleted, 1 not deleted (AccessDenied; first: b.txt)" \
+        in str(refused.value)
     assert "files-secret-value" not in str(refused.value)
+
+
+def _file_store(s3_endpoint):
+    from fleet_backup.files import FileStore
+    from fleet_backup.settings import FilesSource
+    return FileStore(FilesSource("uploads", s3_endpoint, "us-east-1", "apps/{app}/"),
+                     {"FILES_AWS_ACCESS_KEY_ID": "files-key-id", "FILES_AWS_SECRET_ACCESS_KEY": "files-secret-value"})
+
+
+def _delete_requests(client) -> list[list[str]]:
+    """The keys of each DeleteObjects request the client sends (the Stubber answers after this event)."""
+    sent: list[list[str]] = []
+    client.meta.events.register("before-parameter-build.s3.DeleteObjects",
+                                lambda params, **_: sent.append([o["Key"] for o in params["Delete"]["Objects"]]))
+    return sent
+
+
+def test_a_key_refused_with_internal_error_is_sent_again_alone_and_the_delete_succeeds(s3_endpoint, monkeypatch):
+    """DeleteObjects answers 200 with per-key errors, which botocore never retries (boto/boto3#3052)."""
+    from botocore.stub import Stubber
+    from fleet_backup.settings import App
+    monkeypatch.setattr("fleet_backup.store.DELETE_RETRY_DELAYS", (0.0, 0.0, 0.0), raising=False)
+    files = _file_store(s3_endpoint)
+    sent = _delete_requests(files.s3)
+    with Stubber(files.s3) as stub:
+        stub.add_response("delete_objects", {"Errors": [
+            {"Key": "apps/chat/b.txt", "Code": "InternalError", "Message": "We encountered an internal error."}]})
+        stub.add_response("delete_objects", {})
+        files.delete(App("chat"), ["a.txt", "b.txt", "c.txt"])
+        stub.assert_no_pending_responses()
+    assert sent == [["apps/chat/a.txt", "apps/chat/b.txt", "apps/chat/c.txt"], ["apps/chat/b.txt"]]
+
+
+def test_a_key_still_refused_after_three_resends_fails_the_delete(s3_endpoint, monkeypatch):
+    from botocore.stub import Stubber
+    from fleet_backup.errors import JobError
+    from fleet_backup.settings import App
+    monkeypatch.setattr("fleet_backup.store.DELETE_RETRY_DELAYS", (0.0, 0.0, 0.0), raising=False)
+    files = _file_store(s3_endpoint)
+    sent = _delete_requests(files.s3)
+    with Stubber(files.s3) as stub:
+        for _ in range(4):
+            stub.add_response("delete_objects", {"Errors": [
+                {"Key": "apps/chat/b.txt", "Code": "SlowDown", "Message": "Please reduce your request rate."}]})
+        with pytest.raises(JobError) as refused:
+            files.delete(App("chat"), ["a.txt", "b.txt"])
+    assert sent == [["apps/chat/a.txt", "apps/chat/b.txt"]] + [["apps/chat/b.txt"]] * 3
+    assert "2 keys under s3://uploads/apps/chat/: 1 deleted, 1 not deleted (SlowDown; first: b.txt)" \
+        in str(refused.value)
+
+
+def test_an_access_denied_key_fails_at_once_counting_the_keys_earlier_batches_deleted(s3_endpoint):
+    from botocore.stub import Stubber
+    from fleet_backup.errors import RESTORE_FAILED, JobError
+    from fleet_backup.settings import App
+    files = _file_store(s3_endpoint)
+    sent = _delete_requests(files.s3)
+    relatives = [f"{i:04}.txt" for i in range(1001)]
+    with Stubber(files.s3) as stub:
+        stub.add_response("delete_objects", {})
+        stub.add_response("delete_objects", {"Errors": [
+            {"Key": "apps/chat/1000.txt", "Code": "AccessDenied", "Message": "Access Denied."}]})
+        with pytest.raises(JobError) as refused:
+            files.delete(App("chat"), relatives)
+    assert [len(keys) for keys in sent] == [1000, 1]  # no resend of the refused key
+    assert refused.value.code == RESTORE_FAILED
+    assert str(refused.value) == ("deleting 1001 keys under s3://uploads/apps/chat/: 1000 deleted, 1 not deleted "
+                                  "(AccessDenied; first: 1000.txt)")
+
+
+def test_delete_run_fails_when_a_key_of_the_run_is_refused(s3_endpoint):
+    from botocore.stub import Stubber
+    from fleet_backup.errors import UPLOAD_FAILED, JobError
+    from fleet_backup.settings import Settings
+    from fleet_backup.store import BackupStore
+    store = BackupStore(Settings.from_env({"BACKUP_STACK": "prod", "BACKUP_APPS": "chat", "BACKUP_S3_BUCKET": "b",
+                                           "BACKUP_S3_ENDPOINT": s3_endpoint}), b"k" * 32)
+    run = store.run_prefix("20260101T000000Z")
+    with Stubber(store.s3) as stub:
+        stub.add_response("delete_object", {}, {"Bucket": "b", "Key": run + "manifest.json"})
+        stub.add_response("list_objects_v2", {"Contents": [{"Key": run + "chat.dump"}, {"Key": run + "chat.qdrant"}]})
+        stub.add_response("delete_objects", {"Errors": [
+            {"Key": run + "chat.qdrant", "Code": "AccessDenied", "Message": "Access Denied."}]})
+        with pytest.raises(JobError) as refused:
+            store.delete_run("20260101T000000Z")
+    assert refused.value.code == UPLOAD_FAILED
+    assert f"2 keys under s3://b/{run}: 1 deleted, 1 not deleted (AccessDenied; first: chat.qdrant)" \
+        in str(refused.value)
 
 
 def test_delete_objects_sends_content_md5_which_minio_before_2025_requires(s3_endpoint, s3):
