@@ -19,10 +19,9 @@ import pytest
 from components.render.tls import CA_BUNDLE, TLS_DIR
 from plan.engine import CONTAINER, evaluate, read_stack_file
 from tests.realfleet import images, netns
-from tests.realfleet.client import socket_client
 from tests.realfleet.conftest import LiveFleet, fleet_of
 from tests.realfleet.runner import STACK
-from tests.realfleet.test_2_client import EVENT_TIMEOUT_S, _note, _update
+from tests.realfleet.test_2_client import assert_edits_on_every_replica_reach_one_socket
 
 TLS_CONFIG = Path(__file__).with_name("Pulumi.realfleet-tls.yaml")
 # As Pulumi.realfleet-tls.yaml writes them: the shared node, and the nodes that each run one replica.
@@ -189,17 +188,7 @@ def test_a_file_uploaded_through_the_lb_goes_to_s3_over_https_and_reads_back_on_
 def test_websocket_events_cross_replicas_through_redis_over_tls(tls_fleet) -> None:
     """Open WebUI's socket.io Redis manager (WEBSOCKET_REDIS_URL, rediss://): an edit on either replica
     reaches a client whose socket is held by one of them."""
-    api = tls_fleet.admin("chat")
-    note = _note(api, "a note over tls")
-    client, events = socket_client(tls_fleet.url("chat"), api.token)
-    try:
-        client.call("join-note", {"note_id": note, "auth": {"token": api.token}}, timeout=EVENT_TIMEOUT_S)
-        for replica, url in tls_fleet.replicas("chat").items():
-            _update(api.as_user(url), note, f"edited on {replica}")
-            assert events.wait_for(lambda e, d, r=replica: e == "events:note" and d["title"] == f"edited on {r}",
-                                   EVENT_TIMEOUT_S), replica
-    finally:
-        client.disconnect()
+    assert_edits_on_every_replica_reach_one_socket(tls_fleet, "a note over tls")
 
 
 def test_every_container_runs_with_the_plans_env_with_only_tls_file_paths_moved(tls_fleet) -> None:

@@ -79,20 +79,24 @@ def _update(api: Api, note_id: str, title: str) -> None:
     assert r.status_code == 200, r.text
 
 
-def test_a_websocket_client_through_the_lb_gets_events_that_other_replicas_caused(fleet) -> None:
+def assert_edits_on_every_replica_reach_one_socket(fleet, title: str) -> None:
+    """A client's socket through the LB is held by one replica; a note edited on each replica in turn
+    must reach it, so at least two of these events crossed replicas through Redis."""
     api = fleet.admin("chat")
-    note = _note(api, "shared note")
+    note = _note(api, title)
     client, events = socket_client(fleet.url("chat"), api.token)
     try:
         client.call("join-note", {"note_id": note, "auth": {"token": api.token}}, timeout=EVENT_TIMEOUT_S)
-        # The socket is held by one replica; each update is served by a different one, so at least two
-        # of these events crossed replicas through Redis.
         for replica, url in fleet.replicas("chat").items():
             _update(api.as_user(url), note, f"edited on {replica}")
             assert events.wait_for(lambda e, d, r=replica: e == "events:note" and d["title"] == f"edited on {r}",
                                    EVENT_TIMEOUT_S), replica
     finally:
         client.disconnect()
+
+
+def test_a_websocket_client_through_the_lb_gets_events_that_other_replicas_caused(fleet) -> None:
+    assert_edits_on_every_replica_reach_one_socket(fleet, "shared note")
 
 
 def test_app_2_rejects_app_1s_token(fleet) -> None:
