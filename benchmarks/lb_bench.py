@@ -310,6 +310,17 @@ def upstream_errors(error_log: Path) -> str:
     return ", ".join(f"{n} {k}" for k, n in counts.items() if n) or "none"
 
 
+def action_rows(label: str, action: str, run: Wrk, start: float, event: Event, at: str, done: str,
+                answered: dict[str, tuple[int, int, int]], which: str, lb: Balancer) -> list[tuple[str, ...]]:
+    """The report's rows for a kill or reload run: failures, each replica's answers around the action,
+    and what the load balancer logged."""
+    return [(f"{label}: failed / requests", "", f"{run.failed} / {run.requests}",
+             f"{at} {event.started - start:.2f} s, {done} {(event.done - event.started) * 1000:.0f} ms later"),
+            (f"  answered before / while / after {action}", "", "",
+             ", ".join(f"{n} {b} / {w} / {a}" for n, (b, w, a) in answered.items()) + f" ({which})"),
+            ("  LB's failed attempts on a replica", "", "", upstream_errors(lb.prefix / "error.log"))]
+
+
 def ratio_row(label: str, direct: float, via: float, fmt: str = "{:.3f}", unit: str = "ms") -> tuple[str, ...]:
     diff = f" ({via - direct:+.3f} {unit})" if unit else ""
     return (label, fmt.format(direct), fmt.format(via), f"x{via / direct:.2f}{diff}")
@@ -371,12 +382,8 @@ def main() -> None:
             answered = {u.name: split(u.answered(), killed) for u in ups}
         if answered["k1"][2]:
             raise SystemExit(f"k1 answered {answered['k1'][2]} requests after it was killed: it was not")
-        rows += [("kill 1 of 3 replicas: failed / requests", "", f"{kill.failed} / {kill.requests}",
-                  f"killed at {killed.started - start:.2f} s, "
-                  f"gone {(killed.done - killed.started) * 1000:.0f} ms later"),
-                 ("  answered before / while / after the kill", "", "",
-                  ", ".join(f"{n} {b} / {w} / {a}" for n, (b, w, a) in answered.items()) + " (k1 killed)"),
-                 ("  LB's failed attempts on a replica", "", "", upstream_errors(lb.prefix / "error.log"))]
+        rows += action_rows("kill 1 of 3 replicas", "the kill", kill, start, killed, "killed at", "gone",
+                            answered, "k1 killed", lb)
 
         with contextlib.ExitStack() as stack:
             ups = [stack.enter_context(fast_upstream(work / "reload", f"r{i}", log=True)) for i in range(3)]
@@ -388,12 +395,8 @@ def main() -> None:
         if answered["r2"][0] or not answered["r2"][2]:
             raise SystemExit(f"r2 answered {answered['r2'][0]} requests before the reload and "
                              f"{answered['r2'][2]} after it: the reload did not add it as it should")
-        rows += [("reload adding a replica: failed / requests", "", f"{reload.failed} / {reload.requests}",
-                  f"reload at {reloaded.started - start:.2f} s, "
-                  f"new workers {(reloaded.done - reloaded.started) * 1000:.0f} ms later"),
-                 ("  answered before / while / after the reload", "", "",
-                  ", ".join(f"{n} {b} / {w} / {a}" for n, (b, w, a) in answered.items()) + " (r2 new)"),
-                 ("  LB's failed attempts on a replica", "", "", upstream_errors(lb.prefix / "error.log"))]
+        rows += action_rows("reload adding a replica", "the reload", reload, start, reloaded, "reload at",
+                            "new workers", answered, "r2 new", lb)
 
     print(f"\nnginx {nginx_version()} (worker_processes auto), {os.cpu_count()} CPUs, load average "
           f"{os.getloadavg()[0]:.1f}; upstream: nginx (worker_processes auto); clients: wrk, "
